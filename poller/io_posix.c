@@ -1,0 +1,658 @@
+/*
+ * io_posix.c — socket and pipe operations that suspend only the calling
+ * task, for Unix (epoll and kqueue backends). The interface is io.h.
+ *
+ * Every blocking operation has the same shape, written once in
+ * io_until_done():
+ *
+ *     for (;;) {
+ *         try the system call;            // non-blocking descriptor
+ *         success or a real error?  -> return it
+ *         EAGAIN?  -> park in the descriptor's reader or writer slot
+ *                     (corio_poller_wait_fd) until the poller says
+ *                     "ready", then go round again
+ *     }
+ *
+ * The poller is edge-triggered, so we only park after the kernel told us
+ * EAGAIN: an edge that happened before we parked is not lost (the first
+ * attach reports the current state, and later edges only fire after an
+ * EAGAIN). A wake without data (a "spurious wake") is normal: the retry
+ * simply gets EAGAIN again and parks again.
+ *
+ * One recv, from the public call down to epoll_wait:
+ *   corio_io_recv -> io_until_done -> recv() says EAGAIN
+ *   -> corio_poller_wait_fd (poller/epoll.c) -> corio__park (coro/)
+ *   ... the loop calls corio_poller_wait -> epoll_wait -> corio__unpark
+ *   -> back in io_until_done -> recv() again.
+ *
+ * Errors are turned into CORIO_E* codes by one function, io_error().
+ */
+#include "io.h"
+#include "poller.h"
+#include "coro/sched.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* errno -> CORIO_E*: the only place that knows both numbering schemes */
+/* ------------------------------------------------------------------ */
+
+static int io_error(int e)
+{
+    switch (e) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return CORIO_EAGAIN;
+    case ECONNRESET:
+    case ECONNABORTED:
+        return CORIO_ECONNRESET;
+    case ECONNREFUSED: return CORIO_ECONNREFUSED;
+    case EPIPE:        return CORIO_EPIPE;
+    case EADDRINUSE:
+    /* No local address to be had: an ephemeral port range that is used
+     * up, or a bind to an address this host does not own. Both say "that
+     * address is not available to you", the nearest code we have. */
+    case EADDRNOTAVAIL:
+        return CORIO_EADDRINUSE;
+    case EMFILE:
+    case ENFILE:       return CORIO_EMFILE;
+    case ENOMEM:
+    case ENOBUFS:      return CORIO_ENOMEM;
+    case ETIMEDOUT:    return CORIO_ETIMEDOUT;
+    case ENOTCONN:     return CORIO_ENOTCONN;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case EHOSTDOWN:    return CORIO_EHOSTUNREACH;
+    case EALREADY:
+    case EINPROGRESS:
+    case EISCONN:      return CORIO_EALREADY;
+    case EAFNOSUPPORT:
+    case EPROTONOSUPPORT:
+    case ESOCKTNOSUPPORT:
+    case ENOPROTOOPT:
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+    case ENOTSUP:
+#endif
+    case EOPNOTSUPP:   return CORIO_ENOTSUP;
+    /* The descriptor number is no longer open: someone closed it. */
+    case EBADF:        return CORIO_ECLOSED;
+    case EACCES:
+    case EPERM:        return CORIO_EPERM;
+    case EINVAL:
+    case ENOTSOCK:
+    case EFAULT:
+    case EDESTADDRREQ:
+    case EMSGSIZE:
+    case ENAMETOOLONG: return CORIO_EINVAL;
+    case ECANCELED:    return CORIO_ECANCELED;
+    default:           return CORIO_EIO;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* try, park on EAGAIN, retry                                          */
+/* ------------------------------------------------------------------ */
+
+/* What one attempt needs; each operation uses the fields it cares about. */
+typedef struct io_op {
+    void *buf;              /* recv/read: where to; send/write: from */
+    size_t len;
+    const corio_addr *to;   /* sendto */
+    corio_addr *from;       /* recvfrom, accept (may be NULL) */
+    corio_fd *accepted;     /* accept */
+} io_op;
+
+/* One non-blocking attempt: >= 0 on success, -1 with errno set. */
+typedef ptrdiff_t (*io_attempt)(corio_fd fd, io_op *op);
+
+/* Park the current task until fd is ready in `dir`. 0, or CORIO_ETIMEDOUT,
+ * CORIO_ECANCELED, CORIO_ECLOSED, CORIO_EBUSY, CORIO_ENOLOOP. */
+static int io_park(corio_fd fd, int dir, int64_t deadline)
+{
+    corio_loop *loop = corio__loop();
+    if (!loop || !loop->current || !loop->poller) return CORIO_ENOLOOP;
+    return corio_poller_wait_fd(loop->poller, fd, dir, deadline);
+}
+
+/* The one loop every blocking operation runs. We try BEFORE parking, so
+ * an operation that can complete at once never suspends; this is also
+ * why a cancelled task still gets data that is already there (like a
+ * future that is already done), and gets CORIO_ECANCELED only when it
+ * would have to wait. */
+static ptrdiff_t io_until_done(corio_fd fd, int dir, int64_t deadline,
+                               io_attempt attempt, io_op *op)
+{
+    for (;;) {
+        ptrdiff_t n = attempt(fd, op);
+        if (n >= 0) return n;
+        int e = errno;
+        if (e == EINTR) continue; /* a signal handler ran: just retry */
+        if (e != EAGAIN && e != EWOULDBLOCK) return io_error(e);
+        int rc = io_park(fd, dir, deadline);
+        if (rc < 0) return rc;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Addresses                                                           */
+/* ------------------------------------------------------------------ */
+
+/* corio_addr is a plain byte box so that no OS type crosses io.h. We copy
+ * in and out with memcpy instead of casting the bytes to a sockaddr_in:
+ * that keeps the compiler's aliasing rules happy and shows a reader that
+ * the bytes are simply the kernel's own sockaddr. */
+
+static const struct sockaddr *sa_of(const corio_addr *a)
+{
+    return (const struct sockaddr *)(const void *)a->u.bytes;
+}
+
+static void addr_store(corio_addr *a, const void *sa, socklen_t len)
+{
+    if (len > (socklen_t)sizeof a->u.bytes) len = sizeof a->u.bytes;
+    memset(a, 0, sizeof *a);
+    memcpy(a->u.bytes, sa, len);
+    a->len = (int)len;
+}
+
+static int addr_load(const corio_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (!a || a->len <= 0 || a->len > (int)sizeof *ss) return CORIO_EINVAL;
+    memcpy(ss, a->u.bytes, (size_t)a->len);
+    return 0;
+}
+
+int corio_addr_ip(corio_addr *a, const char *ip, int port)
+{
+    if (!a) return CORIO_EINVAL;
+    memset(a, 0, sizeof *a);
+    if (!ip || port < 0 || port > 65535) return CORIO_EINVAL;
+
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons((uint16_t)port);
+        addr_store(a, &v4, sizeof v4);
+        return 0;
+    }
+
+    /* Accept "[::1]" as well as "::1", so corio_addr_format's output can
+     * be fed back in. */
+    char text[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(ip);
+    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
+        if (n - 2 >= sizeof text) return CORIO_EINVAL;
+        memcpy(text, ip + 1, n - 2);
+        text[n - 2] = '\0';
+        ip = text;
+    }
+    struct sockaddr_in6 v6;
+    memset(&v6, 0, sizeof v6);
+    if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons((uint16_t)port);
+        addr_store(a, &v6, sizeof v6);
+        return 0;
+    }
+    return CORIO_EINVAL;
+}
+
+int corio_addr_unix(corio_addr *a, const char *path)
+{
+    if (!a) return CORIO_EINVAL;
+    memset(a, 0, sizeof *a);
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    /* sun_path must hold the path and its terminating NUL. */
+    if (!path || path[0] == '\0' || strlen(path) >= sizeof un.sun_path)
+        return CORIO_EINVAL;
+    un.sun_family = AF_UNIX;
+    memcpy(un.sun_path, path, strlen(path) + 1);
+    addr_store(a, &un,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                           strlen(path) + 1));
+    return 0;
+}
+
+int corio_addr_family(const corio_addr *a)
+{
+    struct sockaddr_storage ss;
+    if (addr_load(a, &ss) < 0) return CORIO_EINVAL;
+    switch (ss.ss_family) {
+    case AF_INET:  return CORIO_AF_INET;
+    case AF_INET6: return CORIO_AF_INET6;
+    case AF_UNIX:  return CORIO_AF_UNIX;
+    default:       return CORIO_ENOTSUP;
+    }
+}
+
+int corio_addr_port(const corio_addr *a)
+{
+    struct sockaddr_storage ss;
+    if (addr_load(a, &ss) < 0) return -1;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in v4;
+        memcpy(&v4, &ss, sizeof v4);
+        return ntohs(v4.sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 v6;
+        memcpy(&v6, &ss, sizeof v6);
+        return ntohs(v6.sin6_port);
+    }
+    return -1;
+}
+
+int corio_addr_format(const corio_addr *a, char *buf, size_t n)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    int w;
+
+    if (!buf || n == 0) return 0;
+    if (addr_load(a, &ss) < 0) {
+        w = snprintf(buf, n, "(none)");
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in v4;
+        memcpy(&v4, &ss, sizeof v4);
+        inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+        w = snprintf(buf, n, "%s:%d", host, ntohs(v4.sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 v6;
+        memcpy(&v6, &ss, sizeof v6);
+        inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+        w = snprintf(buf, n, "[%s]:%d", host, ntohs(v6.sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un un;
+        memcpy(&un, &ss, sizeof un);
+        size_t plen = (size_t)a->len > offsetof(struct sockaddr_un, sun_path)
+                    ? (size_t)a->len - offsetof(struct sockaddr_un, sun_path)
+                    : 0;
+        if (plen > 0 && un.sun_path[0] == '\0') {
+            /* Linux abstract namespace: a leading NUL, shown as '@'. */
+            w = snprintf(buf, n, "unix:@%.*s", (int)(plen - 1),
+                         un.sun_path + 1);
+        } else {
+            /* An unnamed socket (a connected client) has no path. */
+            w = snprintf(buf, n, "unix:%.*s", (int)plen, un.sun_path);
+        }
+    } else {
+        w = snprintf(buf, n, "(family %d)", (int)ss.ss_family);
+    }
+    /* "chars written": what landed in buf, not what would have. */
+    if (w < 0) { buf[0] = '\0'; return 0; }
+    return (size_t)w < n ? w : (int)(n - 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets and options                                                 */
+/* ------------------------------------------------------------------ */
+
+#ifndef SOCK_NONBLOCK
+/* Sockets made by accept/socket on systems without SOCK_NONBLOCK
+ * (macOS) get their flags afterwards; the brief window in between only
+ * matters if another thread forks, which corio does not do. */
+static int fd_make_nonblocking_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    int fdf = fcntl(fd, F_GETFD);
+    if (fdf < 0 || fcntl(fd, F_SETFD, fdf | FD_CLOEXEC) < 0) return -1;
+    return 0;
+}
+#endif
+
+/* Where SO_NOSIGPIPE exists (BSD, macOS) a dead peer is made an error
+ * per socket; on Linux MSG_NOSIGNAL on each send does the same job. */
+static void fd_no_sigpipe(int fd)
+{
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#else
+    (void)fd;
+#endif
+}
+
+#ifdef MSG_NOSIGNAL
+#define IO_SEND_FLAGS MSG_NOSIGNAL
+#else
+#define IO_SEND_FLAGS 0
+#endif
+
+int corio_io_socket(int family, int type, corio_fd *out)
+{
+    int af, st;
+    if (!out) return CORIO_EINVAL;
+    *out = -1;
+    switch (family) {
+    case CORIO_AF_INET:  af = AF_INET; break;
+    case CORIO_AF_INET6: af = AF_INET6; break;
+    case CORIO_AF_UNIX:  af = AF_UNIX; break;
+    default: return CORIO_EINVAL;
+    }
+    switch (type) {
+    case CORIO_SOCK_STREAM: st = SOCK_STREAM; break;
+    case CORIO_SOCK_DGRAM:  st = SOCK_DGRAM; break;
+    default: return CORIO_EINVAL;
+    }
+#ifdef SOCK_NONBLOCK
+    int fd = socket(af, st | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return io_error(errno);
+#else
+    int fd = socket(af, st, 0);
+    if (fd < 0) return io_error(errno);
+    if (fd_make_nonblocking_cloexec(fd) < 0) {
+        int e = errno;
+        close(fd);
+        return io_error(e);
+    }
+#endif
+    fd_no_sigpipe(fd);
+    /* "Attached" happens lazily: the poller attaches a descriptor the
+     * first time a task waits on it (corio_poller_wait_fd), which saves a
+     * system call for sockets that never block. */
+    *out = fd;
+    return 0;
+}
+
+static int set_int_option(corio_fd fd, int level, int name, int value)
+{
+    if (setsockopt(fd, level, name, &value, sizeof value) < 0)
+        return io_error(errno);
+    return 0;
+}
+
+int corio_io_set_reuseaddr(corio_fd fd, int on)
+{
+    return set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, on != 0);
+}
+
+int corio_io_set_reuseport(corio_fd fd, int on)
+{
+#ifdef SO_REUSEPORT
+    return set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, on != 0);
+#else
+    (void)fd; (void)on;
+    return CORIO_ENOTSUP;
+#endif
+}
+
+int corio_io_set_nodelay(corio_fd fd, int on)
+{
+    return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
+}
+
+int corio_io_bind(corio_fd fd, const corio_addr *a)
+{
+    if (!a || a->len <= 0) return CORIO_EINVAL;
+    if (bind(fd, sa_of(a), (socklen_t)a->len) < 0) return io_error(errno);
+    return 0;
+}
+
+int corio_io_listen(corio_fd fd, int backlog)
+{
+    if (listen(fd, backlog) < 0) return io_error(errno);
+    return 0;
+}
+
+int corio_io_local_addr(corio_fd fd, corio_addr *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!out) return CORIO_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return io_error(errno);
+    addr_store(out, &ss, len);
+    return 0;
+}
+
+int corio_io_peer_addr(corio_fd fd, corio_addr *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!out) return CORIO_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        return io_error(errno);
+    addr_store(out, &ss, len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* accept / connect                                                    */
+/* ------------------------------------------------------------------ */
+
+static ptrdiff_t attempt_accept(corio_fd lfd, io_op *op)
+{
+    struct sockaddr_storage ss;
+    for (;;) {
+        socklen_t len = sizeof ss;
+#ifdef SOCK_NONBLOCK
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+        int fd = accept(lfd, (struct sockaddr *)&ss, &len);
+        if (fd >= 0 && fd_make_nonblocking_cloexec(fd) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+#endif
+        if (fd < 0) {
+            /* The client gave up between its SYN and our accept: that
+             * connection is gone, the next one may be fine. Retrying at
+             * once cannot spin, since each retry dequeues one entry. */
+            if (errno == ECONNABORTED || errno == EPROTO) continue;
+            /* EMFILE/ENFILE fall through to io_error -> CORIO_EMFILE and
+             * are returned, never retried here: the pending connection
+             * stays queued, and looping on it would spin at 100% CPU. */
+            return -1;
+        }
+        fd_no_sigpipe(fd);
+        *op->accepted = fd;
+        if (op->from) addr_store(op->from, &ss, len);
+        return 0;
+    }
+}
+
+int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+                    int64_t deadline)
+{
+    if (!out) return CORIO_EINVAL;
+    *out = -1;
+    if (peer) memset(peer, 0, sizeof *peer);
+    io_op op = { .accepted = out, .from = peer };
+    return (int)io_until_done(lfd, CORIO_DIR_READ, deadline, attempt_accept,
+                              &op);
+}
+
+int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
+{
+    if (!a || a->len <= 0) return CORIO_EINVAL;
+
+    int rc = connect(fd, sa_of(a), (socklen_t)a->len);
+    if (rc == 0) return 0; /* loopback and Unix sockets often finish here */
+    /* EINTR on connect does not abort it: the handshake goes on in the
+     * kernel, exactly as with EINPROGRESS. (A Unix-domain connect to a
+     * full backlog says EAGAIN instead: that connect did NOT start, so it
+     * is returned as CORIO_EAGAIN for the caller to retry or give up.) */
+    if (errno != EINPROGRESS && errno != EINTR) return io_error(errno);
+
+    /* The handshake is under way: the socket turns writable when it ends,
+     * either way. SO_ERROR tells which way. */
+    for (;;) {
+        rc = io_park(fd, CORIO_DIR_WRITE, deadline);
+        if (rc < 0) return rc;
+
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return io_error(errno);
+        if (err != 0) return io_error(err);
+
+        /* No error yet: connected, or a spurious wake before the
+         * handshake ended. Having a peer is what "connected" means. */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) return 0;
+        if (errno != ENOTCONN) return io_error(errno);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Data                                                                */
+/* ------------------------------------------------------------------ */
+
+static ptrdiff_t attempt_recv(corio_fd fd, io_op *op)
+{
+    return recv(fd, op->buf, op->len, 0);
+}
+
+static ptrdiff_t attempt_send(corio_fd fd, io_op *op)
+{
+    return send(fd, op->buf, op->len, IO_SEND_FLAGS);
+}
+
+static ptrdiff_t attempt_recvfrom(corio_fd fd, io_op *op)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    ptrdiff_t n = recvfrom(fd, op->buf, op->len, 0,
+                           (struct sockaddr *)&ss, &len);
+    if (n >= 0 && op->from) addr_store(op->from, &ss, len);
+    return n;
+}
+
+static ptrdiff_t attempt_sendto(corio_fd fd, io_op *op)
+{
+    const struct sockaddr *sa = op->to ? sa_of(op->to) : NULL;
+    socklen_t len = op->to ? (socklen_t)op->to->len : 0;
+    return sendto(fd, op->buf, op->len, IO_SEND_FLAGS, sa, len);
+}
+
+static ptrdiff_t attempt_read(corio_fd fd, io_op *op)
+{
+    return read(fd, op->buf, op->len);
+}
+
+/* write(2) has no MSG_NOSIGNAL, and a pipe whose reader is gone raises
+ * SIGPIPE, which kills the process by default. A library must not change
+ * the process-wide disposition behind the program's back, so we block
+ * SIGPIPE for this thread around the write; if the write raised it, we
+ * take the (thread-directed) signal off the pending set before unblocking,
+ * unless one was already pending before us (then it is not ours). */
+static ptrdiff_t attempt_write(corio_fd fd, io_op *op)
+{
+#if defined(F_SETNOSIGPIPE)
+    /* macOS has no sigtimedwait but can switch SIGPIPE off per pipe. */
+    (void)fcntl(fd, F_SETNOSIGPIPE, 1);
+    return write(fd, op->buf, op->len);
+#else
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+
+    ptrdiff_t n = write(fd, op->buf, op->len);
+    int e = errno;
+
+    if (n < 0 && e == EPIPE && !was_pending) {
+        const struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return n;
+#endif
+}
+
+ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+{
+    io_op op = { .buf = buf, .len = len };
+    return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
+}
+
+ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+                        int64_t deadline)
+{
+    io_op op = { .buf = (void *)buf, .len = len };
+    return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_send, &op);
+}
+
+ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+                            corio_addr *from, int64_t deadline)
+{
+    if (from) memset(from, 0, sizeof *from);
+    io_op op = { .buf = buf, .len = len, .from = from };
+    return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recvfrom, &op);
+}
+
+ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+                          const corio_addr *to, int64_t deadline)
+{
+    if (to && to->len <= 0) return CORIO_EINVAL;
+    io_op op = { .buf = (void *)buf, .len = len, .to = to };
+    return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_sendto, &op);
+}
+
+ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
+{
+    io_op op = { .buf = buf, .len = len };
+    return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_read, &op);
+}
+
+ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+                         int64_t deadline)
+{
+    io_op op = { .buf = (void *)buf, .len = len };
+    return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_write, &op);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ending                                                              */
+/* ------------------------------------------------------------------ */
+
+int corio_io_shutdown_write(corio_fd fd)
+{
+    if (shutdown(fd, SHUT_WR) < 0) return io_error(errno);
+    return 0;
+}
+
+int corio_io_close(corio_fd fd)
+{
+    /* Detach FIRST: epoll registrations belong to the open file
+     * description, not the number, and a task parked on this fd must be
+     * woken (with CORIO_ECLOSED) before the number can be reused by the
+     * next socket. Detach answers CORIO_EINVAL for a descriptor that never
+     * waited (it was never attached): nothing to undo then. */
+    corio_loop *loop = corio__loop();
+    if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+
+    /* No retry on EINTR: on Linux the descriptor is already gone, and a
+     * second close could close someone else's new descriptor. */
+    if (close(fd) < 0 && errno != EINTR) return io_error(errno);
+    return 0;
+}
