@@ -1,0 +1,209 @@
+# corio — build, test, bench, install.
+#
+#   make                  build/libcorio.a (native: epoll + x86-64 asm switch)
+#   make demo             build and run examples/demo.c
+#   make test             Criterion suites (installs libcriterion-dev if missing)
+#   make test SWITCH=ucontext   the same suites on the portable switch
+#   make test-sanitize    the suites under ASan + UBSan
+#   make test-windows     mingw-w64 cross build, run under wine (own harness)
+#   make test-aarch64     AArch64 cross build, run under qemu-aarch64
+#   make test-kqueue      kqueue backend over the kqueue test double
+#   make bench            name=value figures, corio beside pthreads
+#   make examples         every program in examples/
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Variables: SWITCH=asm|ucontext  POLLER=epoll|kqueue|iocp  TARGET=native|
+# windows|aarch64  B=<build dir>.  Each variant builds in its own directory
+# under build/, so they never mix objects.
+
+TARGET  ?= native
+SWITCH  ?= asm
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SANITIZE ?=
+
+ifeq ($(TARGET),windows)
+  CC      := x86_64-w64-mingw32-gcc
+  AR      := x86_64-w64-mingw32-ar
+  OS      := win
+  ARCH    := x86_64
+  POLLER  ?= iocp
+  EXE     := .exe
+  RUN     ?= .ci/wine-run
+  LDLIBS  := -lws2_32 -lmswsock -lwinmm
+  LDFLAGS += -static
+  TESTFW  := harness
+else ifeq ($(TARGET),aarch64)
+  CC      := aarch64-linux-gnu-gcc
+  AR      := aarch64-linux-gnu-ar
+  OS      := posix
+  ARCH    := aarch64
+  POLLER  ?= epoll
+  EXE     :=
+  RUN     ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+  LDLIBS  := -lpthread
+  LDFLAGS += -static
+  TESTFW  := harness
+else
+  CC      ?= cc
+  OS      := posix
+  ARCH    := $(shell uname -m)
+  POLLER  ?= epoll
+  EXE     :=
+  RUN     ?=
+  LDLIBS  := -lpthread
+  TESTFW  ?= criterion
+endif
+
+ifeq ($(origin B),undefined)
+  ifeq ($(TARGET)$(SWITCH)$(POLLER)$(SANITIZE),nativeasmepoll)
+    B := build
+  else
+    B := build/$(TARGET)-$(SWITCH)-$(POLLER)$(if $(SANITIZE),-san)
+  endif
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Iinclude -I. -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -DCORIO_POLLER_$(POLLER)
+ifeq ($(SANITIZE),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+# --- sources ----------------------------------------------------------
+# Portable files are every .c in a room; files ending in _posix.c / _win.c
+# belong to one OS; backends and switches are picked by name.
+ROOMS := coro poller sync net
+ALL_C := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
+OTHER_OS := $(if $(filter win,$(OS)),posix,win)
+PORTABLE := $(filter-out %_$(OTHER_OS).c coro/switch_% poller/epoll.c poller/kqueue.c poller/iocp.c,$(ALL_C))
+
+ifeq ($(SWITCH),ucontext)
+  SWITCH_SRC := coro/switch_ucontext.c
+  CPPFLAGS += -DCORIO_SWITCH_UCONTEXT
+else ifeq ($(TARGET),windows)
+  SWITCH_SRC := coro/switch_x86_64_win64.S
+else ifeq ($(ARCH),aarch64)
+  SWITCH_SRC := coro/switch_aarch64_aapcs.S
+else
+  SWITCH_SRC := coro/switch_x86_64_sysv.S
+endif
+
+POLLER_SRC := poller/$(POLLER).c
+# kqueue on Linux runs against the test double (no BSD kernel here).
+ifeq ($(POLLER)-$(OS),kqueue-posix)
+  ifeq ($(shell uname -s),Linux)
+    POLLER_SRC += tests/kqueue_double/kqueue_double.c
+    CFLAGS += -Itests/kqueue_double
+  endif
+endif
+
+LIB_SRC := $(PORTABLE) $(SWITCH_SRC) $(POLLER_SRC)
+LIB_OBJ := $(patsubst %,$(B)/obj/%.o,$(LIB_SRC))
+LIB     := $(B)/libcorio.a
+
+TEST_SRC := $(wildcard tests/test_*.c)
+ifeq ($(TESTFW),harness)
+  TEST_SRC += tests/harness/harness.c
+  TEST_CFLAGS := -Itests/harness
+  TEST_LIBS :=
+else
+  TEST_CFLAGS :=
+  TEST_LIBS := -lcriterion
+endif
+TEST_OBJ := $(patsubst %,$(B)/obj/%.o,$(TEST_SRC))
+TEST_BIN := $(B)/tests/corio_tests$(EXE)
+
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
+
+.PHONY: all lib test test-build test-sanitize test-windows test-aarch64 \
+        test-kqueue bench examples demo install uninstall clean deps-test \
+        info
+
+all: lib
+lib: $(LIB)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/obj/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -c $< -o $@
+
+$(B)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# --- tests ------------------------------------------------------------
+deps-test:
+ifeq ($(TESTFW),criterion)
+	@.ci/ensure-packages libcriterion-dev
+endif
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS) -o $@
+
+test-build: deps-test
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+
+# Criterion forks one process per test; -j2 matches this machine's cores.
+test: test-build
+	$(RUN) $(TEST_BIN) $(TEST_ARGS)
+
+test-sanitize:
+	@$(MAKE) --no-print-directory SANITIZE=1 test
+
+test-windows:
+	@.ci/ensure-packages gcc-mingw-w64-x86-64 wine64
+	@$(MAKE) --no-print-directory TARGET=windows test
+
+test-aarch64:
+	@.ci/ensure-packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+	@$(MAKE) --no-print-directory TARGET=aarch64 test
+
+test-kqueue:
+	@$(MAKE) --no-print-directory POLLER=kqueue test
+
+# --- benchmarks and examples -------------------------------------------
+$(B)/bench/%$(EXE): bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(B)/examples/%$(EXE): examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do $(RUN) $$b || exit 1; done
+
+examples: $(EXAMPLE_BIN)
+
+demo: $(B)/examples/demo$(EXE)
+	$(RUN) $(B)/examples/demo$(EXE)
+
+# --- install ------------------------------------------------------------
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(LDLIBS)|g' corio.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/corio.h $(DESTDIR)$(PREFIX)/lib/libcorio.a \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
+
+info:
+	@echo "target=$(TARGET) switch=$(SWITCH_SRC) poller=$(POLLER_SRC) build=$(B)"
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

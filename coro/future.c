@@ -1,0 +1,90 @@
+/*
+ * future.c — a one-shot value that any number of tasks can wait for.
+ *
+ * Setting the future unparks every waiter with status 0; each then reads
+ * the value or error from the future itself. A future that is already done
+ * answers at once, without parking, even to a cancelled task (there is
+ * nothing to wait for, so there is no suspension point to cancel).
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+
+struct corio_future {
+    corio_waitq waiters;
+    void *value;
+    int error;
+    int done;
+};
+
+corio_future *corio_future_new(void)
+{
+    return calloc(1, sizeof(corio_future));
+}
+
+/* Each waiter gets its own copy of the outcome in its corio_waiter, so a
+ * setter may free the future right after setting it. */
+static void wake_all(corio_future *f, int status)
+{
+    corio_waiter *w;
+    while ((w = corio_waitq_pop(&f->waiters))) {
+        w->data = f->value;
+        w->n = (uintptr_t)(intptr_t)f->error;
+        corio__unpark(w->task, status);
+    }
+}
+
+void corio_future_free(corio_future *f)
+{
+    if (!f) return;
+    wake_all(f, CORIO_ECLOSED);
+    free(f);
+}
+
+static int settle(corio_future *f, void *value, int error)
+{
+    if (!f) return CORIO_EINVAL;
+    if (f->done) return CORIO_EALREADY;
+    f->done = 1;
+    f->value = value;
+    f->error = error;
+    wake_all(f, 0);
+    return 0;
+}
+
+int corio_future_set_result(corio_future *f, void *value)
+{
+    return settle(f, value, 0);
+}
+
+int corio_future_set_error(corio_future *f, int err)
+{
+    return settle(f, NULL, err < 0 ? err : CORIO_EINVAL);
+}
+
+bool corio_future_done(const corio_future *f) { return f && f->done; }
+
+int corio_future_wait_until(corio_future *f, int64_t deadline, void **value)
+{
+    if (!f) return CORIO_EINVAL;
+    if (f->done) {
+        if (value) *value = f->value;
+        return f->error;
+    }
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    corio_waiter w = { .task = self };
+    corio_waitq_push(&f->waiters, &w);
+    int rc = corio__park_on(deadline, "future");
+    if (rc != 0) { /* timeout, cancel, or freed (ECLOSED): f may be gone */
+        if (w.linked) corio_waitq_remove(&f->waiters, &w);
+        return rc;
+    }
+    if (value) *value = w.data;
+    return (int)(intptr_t)w.n;
+}
+
+int corio_future_wait(corio_future *f, void **value)
+{
+    return corio_future_wait_until(f, CORIO_NEVER, value);
+}

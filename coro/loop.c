@@ -1,0 +1,286 @@
+/*
+ * loop.c — the event loop: one per thread, run on the thread's own stack.
+ *
+ * One turn of the loop (run_loop below):
+ *
+ *   1. release the stack of a task that just finished;
+ *   2. stop if the task we run for is done (run_until_complete);
+ *   3. run queued callbacks (call_soon, call_soon_threadsafe);
+ *   4. fire due timers (sleeps and deadlines end here: corio__unpark);
+ *   5. ask the poller for I/O: wait until the next timer if nothing is
+ *      ready, or just look (timeout 0) if tasks are ready;
+ *   6. switch into the first ready task. Tasks then switch among
+ *      themselves (sched.c) and come back here when none is ready, after
+ *      a budget of dispatches, or when one finishes.
+ */
+#include "sched.h"
+#include "os.h"
+#include "poller/poller.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How often, at most, the poller is consulted while tasks are ready:
+ * asyncio polls every iteration; we poll every 50 us of busy running. */
+#define BUSY_POLL_INTERVAL_NS 50000
+
+static int env_debug(void)
+{
+    const char *e = getenv("CORIO_DEBUG");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static void thread_stack_bounds(corio_loop *l)
+{
+#ifdef __linux__
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstack(&a, &l->sched_stack_lo, &l->sched_stack_size);
+        pthread_attr_destroy(&a);
+    }
+#else
+    (void)l;
+#endif
+}
+
+corio_loop *corio_loop_new(const corio_config *cfg)
+{
+    if (corio__tls_loop) return NULL; /* one loop per thread */
+    corio_loop *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    if (cfg) l->cfg = *cfg;
+    if (!l->cfg.stack_size) l->cfg.stack_size = 256 * 1024;
+    if (!l->cfg.stack_pool) l->cfg.stack_pool = 1024;
+    l->debug = l->cfg.debug > 0 || (l->cfg.debug == 0 && env_debug());
+    l->stacks = corio_stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
+                                     l->cfg.stack_pool);
+    l->ts_lock = corio_os_mutex_new();
+    if (!l->stacks || !l->ts_lock || corio_poller_open(&l->poller) != 0) {
+        corio_stack_pool_free(l->stacks);
+        corio_os_mutex_free(l->ts_lock);
+        free(l);
+        return NULL;
+    }
+    thread_stack_bounds(l);
+    corio_stack_overflow_guard_thread();
+    l->last_poll = corio_os_now_ns();
+    corio__tls_loop = l;
+    return l;
+}
+
+corio_loop *corio_loop_current(void) { return corio__tls_loop; }
+
+const char *corio_backend_name(void) { return corio_poller_name; }
+const char *corio_switch_name(void) { return corio_ctx_impl_name; }
+
+/* ---------- callbacks ---------- */
+
+static int push_cb(corio_cb_node **head, corio_cb_node **tail,
+                   corio_callback cb, void *arg)
+{
+    corio_cb_node *n = malloc(sizeof *n);
+    if (!n) return CORIO_ENOMEM;
+    n->cb = cb;
+    n->arg = arg;
+    n->next = NULL;
+    if (*tail) (*tail)->next = n; else *head = n;
+    *tail = n;
+    return 0;
+}
+
+int corio_call_soon(corio_callback cb, void *arg)
+{
+    corio_loop *l = corio__tls_loop;
+    if (!l) return CORIO_ENOLOOP;
+    if (!cb) return CORIO_EINVAL;
+    return push_cb(&l->cb_head, &l->cb_tail, cb, arg);
+}
+
+int corio_call_soon_threadsafe(corio_loop *l, corio_callback cb, void *arg)
+{
+    if (!l || !cb) return CORIO_EINVAL;
+    corio_os_mutex_lock(l->ts_lock);
+    int rc = l->closed ? CORIO_ECLOSED
+                       : push_cb(&l->ts_head, &l->ts_tail, cb, arg);
+    corio_os_mutex_unlock(l->ts_lock);
+    /* Wake the loop only on the empty -> non-empty edge: a burst of calls
+     * from other threads costs one kernel write. */
+    if (rc == 0 && !atomic_exchange(&l->ts_pending, 1))
+        corio_poller_wakeup(l->poller);
+    return rc;
+}
+
+/* Run the callbacks queued so far (not those they queue: next turn). */
+static int run_callbacks(corio_loop *l)
+{
+    corio_cb_node *list = l->cb_head;
+    l->cb_head = l->cb_tail = NULL;
+    if (atomic_load_explicit(&l->ts_pending, memory_order_acquire) &&
+        atomic_exchange(&l->ts_pending, 0)) {
+        corio_os_mutex_lock(l->ts_lock);
+        corio_cb_node *ts = l->ts_head;
+        l->ts_head = l->ts_tail = NULL;
+        corio_os_mutex_unlock(l->ts_lock);
+        if (ts) { /* threadsafe ones after the local ones */
+            corio_cb_node **end = &list;
+            while (*end) end = &(*end)->next;
+            *end = ts;
+        }
+    }
+    int n = 0;
+    while (list) {
+        corio_cb_node *next = list->next;
+        list->cb(list->arg);
+        free(list);
+        list = next;
+        n++;
+    }
+    return n;
+}
+
+/* ---------- the turn of the loop ---------- */
+
+/* Run until `stop` is done, or (stop == NULL) until no task is alive. */
+static int run_loop(corio_loop *l, corio_task *stop)
+{
+    for (;;) {
+        int came_from_exit = l->zombie != NULL;
+        corio__task_release_zombie(l);
+        if (stop ? stop->state == CORIO_TASK_DONE : l->alive == 0) break;
+
+        /* Fast path: a task finished and others are ready within the
+         * dispatch budget: no clock, no poll, straight to the next. */
+        if (came_from_exit && l->runq_head && !l->cb_head &&
+            ((l->ticks + 1) & (CORIO_DISPATCH_BUDGET - 1)) != 0) {
+            corio__loop_enter_task(l, corio__runq_pop(l), 1);
+            continue;
+        }
+
+        run_callbacks(l);
+        int64_t now = corio_os_now_ns();
+        corio_timer_heap_run(&l->timers, now);
+
+        int busy = l->runq_head || l->cb_head ||
+                   atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
+        if (!busy || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
+            int64_t timeout = 0;
+            if (!busy) {
+                corio_timer *next = corio_timer_heap_min(&l->timers);
+                timeout = next ? next->deadline - now : CORIO_NEVER;
+                if (timeout < 0) timeout = 0;
+            }
+            corio_poller_wait(l->poller, timeout);
+            l->last_poll = now = corio_os_now_ns();
+            if (timeout) corio_timer_heap_run(&l->timers, now);
+        }
+        corio_task *t = corio__runq_pop(l);
+        if (t) corio__loop_enter_task(l, t, 0);
+    }
+    return 0;
+}
+
+int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result)
+{
+    if (!l || !main || main->loop != l) return CORIO_EINVAL;
+    if (l->current) return CORIO_EINVAL; /* not from inside a task */
+    if (main->joined || main->detached) return CORIO_EALREADY;
+    main->joined = 1;
+    l->stop_task = main;
+    run_loop(l, main);
+    l->stop_task = NULL;
+    if (result) *result = main->result;
+    int status = main->status;
+    corio__task_free(main);
+    return status;
+}
+
+int corio_loop_run(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    if (l->current) return CORIO_EINVAL;
+    return run_loop(l, NULL);
+}
+
+/* ---------- close ---------- */
+
+static void report(corio_loop *l, const char *msg)
+{
+    if (l->cfg.report) l->cfg.report(l->cfg.report_ctx, msg);
+    else fprintf(stderr, "%s\n", msg);
+}
+
+int corio_loop_close(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    if (l->current) return CORIO_EINVAL;
+    int reported = 0;
+    char msg[256];
+    corio_os_mutex_lock(l->ts_lock);
+    l->closed = 1;
+    corio_os_mutex_unlock(l->ts_lock);
+    if (l->debug) corio__debug_on_close(l);
+    while (l->all_head) {
+        corio_task *t = l->all_head;
+        if (t->state != CORIO_TASK_DONE) {
+            snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) was destroyed "
+                     "but it is pending (%s%s%s)", t->name,
+                     (unsigned long long)t->id, corio_task_state_name(t->state),
+                     t->wait_what ? " in " : "", t->wait_what ? t->wait_what : "");
+            report(l, msg);
+            reported++;
+            /* Its stack is freed without running it further: whatever it
+             * holds (memory, descriptors) leaks, as in asyncio. */
+            corio_stack_put(l->stacks, t->stack);
+            t->stack = NULL;
+        } else if (!t->detached) {
+            snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
+                     "(status: %s) but was never joined or detached",
+                     t->name, (unsigned long long)t->id,
+                     t->status ? corio_strerror(t->status) : "ok");
+            report(l, msg);
+            reported++;
+        }
+        corio__task_free(t);
+    }
+    /* Callbacks never run are dropped. */
+    corio_cb_node *lists[2] = { l->cb_head, l->ts_head };
+    for (int i = 0; i < 2; i++)
+        for (corio_cb_node *n = lists[i], *nx; n; n = nx) {
+            nx = n->next;
+            free(n);
+        }
+    corio_poller_close(l->poller);
+    corio_timer_heap_free(&l->timers);
+    corio_stack_pool_free(l->stacks);
+    for (corio_task *t = l->free_tasks, *nx; t; t = nx) {
+        nx = t->run_next;
+        free(t);
+    }
+    corio_os_mutex_free(l->ts_lock);
+    if (corio__tls_loop == l) corio__tls_loop = NULL;
+    free(l);
+    return reported;
+}
+
+/* ---------- asyncio.run ---------- */
+
+int corio_run(corio_fn main, void *arg, void **result)
+{
+    corio_loop *l = corio_loop_new(NULL);
+    if (!l) return corio__tls_loop ? CORIO_EINVAL : CORIO_ENOMEM;
+    corio_task_opts o = { .name = "main" };
+    corio_task *t = corio_loop_spawn(l, main, arg, &o);
+    if (!t) {
+        corio_loop_close(l);
+        return CORIO_ENOMEM;
+    }
+    int status = corio_loop_run_until_complete(l, t, result);
+    /* Like asyncio.run: cancel what is left and let it finish. */
+    for (corio_task *x = l->all_head; x; x = x->all_next)
+        if (x->state != CORIO_TASK_DONE) corio_cancel(x);
+    corio_loop_run(l);
+    corio_loop_close(l);
+    return status;
+}

@@ -1,0 +1,37 @@
+/*
+ * os.h — the few operating-system services the machine room needs besides
+ * stacks: a monotonic clock, a mutex and condition variable, threads.
+ * os_posix.c implements them with clock_gettime and pthreads, os_win.c with
+ * QueryPerformanceCounter, SRWLOCK/CONDITION_VARIABLE and CreateThread.
+ * Nothing here knows about tasks.
+ */
+#ifndef CORIO_OS_H
+#define CORIO_OS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+int64_t corio_os_now_ns(void);
+int corio_os_cpu_count(void);
+
+typedef struct corio_os_mutex corio_os_mutex;
+typedef struct corio_os_cond corio_os_cond;
+typedef struct corio_os_thread corio_os_thread;
+
+corio_os_mutex *corio_os_mutex_new(void);
+void corio_os_mutex_free(corio_os_mutex *m);
+void corio_os_mutex_lock(corio_os_mutex *m);
+void corio_os_mutex_unlock(corio_os_mutex *m);
+
+corio_os_cond *corio_os_cond_new(void);
+void corio_os_cond_free(corio_os_cond *c);
+void corio_os_cond_wait(corio_os_cond *c, corio_os_mutex *m);
+void corio_os_cond_signal(corio_os_cond *c);
+void corio_os_cond_broadcast(corio_os_cond *c);
+
+/* Start fn(arg) on a new OS thread. NULL on failure. */
+corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg);
+/* Wait for it to end and free it. */
+void corio_os_thread_join(corio_os_thread *t);
+
+#endif

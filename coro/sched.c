@@ -1,0 +1,270 @@
+/*
+ * sched.c — parking, unparking and choosing who runs next.
+ *
+ * The path of a task that blocks:
+ *
+ *   corio_sleep / corio_lock / corio_wait_readable ...
+ *     -> corio__park(deadline)        mark WAITING, arm the deadline timer
+ *       -> dispatch()                 pick the next ready task
+ *         -> corio_ctx_swap()         (switch_*.S) jump to its stack
+ *
+ * and back: some other code calls corio__unpark(t, status), which puts t
+ * at the tail of the run queue; when t's turn comes, dispatch() swaps to it
+ * and corio__park returns `status`.
+ *
+ * Tasks switch DIRECTLY to one another: the loop's own stack (where the
+ * poller and timers are checked) is visited only when the run queue is
+ * empty, or once every 64 dispatches so that timers and I/O are never
+ * starved by tasks that keep yielding. This is what makes a yield cost a
+ * few nanoseconds instead of two switches and a system call.
+ */
+#include "sched.h"
+#include "os.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+#ifdef CORIO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+_Thread_local corio_loop *corio__tls_loop;
+
+/* How many task-to-task dispatches may happen before the loop's own stack
+ * gets a turn to run timers and poll. A power of two: the test is a mask. */
+#define DISPATCH_BUDGET CORIO_DISPATCH_BUDGET
+
+/* ---------- the switch, with what sanitizers must be told ---------- */
+
+/*
+ * ASan keeps "fake stacks" per real stack; it must be told before and
+ * after every stack change, or it reports false stack-buffer errors.
+ * `dying` says the stack we leave will never be resumed, so ASan may drop
+ * its fake stack.
+ */
+static inline void swap(corio_ctx *from, corio_ctx *to, const void *to_lo,
+                        size_t to_size, int dying)
+{
+#ifdef CORIO_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(dying ? NULL : &fake, to_lo, to_size);
+    corio_ctx_swap(from, to);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)to_lo;
+    (void)to_size;
+    (void)dying;
+    corio_ctx_swap(from, to);
+#endif
+}
+
+void corio__switch_landed(void)
+{
+#ifdef CORIO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+}
+
+/*
+ * Dense stacks have no guard page: check, at every switch-out, that the
+ * task did not write below its stack. Both checks are after the fact,
+ * which is why dense mode is opt-in.
+ */
+static void check_stack_on_leave(corio_task *t)
+{
+    char here;
+    corio_stack *s = t->stack;
+    if (!s->dense) return;
+    if ((uintptr_t)&here < (uintptr_t)s->lo + 256 || !corio_stack_canary_ok(s)) {
+        char msg[256];
+        size_t n = corio__stack_overflow_message(msg, sizeof msg, t->name,
+                                                 t->id, s->size);
+        fwrite(msg, 1, n, stderr);
+        fputs("corio: (dense stack mode: detected by the stack canary at a "
+              "switch; memory below the stack may be corrupted)\n", stderr);
+        abort();
+    }
+}
+
+static inline void leave_task(corio_loop *l, corio_task *self)
+{
+    check_stack_on_leave(self);
+    if (l->debug) corio__debug_on_switch_out(self);
+}
+
+static inline void enter_task(corio_loop *l, corio_task *t)
+{
+    l->current = t;
+    t->state = CORIO_TASK_RUNNING;
+    if (l->debug) corio__debug_on_switch_in(t);
+}
+
+/* Switch from the running task `self` to the next one, or to the loop. */
+static void dispatch(corio_loop *l, corio_task *self)
+{
+    leave_task(l, self);
+    corio_task *next = NULL;
+    if ((++l->ticks & (DISPATCH_BUDGET - 1)) != 0) next = corio__runq_pop(l);
+    if (next == self) { /* yielded with nobody else ready */
+        enter_task(l, self);
+        return;
+    }
+    if (next) {
+        enter_task(l, next);
+        swap(&self->ctx, &next->ctx, next->stack->lo, next->stack->size, 0);
+    } else {
+        l->current = NULL;
+        swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo,
+             l->sched_stack_size, 0);
+    }
+    /* Resumed: whoever switched to us already made us current. */
+}
+
+void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget)
+{
+    if (keep_budget) l->ticks++;
+    else l->ticks = 0;
+    enter_task(l, t);
+    swap(&l->sched_ctx, &t->ctx, t->stack->lo, t->stack->size, 0);
+}
+
+_Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self)
+{
+    leave_task(l, self);
+    l->current = NULL;
+    swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, 1);
+    abort(); /* a finished task is never resumed */
+}
+
+/* ---------- park / unpark ---------- */
+
+static void park_timer_fired(corio_timer *tm)
+{
+    corio_task *t = (corio_task *)((char *)tm - offsetof(corio_task, timer));
+    corio__unpark(t, CORIO_ETIMEDOUT);
+}
+
+int corio__park_on(int64_t deadline, const char *what)
+{
+    corio_loop *l = corio__tls_loop;
+    corio_task *self = l ? l->current : NULL;
+    if (!self) return CORIO_ENOLOOP;
+    if (self->shield == 0) {
+        if (self->cancel_pending) return CORIO_ECANCELED;
+        if (self->scope_deadline < deadline) deadline = self->scope_deadline;
+    }
+    if (deadline != CORIO_NEVER) {
+        if (deadline <= corio_os_now_ns()) return CORIO_ETIMEDOUT;
+        if (self->timer.fire != park_timer_fired)
+            corio_timer_init(&self->timer, park_timer_fired);
+        if (corio_timer_heap_push(&l->timers, &self->timer, deadline) != 0)
+            return CORIO_ENOMEM;
+    }
+    self->state = CORIO_TASK_WAITING;
+    self->wait_what = what;
+    self->wake_status = 0;
+    dispatch(l, self);
+    self->wait_what = NULL;
+    return self->wake_status;
+}
+
+int corio__park(int64_t deadline)
+{
+    return corio__park_on(deadline, "park");
+}
+
+void corio__unpark(corio_task *t, int status)
+{
+    if (t->state != CORIO_TASK_WAITING) {
+        fprintf(stderr, "corio: internal error: unpark of task '%s' that is "
+                "%s, not waiting\n", t->name, corio_task_state_name(t->state));
+        abort();
+    }
+    if (corio_timer_active(&t->timer))
+        corio_timer_heap_remove(&t->loop->timers, &t->timer);
+    t->wake_status = status;
+    t->state = CORIO_TASK_READY;
+    corio__runq_push(t->loop, t);
+}
+
+void corio__timer_start(corio_loop *l, corio_timer *t, int64_t deadline)
+{
+    if (corio_timer_active(t)) corio_timer_heap_remove(&l->timers, t);
+    if (corio_timer_heap_push(&l->timers, t, deadline) != 0) {
+        fputs("corio: out of memory for a timer\n", stderr);
+        abort();
+    }
+}
+
+void corio__timer_stop(corio_loop *l, corio_timer *t)
+{
+    corio_timer_heap_remove(&l->timers, t);
+}
+
+/* ---------- the public suspension points of this file ---------- */
+
+int corio_yield(void)
+{
+    corio_loop *l = corio__tls_loop;
+    corio_task *self = l ? l->current : NULL;
+    if (!self) return CORIO_ENOLOOP;
+    self->state = CORIO_TASK_READY;
+    corio__runq_push(l, self);
+    dispatch(l, self);
+    return corio__cancel_due(self) ? CORIO_ECANCELED : 0;
+}
+
+int corio_sleep_until(int64_t deadline)
+{
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    if (deadline <= corio_os_now_ns()) return corio_yield(); /* sleep(0) */
+    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
+    int rc = corio__park_on(deadline, "sleep");
+    /* Our own deadline passing is success; a timeout scope's is not. */
+    if (rc == CORIO_ETIMEDOUT && deadline <= scope) rc = 0;
+    return rc;
+}
+
+int corio_sleep(int64_t ns)
+{
+    return corio_sleep_until(corio_deadline_in(ns));
+}
+
+void corio_shield_begin(void)
+{
+    corio_task *self = corio__self();
+    if (self) self->shield++;
+}
+
+void corio_shield_end(void)
+{
+    corio_task *self = corio__self();
+    if (self && self->shield > 0) self->shield--;
+}
+
+bool corio_cancelled(void)
+{
+    corio_task *self = corio__self();
+    return self && self->cancel_pending;
+}
+
+int64_t corio_now(void)
+{
+    return corio_os_now_ns();
+}
+
+int64_t corio_deadline_in(int64_t ns)
+{
+    int64_t now = corio_os_now_ns();
+    if (ns <= 0) return now;
+    if (ns >= CORIO_NEVER - now) return CORIO_NEVER;
+    return now + ns;
+}

@@ -1,0 +1,210 @@
+/*
+ * sched.h — the scheduler's inside, shared by coro/, sync/ and poller/.
+ *
+ * Everything above the context switch rests on two calls:
+ *
+ *     int  corio__park(int64_t deadline);          // suspend me
+ *     void corio__unpark(corio_task *t, int status); // make t ready
+ *
+ * A blocking primitive puts a corio_waiter (on the waiting task's own stack)
+ * into a corio_waitq, parks, and looks at the status park returns:
+ *   - the value another task passed to corio__unpark (a hand-off: the lock,
+ *     the item, the unit is now ours, even if a cancel arrives later — it
+ *     is delivered at the next suspension point, so nothing is lost);
+ *   - CORIO_ETIMEDOUT (the deadline passed) or CORIO_ECANCELED: nobody
+ *     handed us anything, and we must take our waiter out of the queue.
+ * A task is unparked at most once per park: unpark on a task that is not
+ * WAITING is a bug and aborts.
+ */
+#ifndef CORIO_SCHED_H
+#define CORIO_SCHED_H
+
+#include "corio.h"
+#include "switch.h"
+#include "stack.h"
+#include "timer.h"
+
+#include <stdatomic.h>
+
+/* ---------- wait queues ---------- */
+
+typedef struct corio_waiter {
+    corio_task *task;
+    struct corio_waiter *prev, *next;
+    void *data;   /* per-primitive: the item slot of a queue get, ... */
+    uintptr_t n;  /* per-primitive: units asked for, priority, ... */
+    int linked;   /* 1 while in a queue */
+} corio_waiter;
+
+/* struct corio_waitq { head, tail, len } is defined in corio.h: the public
+ * sync objects (corio_lock, corio_queue, ...) embed one. */
+typedef struct corio_waitq corio_waitq;
+
+static inline void corio_waitq_push(corio_waitq *q, corio_waiter *w) {
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail) q->tail->next = w; else q->head = w;
+    q->tail = w;
+    w->linked = 1;
+    q->len++;
+}
+static inline void corio_waitq_remove(corio_waitq *q, corio_waiter *w) {
+    if (!w->linked) return;
+    if (w->prev) w->prev->next = w->next; else q->head = w->next;
+    if (w->next) w->next->prev = w->prev; else q->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->linked = 0;
+    q->len--;
+}
+static inline corio_waiter *corio_waitq_pop(corio_waitq *q) {
+    corio_waiter *w = q->head;
+    if (w) corio_waitq_remove(q, w);
+    return w;
+}
+
+/* ---------- tasks ---------- */
+
+#define CORIO_NAME_MAX 32
+
+struct corio_task {
+    corio_ctx ctx;            /* saved registers while not running */
+    corio_loop *loop;
+    corio_task *run_next;     /* run queue link */
+    corio_stack *stack;       /* NULL once finished */
+    corio_fn fn;
+    void *arg;
+    void *result;
+    int status;               /* final status once DONE */
+    int fail_code;            /* set by corio_fail */
+    int wake_status;          /* what the park returns */
+    corio_task_state state;
+    int cancel_pending;       /* sticky cancellation requested */
+    int shield;               /* shield nesting depth */
+    int detached, joined;     /* handle ownership */
+    uint64_t id;
+    corio_timer timer;        /* the park deadline */
+    corio_waitq done_waiters; /* join / task_wait_until waiters */
+    corio_waiter *parked_on;  /* informational: what we wait in */
+    const char *wait_what;    /* informational: "sleep", "join", ... */
+    struct corio_task *all_prev, *all_next; /* loop's list of live handles */
+    int64_t scope_deadline;   /* innermost timeout scope (CORIO_NEVER) */
+    void *locals;             /* task-local storage (coro/locals.c) */
+    size_t stack_hwm;         /* debug: stack high-water mark in bytes */
+    int64_t run_since;        /* debug: when it was last switched in */
+    char name[CORIO_NAME_MAX];
+};
+
+/* ---------- the loop ---------- */
+
+typedef struct corio_poller corio_poller;
+
+typedef struct corio_cb_node {
+    corio_callback cb;
+    void *arg;
+    struct corio_cb_node *next;
+} corio_cb_node;
+
+struct corio_loop {
+    corio_task *current;          /* running task, NULL on the loop stack */
+    corio_ctx sched_ctx;          /* the thread's own stack */
+    corio_task *runq_head, *runq_tail;
+    unsigned ticks;               /* dispatches since the last loop visit */
+    corio_timer_heap timers;
+    corio_poller *poller;
+    corio_stack_pool *stacks;
+    corio_task *free_tasks;       /* recycled task structs */
+    corio_task *all_head;         /* every task whose handle is live */
+    size_t alive;                 /* tasks not yet DONE */
+    corio_task *zombie;           /* finished task whose stack to release */
+    corio_task *stop_task;        /* run_until_complete target */
+    corio_cb_node *cb_head, *cb_tail;     /* call_soon */
+    void *ts_lock;                        /* call_soon_threadsafe */
+    corio_cb_node *ts_head, *ts_tail;
+    atomic_int ts_pending;
+    int closed;
+    uint64_t next_id;
+    int64_t last_poll;
+    corio_config cfg;
+    void *sched_stack_lo;         /* the thread's stack, for ASan */
+    size_t sched_stack_size;
+    int debug;
+    void *debug_state;            /* coro/debug.c */
+    void *pool_state;             /* coro/pool.c (thread pool hook) */
+};
+
+/* The calling thread's loop. */
+extern _Thread_local corio_loop *corio__tls_loop;
+
+static inline corio_loop *corio__loop(void) { return corio__tls_loop; }
+static inline corio_task *corio__self(void) {
+    corio_loop *l = corio__tls_loop;
+    return l ? l->current : NULL;
+}
+
+/* Task-to-task dispatches between two visits of the loop's own stack
+ * (timers, poller). A power of two. */
+#define CORIO_DISPATCH_BUDGET 64
+
+/* ---------- the run queue (FIFO, intrusive) ---------- */
+
+static inline void corio__runq_push(corio_loop *l, corio_task *t) {
+    t->run_next = NULL;
+    if (l->runq_tail) l->runq_tail->run_next = t; else l->runq_head = t;
+    l->runq_tail = t;
+}
+static inline corio_task *corio__runq_pop(corio_loop *l) {
+    corio_task *t = l->runq_head;
+    if (t) {
+        l->runq_head = t->run_next;
+        if (!l->runq_head) l->runq_tail = NULL;
+    }
+    return t;
+}
+
+/* ---------- switching (sched.c) ---------- */
+
+/* Switch from the loop's own stack into task t; returns when some task
+ * switches back to the loop. A fresh dispatch budget starts unless
+ * keep_budget is set (the loop's fast path after a task exit). */
+void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget);
+/* Leave the current task for the loop's stack for good (task exit). */
+_Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self);
+/* The first C code of every task, on its new stack (task.c). */
+void corio__task_entry(void *arg);
+/* Called first thing on a new stack (tells ASan the switch finished). */
+void corio__switch_landed(void);
+
+/* Suspend the current task until unparked or until `deadline` (further
+ * limited by the task's timeout scope). Returns the unpark status,
+ * CORIO_ETIMEDOUT or CORIO_ECANCELED. If a cancellation is pending and the
+ * task is not shielded, returns CORIO_ECANCELED without suspending.
+ * Must be called from a task (returns CORIO_ENOLOOP otherwise). */
+int corio__park(int64_t deadline);
+/* Same, but `what` names the wait for debug listings. */
+int corio__park_on(int64_t deadline, const char *what);
+/* Make a WAITING task ready; its park returns `status`. */
+void corio__unpark(corio_task *t, int status);
+/* Would a park fail at once with CORIO_ECANCELED? */
+static inline int corio__cancel_due(const corio_task *t) {
+    return t->cancel_pending && t->shield == 0;
+}
+
+/* Timers for callbacks (call_later style users inside the library). */
+void corio__timer_start(corio_loop *l, corio_timer *t, int64_t deadline);
+void corio__timer_stop(corio_loop *l, corio_timer *t);
+
+/* Debug mode (debug.c): called only when loop->debug is set. */
+void corio__debug_on_spawn(corio_task *t);
+void corio__debug_on_switch_in(corio_task *t);
+void corio__debug_on_switch_out(corio_task *t);
+void corio__debug_on_close(corio_loop *l);
+
+/* Task-local storage (locals.c). */
+void corio__locals_inherit(corio_task *child, const corio_task *parent);
+void corio__locals_free(corio_task *t);
+
+/* Handle bookkeeping (task.c). */
+void corio__task_free(corio_task *t);
+void corio__task_release_zombie(corio_loop *l);
+
+#endif

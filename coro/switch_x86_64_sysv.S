@@ -1,0 +1,139 @@
+/*
+ * switch_x86_64_sysv.S — the context switch for x86-64, System V ABI
+ * (Linux, the BSDs, macOS).
+ *
+ * A suspended context is nothing but its stack pointer. Everything else the
+ * ABI says a callee must preserve is pushed on the suspended stack itself:
+ *
+ *        higher addresses
+ *      +------------------+
+ *      | return address   |  <- where corio_ctx_swap returns to on resume
+ *      +------------------+
+ *      | rbp              |
+ *      | rbx              |
+ *      | r12              |
+ *      | r13              |
+ *      | r14              |
+ *      | r15              |  <- ctx->sp points here
+ *      +------------------+
+ *        lower addresses
+ *
+ * corio_ctx_swap(from, to) pushes the six callee-saved registers (the call
+ * already pushed the return address), stores rsp into from->sp, loads
+ * to->sp, pops the six registers of the other context and returns into it.
+ * Caller-saved registers need no saving: the compiler already assumes a
+ * call clobbers them.
+ *
+ * A new context (corio_ctx_make) is a frame of the same shape whose return
+ * address is corio_ctx_trampoline, with the entry function in r12 and its
+ * argument in r13:
+ *
+ *      +------------------+  <- top of the stack, 16-byte aligned
+ *      | 0                |     two zero words: a fake, never-used
+ *      | 0                |     return slot that keeps rsp aligned
+ *      | trampoline       |  <- "return address" of the first swap
+ *      | rbp = 0          |
+ *      | rbx = 0          |
+ *      | r12 = entry      |
+ *      | r13 = arg        |
+ *      | r14 = 0          |
+ *      | r15 = 0          |  <- ctx->sp
+ *      +------------------+
+ *
+ * MXCSR and the x87 control word are NOT saved. The ABI makes their
+ * control bits callee-saved, and Boost.Context saves them, but every task
+ * of a loop runs on one thread and none of corio changes the rounding mode
+ * or exception masks; saving them costs stmxcsr/ldmxcsr + fnstcw/fldcw,
+ * about 2-3 ns on a ~3 ns switch. A task that changes either must restore
+ * it before it blocks. (libaco makes the same choice an option.)
+ */
+
+    .text
+    .globl  corio_ctx_swap
+    .type   corio_ctx_swap, @function
+    .p2align 4
+/* void corio_ctx_swap(corio_ctx *from  = rdi, corio_ctx *to = rsi) */
+corio_ctx_swap:
+    .cfi_startproc
+    pushq   %rbp
+    .cfi_adjust_cfa_offset 8
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    movq    %rsp, (%rdi)        /* from->sp = rsp             */
+    movq    (%rsi), %rsp        /* rsp = to->sp: now on the other stack */
+    popq    %r15
+    .cfi_adjust_cfa_offset -8
+    popq    %r14
+    .cfi_adjust_cfa_offset -8
+    popq    %r13
+    .cfi_adjust_cfa_offset -8
+    popq    %r12
+    .cfi_adjust_cfa_offset -8
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    ret                         /* into the other context      */
+    .cfi_endproc
+    .size   corio_ctx_swap, .-corio_ctx_swap
+
+/*
+ * The first code a new context runs. The CFI says "there is no caller":
+ * the return address is undefined, so gdb's backtrace inside a task stops
+ * here instead of walking into garbage above the stack top.
+ */
+    .globl  corio_ctx_trampoline
+    .type   corio_ctx_trampoline, @function
+    .p2align 4
+corio_ctx_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq    %r13, %rdi          /* entry(arg)                           */
+    callq   *%r12
+    /* entry must never return: a task leaves by switching away. */
+    callq   abort@PLT
+    hlt
+    .cfi_endproc
+    .size   corio_ctx_trampoline, .-corio_ctx_trampoline
+
+    .globl  corio_ctx_make
+    .type   corio_ctx_make, @function
+    .p2align 4
+/* void corio_ctx_make(corio_ctx *ctx = rdi, void *stack_lo = rsi,
+ *                     size_t size = rdx, entry = rcx, void *arg = r8) */
+corio_ctx_make:
+    .cfi_startproc
+    leaq    (%rsi,%rdx), %rax   /* top of the stack                    */
+    andq    $-16, %rax          /* ABI: 16-byte alignment              */
+    subq    $72, %rax           /* nine words, see the picture         */
+    movq    $0, 0(%rax)         /* r15 */
+    movq    $0, 8(%rax)         /* r14 */
+    movq    %r8, 16(%rax)       /* r13 = arg   */
+    movq    %rcx, 24(%rax)      /* r12 = entry */
+    movq    $0, 32(%rax)        /* rbx */
+    movq    $0, 40(%rax)        /* rbp = 0 also ends frame-pointer walks */
+    leaq    corio_ctx_trampoline(%rip), %r9
+    movq    %r9, 48(%rax)       /* "return address" */
+    movq    $0, 56(%rax)
+    movq    $0, 64(%rax)
+    movq    %rax, (%rdi)        /* ctx->sp */
+    ret
+    .cfi_endproc
+    .size   corio_ctx_make, .-corio_ctx_make
+
+    .section .rodata
+    .globl  corio_ctx_impl_name
+    .type   corio_ctx_impl_name, @object
+corio_ctx_impl_name:
+    .asciz  "asm-x86_64-sysv"
+    .size   corio_ctx_impl_name, .-corio_ctx_impl_name
+
+    .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,226 @@
+/*
+ * task.c — the life of a task: spawn, run, finish, join or detach.
+ *
+ *   corio_spawn ──> READY ──(dispatch)──> RUNNING ──(park)──> WAITING
+ *                     ^                      │  ^                │
+ *                     └──────(yield)─────────┘  └────(unpark)────┘
+ *                                            │
+ *                                 fn returns ▼
+ *                                          DONE ──> join / detach frees it
+ *
+ * The handle (struct corio_task) outlives the stack: the stack goes back to
+ * the pool the moment the task finishes (the loop releases it, since a task
+ * cannot free the stack it is running on), while the handle keeps the
+ * result and status until the owner joins it, or is freed at once for a
+ * detached task.
+ */
+#include "sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------- handles ---------- */
+
+static corio_task *task_alloc(corio_loop *l)
+{
+    corio_task *t = l->free_tasks;
+    if (t) l->free_tasks = t->run_next;
+    else if (!(t = malloc(sizeof *t))) return NULL;
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+/* Unlink from the loop's list of live handles and recycle. */
+void corio__task_free(corio_task *t)
+{
+    corio_loop *l = t->loop;
+    if (t->all_prev) t->all_prev->all_next = t->all_next;
+    else l->all_head = t->all_next;
+    if (t->all_next) t->all_next->all_prev = t->all_prev;
+    if (t->locals) corio__locals_free(t);
+    t->run_next = l->free_tasks;
+    l->free_tasks = t;
+}
+
+corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
+                             const corio_task_opts *opts)
+{
+    if (!l || !fn || l->closed) return NULL;
+    size_t size = opts && opts->stack_size ? opts->stack_size : l->cfg.stack_size;
+    corio_task *t = task_alloc(l);
+    if (!t) return NULL;
+    t->stack = corio_stack_get(l->stacks, size);
+    if (!t->stack) {
+        t->run_next = l->free_tasks;
+        l->free_tasks = t;
+        if (l->debug || !l->cfg.stack_mode)
+            fprintf(stderr, "corio: cannot allocate a %zu-byte task stack "
+                    "(%s mode)%s\n", size,
+                    l->cfg.stack_mode == CORIO_STACK_DENSE ? "dense" : "guarded",
+                    l->cfg.stack_mode == CORIO_STACK_DENSE ? "" :
+                    ": each guarded stack costs two of vm.max_map_count's "
+                    "mappings; use CORIO_STACK_DENSE for more tasks");
+        return NULL;
+    }
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->id = ++l->next_id;
+    t->state = CORIO_TASK_READY;
+    t->scope_deadline = CORIO_NEVER;
+    corio_timer_init(&t->timer, NULL);
+    if (opts && opts->name) {
+        strncpy(t->name, opts->name, CORIO_NAME_MAX - 1);
+    } else {
+        snprintf(t->name, CORIO_NAME_MAX, "task-%llu", (unsigned long long)t->id);
+    }
+    corio_task *parent = l->current;
+    if (parent && parent->locals) corio__locals_inherit(t, parent);
+    if (l->debug) corio__debug_on_spawn(t);
+    corio_ctx_make(&t->ctx, t->stack->lo, t->stack->size, corio__task_entry, t);
+    t->all_next = l->all_head;
+    if (l->all_head) l->all_head->all_prev = t;
+    l->all_head = t;
+    l->alive++;
+    corio__runq_push(l, t);
+    return t;
+}
+
+corio_task *corio_spawn(corio_fn fn, void *arg, const corio_task_opts *opts)
+{
+    return corio_loop_spawn(corio__tls_loop, fn, arg, opts);
+}
+
+/* ---------- running and finishing ---------- */
+
+static _Noreturn void task_finish(corio_task *t, void *result)
+{
+    corio_loop *l = t->loop;
+    t->result = result;
+    t->status = t->fail_code ? t->fail_code
+              : t->cancel_pending ? CORIO_ECANCELED : 0;
+    t->state = CORIO_TASK_DONE;
+    l->alive--;
+    corio_waiter *w;
+    while ((w = corio_waitq_pop(&t->done_waiters))) corio__unpark(w->task, 0);
+    /* The loop releases our stack once we are off it. */
+    l->zombie = t;
+    corio__task_leave_final(l, t);
+}
+
+void corio__task_entry(void *arg)
+{
+    corio_task *t = arg;
+    corio__switch_landed();
+    /* asyncio: a task cancelled before it ever ran never runs. */
+    void *result = t->cancel_pending ? NULL : t->fn(t->arg);
+    task_finish(t, result);
+}
+
+void *corio_fail(int err)
+{
+    corio_task *self = corio__self();
+    if (self && err < 0) self->fail_code = err;
+    return NULL;
+}
+
+/* Called by the loop, on its own stack, after a task finished. */
+void corio__task_release_zombie(corio_loop *l)
+{
+    corio_task *t = l->zombie;
+    if (!t) return;
+    l->zombie = NULL;
+    corio_stack_put(l->stacks, t->stack);
+    t->stack = NULL;
+    if (t->detached) corio__task_free(t);
+}
+
+/* ---------- waiting for a task ---------- */
+
+static int wait_done(corio_task *self, corio_task *t, int64_t deadline)
+{
+    while (t->state != CORIO_TASK_DONE) {
+        corio_waiter w = { .task = self };
+        corio_waitq_push(&t->done_waiters, &w);
+        int rc = corio__park_on(deadline, "join");
+        corio_waitq_remove(&t->done_waiters, &w);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int corio_task_wait_until(corio_task *t, int64_t deadline)
+{
+    corio_task *self = corio__self();
+    if (!t) return CORIO_EINVAL;
+    if (t->state == CORIO_TASK_DONE) return 0;
+    if (!self) return CORIO_ENOLOOP;
+    if (t == self) return CORIO_EINVAL;
+    return wait_done(self, t, deadline);
+}
+
+int corio_join(corio_task *t, void **result)
+{
+    corio_task *self = corio__self();
+    if (!t) return CORIO_EINVAL;
+    if (t->joined || t->detached) return CORIO_EALREADY;
+    if (t == self) return CORIO_EINVAL;
+    if (t->state != CORIO_TASK_DONE) {
+        if (!self) return CORIO_ENOLOOP;
+        t->joined = 1;
+        if (wait_done(self, t, CORIO_NEVER) != 0) {
+            /* We were cancelled (or our timeout scope expired): pass the
+             * cancellation on, then wait, shielded, for t to stop. A join
+             * never leaves its task running behind it. */
+            corio_cancel(t);
+            self->shield++;
+            wait_done(self, t, CORIO_NEVER);
+            self->shield--;
+        }
+    }
+    if (result) *result = t->result;
+    int status = t->status;
+    t->joined = 1;
+    corio__task_free(t);
+    return status;
+}
+
+int corio_detach(corio_task *t)
+{
+    if (!t) return CORIO_EINVAL;
+    if (t->joined || t->detached) return CORIO_EALREADY;
+    t->detached = 1;
+    if (t->state == CORIO_TASK_DONE && !t->stack) corio__task_free(t);
+    return 0;
+}
+
+int corio_cancel(corio_task *t)
+{
+    if (!t) return CORIO_EINVAL;
+    if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
+    t->cancel_pending = 1; /* sticky: stays set */
+    if (t->state == CORIO_TASK_WAITING && t->shield == 0)
+        corio__unpark(t, CORIO_ECANCELED);
+    return 0;
+}
+
+/* ---------- queries ---------- */
+
+corio_task *corio_current(void) { return corio__self(); }
+corio_task_state corio_task_state_of(const corio_task *t) { return t->state; }
+bool corio_task_done(const corio_task *t) { return t->state == CORIO_TASK_DONE; }
+bool corio_task_cancelled(const corio_task *t) { return t->cancel_pending; }
+const char *corio_task_name(const corio_task *t) { return t->name; }
+uint64_t corio_task_id(const corio_task *t) { return t->id; }
+
+const char *corio_task_state_name(corio_task_state s)
+{
+    switch (s) {
+    case CORIO_TASK_READY: return "ready";
+    case CORIO_TASK_RUNNING: return "running";
+    case CORIO_TASK_WAITING: return "waiting";
+    case CORIO_TASK_DONE: return "done";
+    }
+    return "?";
+}

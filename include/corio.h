@@ -1,0 +1,581 @@
+/*
+ * corio.h — the one public header of corio: Python's asyncio rebuilt in C on
+ * stackful coroutines.
+ *
+ * A task is a plain C function running on its own stack. Calls that would
+ * block (sleep, join, wait on a future, a lock, a queue, a socket) suspend
+ * only the calling task; the event loop of that thread keeps every other task
+ * running. One loop per thread.
+ *
+ * Conventions used everywhere in this header:
+ *   - Every public name starts with corio_ / CORIO_.
+ *   - Functions that can fail return an int: 0 on success, a negative
+ *     CORIO_E* code on failure (corio_strerror() turns it into text). The
+ *     codes are the same on every platform.
+ *   - Time is int64_t nanoseconds on a monotonic clock (corio_now()).
+ *     A *deadline* is an absolute time; CORIO_NEVER means "no deadline".
+ *     Every blocking call has a deadline form named *_until; the plain form
+ *     waits forever.
+ *   - Blocking calls may only be made from inside a task.
+ */
+#ifndef CORIO_H
+#define CORIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                             */
+/* ------------------------------------------------------------------ */
+
+enum {
+    CORIO_OK = 0,
+    CORIO_ECANCELED = -1,   /* the calling task was cancelled */
+    CORIO_ETIMEDOUT = -2,   /* the deadline passed first */
+    CORIO_ENOMEM = -3,      /* out of memory (or stack mappings) */
+    CORIO_EINVAL = -4,      /* invalid argument */
+    CORIO_EALREADY = -5,    /* already done / already set / already joined */
+    CORIO_ENOLOOP = -6,     /* blocking call made outside a task */
+    CORIO_ECLOSED = -7,     /* descriptor or object closed while waiting */
+    CORIO_EPERM = -8,       /* not the owner (e.g. releasing a lock not held) */
+    CORIO_EFULL = -9,       /* _nowait put on a full queue */
+    CORIO_EEMPTY = -10,     /* _nowait get on an empty queue */
+    CORIO_ESHUTDOWN = -11,  /* queue shut down */
+    CORIO_EBROKEN = -12,    /* barrier broken or aborted */
+    CORIO_EOVERFLOW = -13,  /* bounded semaphore released too often */
+    CORIO_EBUSY = -14,      /* resource in use (e.g. two readers on one fd) */
+    CORIO_EOF = -15,        /* end of stream */
+    CORIO_ELIMIT = -16,     /* a line/record longer than the reader's limit */
+    CORIO_EINCOMPLETE = -17,/* stream ended before the requested bytes */
+    CORIO_ECONNRESET = -18, /* connection reset by peer */
+    CORIO_ECONNREFUSED = -19,
+    CORIO_EPIPE = -20,      /* write to a peer that is gone */
+    CORIO_EADDRINUSE = -21,
+    CORIO_EMFILE = -22,     /* descriptor table full */
+    CORIO_ENOTSUP = -23,    /* not supported on this platform/backend */
+    CORIO_EAGAIN = -24,     /* would block (non-blocking try) */
+    CORIO_ENOTFOUND = -25,  /* name resolution found nothing */
+    CORIO_ENOTCONN = -26,
+    CORIO_EHOSTUNREACH = -27,
+    CORIO_EIO = -28,        /* any other operating-system error */
+    CORIO_ELAST_ = -29
+};
+
+/* A static English description of an error code; never NULL. */
+const char *corio_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Time                                                               */
+/* ------------------------------------------------------------------ */
+
+#define CORIO_NEVER INT64_MAX
+#define CORIO_US(n) ((int64_t)(n) * 1000)
+#define CORIO_MS(n) ((int64_t)(n) * 1000000)
+#define CORIO_SEC(n) ((int64_t)(n) * 1000000000)
+
+/* Monotonic time in nanoseconds. */
+int64_t corio_now(void);
+/* corio_now() + ns, saturating at CORIO_NEVER (ns < 0 counts as 0). */
+int64_t corio_deadline_in(int64_t ns);
+
+/* ------------------------------------------------------------------ */
+/* Loop                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct corio_loop corio_loop;
+typedef struct corio_task corio_task;
+typedef void *(*corio_fn)(void *arg);
+
+typedef enum {
+    CORIO_STACK_GUARDED = 0, /* mmap per stack with a PROT_NONE guard page */
+    CORIO_STACK_DENSE = 1    /* stacks carved from slabs, no guard page:
+                                canary and stack-pointer checks instead;
+                                for hundreds of thousands of tasks */
+} corio_stack_mode;
+
+/* Called once per task that loop close finds never joined or detached. */
+typedef void (*corio_report_fn)(void *ctx, const char *message);
+
+typedef struct corio_config {
+    size_t stack_size;           /* default per-task stack; 0 = 256 KiB */
+    corio_stack_mode stack_mode; /* default CORIO_STACK_GUARDED */
+    size_t stack_pool;           /* stacks kept for reuse; 0 = 1024 */
+    corio_report_fn report;      /* NULL = print to stderr */
+    void *report_ctx;
+    int debug;                   /* 1 = debug mode; -1 = off even if
+                                    CORIO_DEBUG=1 is set; 0 = from env */
+} corio_config;
+
+/* Create a loop for the calling thread (at most one per thread).
+ * cfg may be NULL for defaults. NULL on failure. */
+corio_loop *corio_loop_new(const corio_config *cfg);
+
+/* Run the loop until `main` finishes; returns main's status (see
+ * corio_join) and stores its result in *result if non-NULL. main is
+ * consumed (joined). Other tasks keep their state and run again on the
+ * next call. May not be called from inside a task. */
+int corio_loop_run_until_complete(corio_loop *loop, corio_task *main,
+                                  void **result);
+
+/* Run the loop until no task is runnable, sleeping or waiting. */
+int corio_loop_run(corio_loop *loop);
+
+/* Close the loop: every task still pending is reported ("destroyed but
+ * pending") and its stack freed without running it further; every finished
+ * task never joined or detached is reported too. Returns how many tasks
+ * were reported (0 for a clean close). */
+int corio_loop_close(corio_loop *loop);
+
+/* The calling thread's loop, or NULL. */
+corio_loop *corio_loop_current(void);
+
+/* asyncio.run(): new loop, run main(arg) to completion, cancel and finish
+ * whatever tasks remain, close the loop. Returns main's status. */
+int corio_run(corio_fn main, void *arg, void **result);
+
+/* Names of the compiled-in poller backend and context switch, e.g. "epoll"
+ * and "asm-x86_64-sysv". */
+const char *corio_backend_name(void);
+const char *corio_switch_name(void);
+
+/* ------------------------------------------------------------------ */
+/* Tasks                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+    CORIO_TASK_READY,    /* runnable, waiting for its turn */
+    CORIO_TASK_RUNNING,  /* the current task */
+    CORIO_TASK_WAITING,  /* suspended in a blocking call */
+    CORIO_TASK_DONE      /* returned (result and status are final) */
+} corio_task_state;
+
+typedef struct corio_task_opts {
+    const char *name;  /* copied; NULL = "task-<id>" */
+    size_t stack_size; /* 0 = the loop's default */
+} corio_task_opts;
+
+/* Spawn fn(arg) as a new task on the current loop (or on `loop` for
+ * corio_loop_spawn, usable before the loop runs). The task starts at the
+ * next scheduling point. Returns NULL if no stack could be had. The handle
+ * stays valid until it is joined or detached. */
+corio_task *corio_spawn(corio_fn fn, void *arg, const corio_task_opts *opts);
+corio_task *corio_loop_spawn(corio_loop *loop, corio_fn fn, void *arg,
+                             const corio_task_opts *opts);
+
+/* Wait for t to finish and consume the handle. Returns t's status: 0, the
+ * code it set with corio_fail(), or CORIO_ECANCELED if it was cancelled;
+ * *result (if non-NULL) gets its return value.
+ * If the joining task is cancelled while it waits, the cancellation is
+ * passed on to t and join keeps waiting for t to finish (cancellation is
+ * sticky, so t stops at its next blocking call): a join never leaks its
+ * task. Returns CORIO_EALREADY if t was already joined or detached. */
+int corio_join(corio_task *t, void **result);
+
+/* Wait for t to finish without consuming it. 0 when t is done,
+ * CORIO_ETIMEDOUT, or CORIO_ECANCELED if the waiter was cancelled. */
+int corio_task_wait_until(corio_task *t, int64_t deadline);
+
+/* Let t run on its own: its handle is freed when it finishes. */
+int corio_detach(corio_task *t);
+
+/* Request cancellation of t (see "Cancellation" below). 0, or
+ * CORIO_EALREADY if t has already finished. */
+int corio_cancel(corio_task *t);
+
+corio_task *corio_current(void);            /* NULL outside a task */
+corio_task_state corio_task_state_of(const corio_task *t);
+bool corio_task_done(const corio_task *t);
+bool corio_task_cancelled(const corio_task *t); /* cancel requested */
+const char *corio_task_name(const corio_task *t);
+uint64_t corio_task_id(const corio_task *t);
+const char *corio_task_state_name(corio_task_state s);
+
+/* Finish the current task with an error status: `return corio_fail(err);`
+ * Always returns NULL. */
+void *corio_fail(int err);
+
+/* Give every other ready task a turn. Returns CORIO_ECANCELED if the task
+ * is cancelled (it still yields), else 0. */
+int corio_yield(void);
+int corio_sleep(int64_t ns);
+int corio_sleep_until(int64_t deadline);
+
+/* ------------------------------------------------------------------ */
+/* Cancellation                                                       */
+/* ------------------------------------------------------------------ */
+/*
+ * corio_cancel(t) is a request. It is delivered only at a suspension
+ * point: the blocking call t is in (or the next one it makes) returns
+ * CORIO_ECANCELED. Cancellation is STICKY: from then on every blocking call
+ * of t returns CORIO_ECANCELED at once, so a task that ignores the code
+ * still cannot block forever. Cleanup that must block (flush, goodbye
+ * message) goes inside a shield: between corio_shield_begin() and
+ * corio_shield_end() blocking calls work normally; on leaving the outermost
+ * shield the pending cancellation is delivered again. A task whose
+ * cancellation was requested finishes with status CORIO_ECANCELED unless it
+ * called corio_fail() with another code.
+ */
+void corio_shield_begin(void);
+void corio_shield_end(void);
+/* True if the current task has a cancellation pending (shield or not). */
+bool corio_cancelled(void);
+
+/* ------------------------------------------------------------------ */
+/* Futures                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct corio_future corio_future;
+
+corio_future *corio_future_new(void);
+/* Waiters still parked on it are woken with CORIO_ECLOSED. */
+void corio_future_free(corio_future *f);
+/* Set once; a second set returns CORIO_EALREADY. Wakes every waiter.
+ * Only from the future's own loop (use corio_call_soon_threadsafe from
+ * other threads). */
+int corio_future_set_result(corio_future *f, void *value);
+int corio_future_set_error(corio_future *f, int err);
+bool corio_future_done(const corio_future *f);
+/* Wait until set. Returns 0 (value in *value) or the error it was set
+ * with; CORIO_ETIMEDOUT / CORIO_ECANCELED concern the waiter. A future
+ * that is already done returns at once, even to a cancelled task. */
+int corio_future_wait(corio_future *f, void **value);
+int corio_future_wait_until(corio_future *f, int64_t deadline, void **value);
+
+/* ------------------------------------------------------------------ */
+/* Descriptors and the poller                                         */
+/* ------------------------------------------------------------------ */
+
+#ifdef _WIN32
+typedef uintptr_t corio_fd; /* a SOCKET */
+#else
+typedef int corio_fd;
+#endif
+
+/*
+ * Park the current task until fd is readable / writable. Works on any
+ * pollable descriptor (pipe, socket, eventfd). The descriptor is attached
+ * to the loop's poller on first use and stays attached: close it with
+ * corio_fd_close(), or corio_fd_detach() it before closing it yourself.
+ * Returns 0, CORIO_ETIMEDOUT, CORIO_ECANCELED, CORIO_EBUSY (another task
+ * already waits in that direction) or CORIO_ECLOSED (another task closed
+ * it through corio_fd_close while we waited).
+ */
+int corio_wait_readable(corio_fd fd, int64_t deadline);
+int corio_wait_writable(corio_fd fd, int64_t deadline);
+/* Forget fd: waiters are woken with CORIO_ECLOSED. Does not close it. */
+int corio_fd_detach(corio_fd fd);
+/* Detach, then close. */
+int corio_fd_close(corio_fd fd);
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef void (*corio_callback)(void *arg);
+
+/* Run cb(arg) on `loop` soon, from ANY thread; wakes the loop if it sleeps
+ * in the poller. Callbacks run on the loop's own stack, in FIFO order, and
+ * must not block (they may spawn tasks, set futures, cancel). Returns
+ * CORIO_ENOMEM or CORIO_ECLOSED (loop closed). */
+int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg);
+/* Same, from the loop's own thread, without locking. */
+int corio_call_soon(corio_callback cb, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Synchronisation primitives and queues (sync/)                      */
+/* ------------------------------------------------------------------ */
+/*
+ * asyncio's Lock, Semaphore, BoundedSemaphore, Event, Condition, Barrier,
+ * Queue, LifoQueue and PriorityQueue (docs/sync.md has the whole story).
+ *
+ * They are plain structs, so you can embed them in your own structs with
+ * no malloc:      corio_lock l;  corio_lock_init(&l);  ...  corio_lock_destroy(&l);
+ * Their fields are PRIVATE (read them through the functions), and an
+ * initialised object must not be copied or moved: waiting tasks point at it.
+ *
+ * Rules shared by every object below:
+ *   - It belongs to one loop: use it from that loop's tasks only. Calls
+ *     that never block (release, set, notify, put_nowait, ...) may also be
+ *     made from a callback on that loop's thread.
+ *   - Waiters are served in FIFO order, and what a release gives away (the
+ *     lock, a semaphore unit, a queue item, a free queue slot) is handed
+ *     directly to the first waiter: no later arrival can barge in.
+ *   - Every blocking call has an _until(..., deadline) form; the plain form
+ *     waits forever. CORIO_ETIMEDOUT / CORIO_ECANCELED mean nothing was
+ *     handed to the caller (whatever was on offer went to the next waiter);
+ *     a call that returns 0 did get it, even if a cancellation arrived a
+ *     moment later (that one is delivered at the next blocking call).
+ *   - A call that can succeed without suspending does so even if the task
+ *     has a cancellation pending, like asyncio, where an await that does not
+ *     suspend cannot be interrupted.
+ *   - _destroy wakes any task still waiting with CORIO_ECLOSED; destroy an
+ *     object only once nobody uses it.
+ */
+
+struct corio_waiter; /* coro/sched.h: one parked task, on its own stack */
+
+/* Private: a FIFO of parked tasks (coro/sched.h works on it). Public only
+ * because the objects below embed one. */
+typedef struct corio_waitq {
+    struct corio_waiter *head, *tail;
+    size_t len;
+} corio_waitq;
+
+/* ---- Lock: asyncio.Lock, fair, owned by the task that acquired it ---- */
+
+typedef struct corio_lock {
+    corio_task *owner;    /* holder, NULL when free */
+    corio_waitq waiters;  /* tasks in acquire */
+} corio_lock;
+
+#define CORIO_LOCK_INIT { NULL, { NULL, NULL, 0 } }
+
+void corio_lock_init(corio_lock *l);
+void corio_lock_destroy(corio_lock *l);
+/* 0 once the caller holds the lock; CORIO_EALREADY if it already holds it
+ * (it would wait for itself forever); CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+int corio_lock_acquire(corio_lock *l);
+int corio_lock_acquire_until(corio_lock *l, int64_t deadline);
+/* 0, or CORIO_EAGAIN if the lock is held. */
+int corio_lock_try_acquire(corio_lock *l);
+/* Hand the lock to the first waiter, or free it. CORIO_EPERM if the
+ * calling task does not hold it. */
+int corio_lock_release(corio_lock *l);
+bool corio_lock_locked(const corio_lock *l);
+
+/* ---- Semaphore and BoundedSemaphore ---- */
+
+typedef struct corio_sem {
+    size_t value;         /* units available now */
+    size_t bound;         /* bounded: the initial value, never exceeded */
+    bool bounded;
+    corio_waitq waiters;  /* tasks in acquire */
+} corio_sem;
+
+void corio_sem_init(corio_sem *s, size_t value);
+/* A BoundedSemaphore: releasing it above `value` is CORIO_EOVERFLOW. */
+void corio_bsem_init(corio_sem *s, size_t value);
+void corio_sem_destroy(corio_sem *s);
+/* Take one unit: 0, CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+int corio_sem_acquire(corio_sem *s);
+int corio_sem_acquire_until(corio_sem *s, int64_t deadline);
+/* 0, or CORIO_EAGAIN if no unit is free. */
+int corio_sem_try_acquire(corio_sem *s);
+/* Give one unit back (to the first waiter if there is one). Any task may
+ * release. 0, or CORIO_EOVERFLOW for a bounded semaphore already full. */
+int corio_sem_release(corio_sem *s);
+size_t corio_sem_value(const corio_sem *s);
+/* asyncio's locked(): true if acquire would suspend. */
+bool corio_sem_locked(const corio_sem *s);
+
+/* ---- Event ---- */
+
+typedef struct corio_event {
+    bool is_set;
+    corio_waitq waiters;  /* tasks in wait */
+} corio_event;
+
+#define CORIO_EVENT_INIT { false, { NULL, NULL, 0 } }
+
+void corio_event_init(corio_event *e);
+void corio_event_destroy(corio_event *e);
+/* Set the flag and wake every waiter (they return 0 even if the event is
+ * cleared again before they run). */
+void corio_event_set(corio_event *e);
+void corio_event_clear(corio_event *e);
+bool corio_event_is_set(const corio_event *e);
+/* 0 once the event is set; CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+int corio_event_wait(corio_event *e);
+int corio_event_wait_until(corio_event *e, int64_t deadline);
+
+/* ---- Condition ---- */
+
+typedef struct corio_cond {
+    corio_lock *lock;     /* the lock it works with: own_lock or the caller's */
+    corio_lock own_lock;
+    corio_waitq waiters;  /* tasks in wait */
+} corio_cond;
+
+typedef bool (*corio_predicate)(void *arg);
+
+/* lock NULL: the condition makes its own (asyncio.Condition()). */
+void corio_cond_init(corio_cond *c, corio_lock *lock);
+void corio_cond_destroy(corio_cond *c);
+corio_lock *corio_cond_lock(corio_cond *c);
+/* The lock's acquire / release, for convenience. */
+int corio_cond_acquire(corio_cond *c);
+int corio_cond_acquire_until(corio_cond *c, int64_t deadline);
+int corio_cond_release(corio_cond *c);
+/*
+ * Release the lock, wait for a notify, re-acquire the lock. The caller
+ * must hold the lock (else CORIO_EPERM, and nothing happens). Returns 0
+ * when notified, CORIO_ETIMEDOUT or CORIO_ECANCELED otherwise, and in
+ * EVERY one of these cases returns holding the lock again (the re-acquire
+ * is shielded from cancellation and deadlines, as in asyncio).
+ */
+int corio_cond_wait(corio_cond *c);
+int corio_cond_wait_until(corio_cond *c, int64_t deadline);
+/* Wait until pred(arg) is true (checked first, then after each wake-up,
+ * always with the lock held). 0 once it is true; else the error of the
+ * last wait (still holding the lock). */
+int corio_cond_wait_for(corio_cond *c, corio_predicate pred, void *arg);
+int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
+                              int64_t deadline);
+/* Wake up to n waiters, oldest first. The caller must hold the lock.
+ * Returns how many were woken, or CORIO_EPERM. */
+int corio_cond_notify(corio_cond *c, size_t n);
+int corio_cond_notify_all(corio_cond *c);
+
+/* ---- Barrier ---- */
+
+typedef struct corio_barrier {
+    unsigned parties;
+    bool broken;
+    corio_waitq waiters;  /* tasks in wait, in arrival order */
+} corio_barrier;
+
+/* 0, or CORIO_EINVAL if parties is 0 or above INT_MAX. */
+int corio_barrier_init(corio_barrier *b, unsigned parties);
+void corio_barrier_destroy(corio_barrier *b);
+/*
+ * Wait until `parties` tasks wait together, then let them all through.
+ * Returns the caller's arrival index in its group, 0 .. parties-1 (the last
+ * arrival gets parties-1), or a negative code: CORIO_EBROKEN (aborted or
+ * reset), CORIO_ETIMEDOUT, CORIO_ECANCELED. A waiter that times out or is
+ * cancelled withdraws without breaking the barrier, as in asyncio.
+ */
+int corio_barrier_wait(corio_barrier *b);
+int corio_barrier_wait_until(corio_barrier *b, int64_t deadline);
+/* Break the barrier: every waiter and every later wait gets CORIO_EBROKEN
+ * until corio_barrier_reset. */
+void corio_barrier_abort(corio_barrier *b);
+/* Wake every waiter with CORIO_EBROKEN and return to the empty state. */
+void corio_barrier_reset(corio_barrier *b);
+unsigned corio_barrier_parties(const corio_barrier *b);
+size_t corio_barrier_n_waiting(const corio_barrier *b);
+bool corio_barrier_broken(const corio_barrier *b);
+
+/* ---- Queues: Queue (FIFO), LifoQueue, PriorityQueue ---- */
+
+typedef enum {
+    CORIO_QUEUE_FIFO,
+    CORIO_QUEUE_LIFO,
+    CORIO_QUEUE_PRIORITY  /* lowest priority first; FIFO among equals */
+} corio_queue_kind;
+
+typedef struct corio_queue {
+    corio_queue_kind kind;
+    size_t maxsize;       /* 0 = unbounded */
+    void *buf;            /* ring (FIFO), stack (LIFO) or heap (PRIORITY) */
+    size_t cap, head, len;
+    uint64_t seq;         /* insertion counter: FIFO among equal priorities */
+    size_t unfinished;    /* puts not yet matched by task_done */
+    bool is_shutdown;
+    corio_waitq getters, putters, joiners;
+} corio_queue;
+
+/* maxsize 0 = unbounded. 0, or CORIO_ENOMEM. */
+int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize);
+/* Frees the buffer; items still inside are the caller's to have drained. */
+void corio_queue_destroy(corio_queue *q);
+
+/* Put an item (priority 0). 0, CORIO_ESHUTDOWN, CORIO_ETIMEDOUT,
+ * CORIO_ECANCELED, CORIO_ENOMEM (unbounded queue could not grow); on any
+ * error the item was NOT queued and is still the caller's. */
+int corio_queue_put(corio_queue *q, void *item);
+int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline);
+/* CORIO_EFULL instead of waiting. */
+int corio_queue_put_nowait(corio_queue *q, void *item);
+/* The same with a priority (lower comes out first; ignored by FIFO/LIFO). */
+int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio);
+int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
+                               int64_t deadline);
+int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio);
+
+/* Take an item into *item. 0, CORIO_ESHUTDOWN (shut down and empty),
+ * CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+int corio_queue_get(corio_queue *q, void **item);
+int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline);
+/* CORIO_EEMPTY instead of waiting. */
+int corio_queue_get_nowait(corio_queue *q, void **item);
+
+/* One item taken earlier is fully processed. CORIO_EINVAL if called more
+ * times than items were put. */
+int corio_queue_task_done(corio_queue *q);
+/* Wait until every item put has been matched by task_done. */
+int corio_queue_join(corio_queue *q);
+int corio_queue_join_until(corio_queue *q, int64_t deadline);
+
+/* Python 3.13's Queue.shutdown: later puts fail with CORIO_ESHUTDOWN, and
+ * so do gets once the queue is empty; every blocked putter and getter is
+ * woken with CORIO_ESHUTDOWN. immediate: the items still queued are
+ * dropped (each counts as task_done) instead of being left for getters. */
+void corio_queue_shutdown(corio_queue *q, bool immediate);
+bool corio_queue_is_shutdown(const corio_queue *q);
+size_t corio_queue_size(const corio_queue *q);
+size_t corio_queue_maxsize(const corio_queue *q);
+bool corio_queue_empty(const corio_queue *q);
+bool corio_queue_full(const corio_queue *q);
+
+/* ------------------------------------------------------------------ */
+/* Task-local values (asyncio's contextvars)                          */
+/* ------------------------------------------------------------------ */
+/*
+ * A corio_local is a key, usually a static variable:
+ *     static corio_local request_id = CORIO_LOCAL_INIT("request_id", NULL);
+ * Each task sees its own value. A child task starts with a copy of its
+ * parent's values at spawn time (later changes on either side are not
+ * seen by the other), like asyncio's copy_context() at create_task.
+ * Values are plain pointers: corio never frees them.
+ */
+typedef struct corio_local {
+    const char *name;
+    void *initial;  /* what get returns where nothing was set */
+    int slot_;      /* private: assigned on first use */
+} corio_local;
+#define CORIO_LOCAL_INIT(name, initial) { (name), (initial), 0 }
+
+void *corio_local_get(corio_local *key);
+/* CORIO_ENOLOOP outside a task, CORIO_ENOMEM. */
+int corio_local_set(corio_local *key, void *value);
+
+/* ------------------------------------------------------------------ */
+/* Debug mode                                                         */
+/* ------------------------------------------------------------------ */
+/*
+ * On with CORIO_DEBUG=1 in the environment, corio_config.debug = 1, or
+ * corio_debug_set(). In debug mode the loop
+ *   - reports a task that ran more than 100 ms without suspending (name,
+ *     time), like asyncio's slow-callback warning;
+ *   - paints each new stack so it can tell each task's stack high-water
+ *     mark (corio_all_tasks, and the deepest task at loop close);
+ *   - lists the tasks still alive at loop close with their state.
+ * Reports go to corio_config.report (stderr by default).
+ */
+int corio_debug_set(corio_loop *loop, int on);
+/* The slow-task threshold, default 100 ms. */
+void corio_debug_slow_ns(corio_loop *loop, int64_t ns);
+
+typedef struct corio_task_info {
+    uint64_t id;
+    const char *name;         /* valid until the task is freed */
+    corio_task_state state;
+    const char *waiting_in;   /* "sleep", "join", "readable", ... or NULL */
+    int cancel_requested;
+    size_t stack_size;
+    size_t stack_high_water;  /* bytes ever used; 0 unless debug mode */
+} corio_task_info;
+
+/* asyncio.all_tasks(): fills up to max entries for the live task handles
+ * of loop (NULL = current) and returns how many there are in all. */
+size_t corio_all_tasks(corio_loop *loop, corio_task_info *out, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORIO_H */

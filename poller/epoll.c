@@ -1,0 +1,173 @@
+/*
+ * epoll.c — the Linux poller backend.
+ *
+ * Every descriptor is registered once, edge-triggered, for both directions
+ * (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET): no epoll_ctl on the hot path.
+ * Edge-triggered means the kernel reports a change, not a state, so the
+ * I/O code must read or write until EAGAIN before it parks; a wakeup that
+ * finds nothing to do (spurious) is normal and the caller simply retries.
+ *
+ * Each registration carries (fd, generation) in epoll_data. Detaching a
+ * descriptor bumps the generation, so an event already queued for the old
+ * registration — or for a new descriptor that got the same number — is
+ * recognised as stale and dropped.
+ *
+ * Wakeups from other threads go through an eventfd registered like any
+ * other descriptor; an atomic flag makes a burst of wakeups cost one write.
+ */
+#include "poller.h"
+#include "fdtable.h"
+#include "coro/sched.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+const char corio_poller_name[] = "epoll";
+
+#define MAX_EVENTS 256
+#define WAKE_TOKEN UINT64_MAX
+
+struct corio_poller {
+    int epfd;
+    int wakefd;
+    atomic_int wake_pending;
+    int have_pwait2;          /* epoll_pwait2 (ns timeouts) available */
+    corio_fdtable fds;
+    struct epoll_event events[MAX_EVENTS];
+};
+
+int corio_poller_open(corio_poller **out)
+{
+    corio_poller *p = calloc(1, sizeof *p);
+    if (!p) return CORIO_ENOMEM;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->epfd < 0 || p->wakefd < 0) goto fail;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = WAKE_TOKEN };
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) != 0) goto fail;
+    p->have_pwait2 = 1;
+    *out = p;
+    return 0;
+fail:
+    if (p->epfd >= 0) close(p->epfd);
+    if (p->wakefd >= 0) close(p->wakefd);
+    free(p);
+    return CORIO_EMFILE;
+}
+
+void corio_poller_close(corio_poller *p)
+{
+    if (!p) return;
+    close(p->epfd);
+    close(p->wakefd);
+    corio_fdtable_free(&p->fds);
+    free(p);
+}
+
+void corio_poller_wakeup(corio_poller *p)
+{
+    if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
+    uint64_t one = 1;
+    ssize_t n = write(p->wakefd, &one, sizeof one);
+    (void)n; /* EAGAIN means the counter is already non-zero: fine */
+}
+
+static void drain_wakeups(corio_poller *p)
+{
+    /* Clear the flag first: a wakeup racing with us then writes again,
+     * and that write makes a new edge for the next wait. */
+    atomic_store(&p->wake_pending, 0);
+    uint64_t v;
+    ssize_t n = read(p->wakefd, &v, sizeof v);
+    (void)n;
+}
+
+/* epoll_pwait2 takes a timespec (ns); epoll_wait only milliseconds, which
+ * we round UP so that a 0.3 ms sleep waits ~1 ms instead of spinning. */
+static int wait_kernel(corio_poller *p, int64_t timeout_ns)
+{
+    int n;
+    if (p->have_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns != CORIO_NEVER) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            tsp = &ts;
+        }
+        n = epoll_pwait2(p->epfd, p->events, MAX_EVENTS, tsp, NULL);
+        if (n >= 0 || errno != ENOSYS) return n;
+        p->have_pwait2 = 0; /* old kernel, or qemu-user: fall back */
+    }
+    int ms = -1;
+    if (timeout_ns != CORIO_NEVER) {
+        int64_t m = (timeout_ns + 999999) / 1000000;
+        ms = m > INT_MAX ? INT_MAX : (int)m;
+    }
+    return epoll_wait(p->epfd, p->events, MAX_EVENTS, ms);
+}
+
+int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+{
+    int n = wait_kernel(p, timeout_ns);
+    if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
+    int woken = 0;
+    for (int i = 0; i < n; i++) {
+        struct epoll_event *e = &p->events[i];
+        if (e->data.u64 == WAKE_TOKEN) {
+            drain_wakeups(p);
+            continue;
+        }
+        int fd = (int)(uint32_t)e->data.u64;
+        uint32_t gen = (uint32_t)(e->data.u64 >> 32);
+        uint32_t r = e->events;
+        /* An error or hang-up wakes both sides: their next call sees it. */
+        int rd = (r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+        int wr = (r & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr);
+    }
+    return woken;
+}
+
+static int attach(corio_poller *p, int fd, corio_fdslot *s)
+{
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)s->gen << 32),
+    };
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        /* EEXIST: the same open file is still registered under this
+         * number (closed and reopened behind our back): take it over. */
+        if (errno != EEXIST || epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
+            return errno == EBADF ? CORIO_EINVAL
+                 : errno == EPERM ? CORIO_ENOTSUP /* regular files */
+                 : CORIO_EIO;
+    }
+    s->attached = 1;
+    return 0;
+}
+
+int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
+{
+    corio_fdslot *s = corio_fdtable_get(&p->fds, fd);
+    if (!s) return fd < 0 ? CORIO_EINVAL : CORIO_ENOMEM;
+    if (!s->attached) {
+        int rc = attach(p, fd, s);
+        if (rc) return rc;
+    }
+    return corio_fdtable_park(&p->fds, fd, dir, deadline);
+}
+
+int corio_poller_detach(corio_poller *p, corio_fd fd)
+{
+    corio_fdslot *s = corio_fdtable_find(&p->fds, fd);
+    if (!s || !s->attached) return CORIO_EINVAL;
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone */
+    corio_fdtable_forget(&p->fds, fd);
+    return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * fdtable.c — reader/writer slots and generations, per descriptor.
+ */
+#include "fdtable.h"
+#include "poller.h"
+#include "coro/sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+corio_fdslot *corio_fdtable_find(corio_fdtable *t, size_t idx)
+{
+    return idx < t->len ? &t->v[idx] : NULL;
+}
+
+corio_fdslot *corio_fdtable_get(corio_fdtable *t, size_t idx)
+{
+    if (idx >= (size_t)INT32_MAX) return NULL;
+    if (idx >= t->len) {
+        size_t len = t->len ? t->len : 64;
+        while (len <= idx) len *= 2;
+        corio_fdslot *v = realloc(t->v, len * sizeof *v);
+        if (!v) return NULL;
+        memset(v + t->len, 0, (len - t->len) * sizeof *v);
+        t->v = v;
+        t->len = len;
+    }
+    return &t->v[idx];
+}
+
+int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline)
+{
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    corio_fdslot *s = corio_fdtable_find(t, idx);
+    if (!s) return CORIO_EINVAL;
+    if (s->waiter[dir]) return CORIO_EBUSY;
+    s->waiter[dir] = self;
+    int rc = corio__park_on(deadline, dir == CORIO_DIR_READ ? "readable" : "writable");
+    /* The table may have grown (moved) while we were parked: look again.
+     * Whoever woke us by an event or a detach already emptied the slot. */
+    s = corio_fdtable_find(t, idx);
+    if (s && s->waiter[dir] == self) s->waiter[dir] = NULL;
+    return rc;
+}
+
+static int wake(corio_fdslot *s, int dir, int status)
+{
+    corio_task *w = s->waiter[dir];
+    if (!w) return 0;
+    s->waiter[dir] = NULL;
+    corio__unpark(w, status);
+    return 1;
+}
+
+int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr)
+{
+    corio_fdslot *s = corio_fdtable_find(t, idx);
+    if (!s || s->gen != gen) return 0; /* stale: detached since */
+    int n = 0;
+    if (rd) n += wake(s, CORIO_DIR_READ, 0);
+    if (wr) n += wake(s, CORIO_DIR_WRITE, 0);
+    return n;
+}
+
+void corio_fdtable_forget(corio_fdtable *t, size_t idx)
+{
+    corio_fdslot *s = corio_fdtable_find(t, idx);
+    if (!s) return;
+    s->gen++;
+    s->attached = 0;
+    wake(s, CORIO_DIR_READ, CORIO_ECLOSED);
+    wake(s, CORIO_DIR_WRITE, CORIO_ECLOSED);
+}
+
+void corio_fdtable_free(corio_fdtable *t)
+{
+    free(t->v);
+    t->v = NULL;
+    t->len = 0;
+}

@@ -1,0 +1,91 @@
+/*
+ * io.h — socket operations that suspend only the calling task.
+ *
+ * This is the floor net/ stands on, and the reason net/ needs no #ifdef:
+ * every OS difference lives below this line.
+ *
+ *   Unix (io_posix.c):  try the system call; on EAGAIN park in the
+ *       descriptor's reader or writer slot (corio_poller_wait_fd); retry.
+ *   Windows (io_win.c): issue the overlapped call (WSARecv, AcceptEx,
+ *       ConnectEx ...) with its OVERLAPPED on the suspended task's own
+ *       stack; park until the completion packet arrives. On timeout or
+ *       cancel: CancelIoEx, then keep waiting for the packet (the kernel
+ *       still owns that memory) before returning.
+ *
+ * All calls take an absolute deadline (CORIO_NEVER for none) and return
+ * >= 0 on success or a negative CORIO_E* code: CORIO_ETIMEDOUT,
+ * CORIO_ECANCELED, CORIO_ECLOSED (another task closed the socket while we
+ * waited), CORIO_ECONNRESET, CORIO_EPIPE, ... A dead peer never raises
+ * SIGPIPE. Sockets made here are non-blocking, close-on-exec, and attached
+ * to the calling thread's loop.
+ *
+ * Addresses are carried in corio_addr so that no <sys/socket.h> or
+ * <winsock2.h> type crosses this interface.
+ */
+#ifndef CORIO_IO_H
+#define CORIO_IO_H
+
+#include "corio.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Address families and socket types, our own numbers. */
+enum { CORIO_AF_INET = 4, CORIO_AF_INET6 = 6, CORIO_AF_UNIX = 1 };
+enum { CORIO_SOCK_STREAM = 1, CORIO_SOCK_DGRAM = 2 };
+
+/* Big and aligned enough for any sockaddr (sockaddr_storage is 128). */
+typedef struct corio_addr {
+    union { unsigned char bytes[128]; int64_t align_; } u;
+    int len; /* 0 = empty */
+} corio_addr;
+
+/* "127.0.0.1" / "::1" literal + port. CORIO_EINVAL if not a literal. */
+int corio_addr_ip(corio_addr *a, const char *ip, int port);
+/* A Unix-domain path (CORIO_ENOTSUP where the OS has none). */
+int corio_addr_unix(corio_addr *a, const char *path);
+int corio_addr_family(const corio_addr *a);          /* CORIO_AF_* */
+int corio_addr_port(const corio_addr *a);            /* -1 for unix */
+/* "127.0.0.1:80", "[::1]:80", "unix:/path". Returns chars written. */
+int corio_addr_format(const corio_addr *a, char *buf, size_t n);
+
+/* A new socket, non-blocking, attached. */
+int corio_io_socket(int family, int type, corio_fd *out);
+/* Options: SO_REUSEADDR (on), SO_REUSEPORT (CORIO_ENOTSUP if absent),
+ * TCP_NODELAY. */
+int corio_io_set_reuseaddr(corio_fd fd, int on);
+int corio_io_set_reuseport(corio_fd fd, int on);
+int corio_io_set_nodelay(corio_fd fd, int on);
+int corio_io_bind(corio_fd fd, const corio_addr *a);
+int corio_io_listen(corio_fd fd, int backlog);
+int corio_io_local_addr(corio_fd fd, corio_addr *out);
+int corio_io_peer_addr(corio_fd fd, corio_addr *out);
+
+/* Accept one connection: the new socket is non-blocking and attached.
+ * peer may be NULL. At EMFILE/ENFILE returns CORIO_EMFILE (the pending
+ * connection stays queued; the caller decides to back off or shed). */
+int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+                    int64_t deadline);
+/* Connect; CORIO_ECONNREFUSED, CORIO_ETIMEDOUT, ... */
+int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline);
+
+/* Up to len bytes; 0 means end of stream. */
+ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline);
+/* Some bytes (>= 1 unless len == 0); callers loop for the rest. */
+ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+                        int64_t deadline);
+ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+                            corio_addr *from, int64_t deadline);
+ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+                          const corio_addr *to, int64_t deadline);
+/* Half-close the sending side (FIN). */
+int corio_io_shutdown_write(corio_fd fd);
+/* Wake every task waiting on fd with CORIO_ECLOSED, detach, close. */
+int corio_io_close(corio_fd fd);
+
+/* Pipes for subprocesses and self-pipes: both ends non-blocking,
+ * close-on-exec, usable with corio_io_read / corio_io_write. */
+ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline);
+ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+                         int64_t deadline);
+
+#endif
