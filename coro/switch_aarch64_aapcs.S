@@ -40,16 +40,16 @@
  *    only sticky exception flags: also per thread, also left alone.
  *
  * A new context (corio_ctx_make) gets this same frame, built by hand at the
- * top of its stack, with x30 = corio__ctx_start, x19 = entry, x20 = arg and
- * x29 = 0. Its first swap "returns" into corio__ctx_start, which calls
+ * top of its stack, with x30 = corio_ctx_trampoline, x19 = entry, x20 = arg and
+ * x29 = 0. Its first swap "returns" into corio_ctx_trampoline, which calls
  * entry(arg) and aborts if entry ever returns.
  *
- * Unwinding: corio__ctx_start marks its return address undefined in its
+ * Unwinding: corio_ctx_trampoline marks its return address undefined in its
  * CFI, so gdb's `bt` and the libgcc unwinder stop there instead of walking
  * off into whatever happens to lie above the task's stack.
  */
 
-        .text
+    .text
 
 /* ---------------------------------------------------------------------
  * void corio_ctx_swap(corio_ctx *from /x0/, corio_ctx *to /x1/)
@@ -59,89 +59,112 @@
  * consistent picture (of the outgoing context before the switch of sp, of
  * the incoming one after it).
  * --------------------------------------------------------------------- */
-        .globl  corio_ctx_swap
-        .type   corio_ctx_swap, %function
-        .p2align 4
+    .globl  corio_ctx_swap
+    .type   corio_ctx_swap, %function
+    .p2align 4
 corio_ctx_swap:
-        .cfi_startproc
-        sub     sp, sp, #0xa0
-        .cfi_def_cfa_offset 0xa0
+    .cfi_startproc
+    sub     sp, sp, #0xa0
+    .cfi_def_cfa_offset 0xa0
 
-        stp     d8,  d9,  [sp, #0x00]
-        stp     d10, d11, [sp, #0x10]
-        stp     d12, d13, [sp, #0x20]
-        stp     d14, d15, [sp, #0x30]
-        stp     x19, x20, [sp, #0x40]
-        stp     x21, x22, [sp, #0x50]
-        stp     x23, x24, [sp, #0x60]
-        stp     x25, x26, [sp, #0x70]
-        stp     x27, x28, [sp, #0x80]
-        stp     x29, x30, [sp, #0x90]
-        /* Offsets from the CFA (sp + 0xa0) of every saved register. */
-        .cfi_offset d8,  -0xa0
-        .cfi_offset d9,  -0x98
-        .cfi_offset d10, -0x90
-        .cfi_offset d11, -0x88
-        .cfi_offset d12, -0x80
-        .cfi_offset d13, -0x78
-        .cfi_offset d14, -0x70
-        .cfi_offset d15, -0x68
-        .cfi_offset x19, -0x60
-        .cfi_offset x20, -0x58
-        .cfi_offset x21, -0x50
-        .cfi_offset x22, -0x48
-        .cfi_offset x23, -0x40
-        .cfi_offset x24, -0x38
-        .cfi_offset x25, -0x30
-        .cfi_offset x26, -0x28
-        .cfi_offset x27, -0x20
-        .cfi_offset x28, -0x18
-        .cfi_offset x29, -0x10
-        .cfi_offset x30, -0x08
+    stp     d8,  d9,  [sp, #0x00]
+    stp     d10, d11, [sp, #0x10]
+    stp     d12, d13, [sp, #0x20]
+    stp     d14, d15, [sp, #0x30]
+    stp     x19, x20, [sp, #0x40]
+    stp     x21, x22, [sp, #0x50]
+    stp     x23, x24, [sp, #0x60]
+    stp     x25, x26, [sp, #0x70]
+    stp     x27, x28, [sp, #0x80]
+    stp     x29, x30, [sp, #0x90]
+    /* Offsets from the CFA (sp + 0xa0) of every saved register. */
+    .cfi_offset d8,  -0xa0
+    .cfi_offset d9,  -0x98
+    .cfi_offset d10, -0x90
+    .cfi_offset d11, -0x88
+    .cfi_offset d12, -0x80
+    .cfi_offset d13, -0x78
+    .cfi_offset d14, -0x70
+    .cfi_offset d15, -0x68
+    .cfi_offset x19, -0x60
+    .cfi_offset x20, -0x58
+    .cfi_offset x21, -0x50
+    .cfi_offset x22, -0x48
+    .cfi_offset x23, -0x40
+    .cfi_offset x24, -0x38
+    .cfi_offset x25, -0x30
+    .cfi_offset x26, -0x28
+    .cfi_offset x27, -0x20
+    .cfi_offset x28, -0x18
+    .cfi_offset x29, -0x10
+    .cfi_offset x30, -0x08
 
-        /* The switch itself: park our sp in *from, take the one in *to.
+    /* The switch itself: park our sp in *from, take the one in *to.
          * (sp cannot be the operand of ldr/str, hence x9.) */
-        mov     x9, sp
-        str     x9, [x0]
-        ldr     x9, [x1]
-        mov     sp, x9
+    mov     x9, sp
+    str     x9, [x0]
+    ldr     x9, [x1]
+    mov     sp, x9
 
-        ldp     d8,  d9,  [sp, #0x00]
-        ldp     d10, d11, [sp, #0x10]
-        ldp     d12, d13, [sp, #0x20]
-        ldp     d14, d15, [sp, #0x30]
-        ldp     x19, x20, [sp, #0x40]
-        ldp     x21, x22, [sp, #0x50]
-        ldp     x23, x24, [sp, #0x60]
-        ldp     x25, x26, [sp, #0x70]
-        ldp     x27, x28, [sp, #0x80]
-        ldp     x29, x30, [sp, #0x90]
-        add     sp, sp, #0xa0
-        .cfi_def_cfa_offset 0
-        .cfi_restore d8
-        .cfi_restore d9
-        .cfi_restore d10
-        .cfi_restore d11
-        .cfi_restore d12
-        .cfi_restore d13
-        .cfi_restore d14
-        .cfi_restore d15
-        .cfi_restore x19
-        .cfi_restore x20
-        .cfi_restore x21
-        .cfi_restore x22
-        .cfi_restore x23
-        .cfi_restore x24
-        .cfi_restore x25
-        .cfi_restore x26
-        .cfi_restore x27
-        .cfi_restore x28
-        .cfi_restore x29
-        .cfi_restore x30
-        ret                     /* to x30: the caller of the other swap,
-                                   or corio__ctx_start the first time */
-        .cfi_endproc
-        .size   corio_ctx_swap, . - corio_ctx_swap
+    ldp     d8,  d9,  [sp, #0x00]
+    ldp     d10, d11, [sp, #0x10]
+    ldp     d12, d13, [sp, #0x20]
+    ldp     d14, d15, [sp, #0x30]
+    ldp     x19, x20, [sp, #0x40]
+    ldp     x21, x22, [sp, #0x50]
+    ldp     x23, x24, [sp, #0x60]
+    ldp     x25, x26, [sp, #0x70]
+    ldp     x27, x28, [sp, #0x80]
+    ldp     x29, x30, [sp, #0x90]
+    add     sp, sp, #0xa0
+    .cfi_def_cfa_offset 0
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    .cfi_restore x29
+    .cfi_restore x30
+    ret                     /* to x30: the caller of the other swap,
+                               or corio_ctx_trampoline the first time */
+    .cfi_endproc
+    .size   corio_ctx_swap, . - corio_ctx_swap
+
+/* ---------------------------------------------------------------------
+ * corio_ctx_trampoline — where a new context's first swap lands.
+ *
+ * Entered by `ret`, not by a call: there is no caller to return to, and
+ * the CFI says so (return address undefined), which is what makes a
+ * debugger's backtrace end here. sp is the 16-byte-aligned top of the
+ * stack. Global, like its x86-64 twin, so that a debugger or a test can
+ * name the frame where every task's backtrace ends.
+ * --------------------------------------------------------------------- */
+    .globl  corio_ctx_trampoline
+    .type   corio_ctx_trampoline, %function
+    .p2align 4
+corio_ctx_trampoline:
+    .cfi_startproc
+    .cfi_undefined x30
+    mov     x0, x20                 /* entry(arg) */
+    blr     x19
+    /* A task's entry never returns: it switches away for the last time.
+     * If it does return, there is nothing sane to return to. */
+    bl      abort
+    .cfi_endproc
+    .size   corio_ctx_trampoline, . - corio_ctx_trampoline
 
 /* ---------------------------------------------------------------------
  * void corio_ctx_make(corio_ctx *ctx /x0/, void *stack_lo /x1/,
@@ -150,66 +173,45 @@ corio_ctx_swap:
  *
  * Builds the frame of the picture at the top of the stack, as if the new
  * context had called corio_ctx_swap from the first instruction of
- * corio__ctx_start. Every slot is written, so a new context starts with
+ * corio_ctx_trampoline. Every slot is written, so a new context starts with
  * zeroes, not with whatever the stack held before (pooled stacks are
  * reused).
  * --------------------------------------------------------------------- */
-        .globl  corio_ctx_make
-        .type   corio_ctx_make, %function
-        .p2align 4
+    .globl  corio_ctx_make
+    .type   corio_ctx_make, %function
+    .p2align 4
 corio_ctx_make:
-        .cfi_startproc
-        add     x9, x1, x2              /* the stack grows down from its end */
-        and     x9, x9, #~15            /* AAPCS64: sp is 16-byte aligned */
-        sub     x9, x9, #0xa0           /* room for one saved frame */
+    .cfi_startproc
+    add     x9, x1, x2              /* the stack grows down from its end */
+    and     x9, x9, #~15            /* AAPCS64: sp is 16-byte aligned */
+    sub     x9, x9, #0xa0           /* room for one saved frame */
 
-        stp     xzr, xzr, [x9, #0x00]   /* d8,  d9  */
-        stp     xzr, xzr, [x9, #0x10]   /* d10, d11 */
-        stp     xzr, xzr, [x9, #0x20]   /* d12, d13 */
-        stp     xzr, xzr, [x9, #0x30]   /* d14, d15 */
-        stp     x3,  x4,  [x9, #0x40]   /* x19 = entry, x20 = arg */
-        stp     xzr, xzr, [x9, #0x50]   /* x21, x22 */
-        stp     xzr, xzr, [x9, #0x60]   /* x23, x24 */
-        stp     xzr, xzr, [x9, #0x70]   /* x25, x26 */
-        stp     xzr, xzr, [x9, #0x80]   /* x27, x28 */
-        adr     x10, corio__ctx_start
-        stp     xzr, x10, [x9, #0x90]   /* x29 = 0 ends the frame-pointer
-                                           chain; x30 = where to "return" */
-        str     x9, [x0]                /* ctx->sp */
-        ret
-        .cfi_endproc
-        .size   corio_ctx_make, . - corio_ctx_make
-
-/* ---------------------------------------------------------------------
- * corio__ctx_start — where a new context's first swap lands.
- *
- * Entered by `ret`, not by a call: there is no caller to return to, and
- * the CFI says so (return address undefined), which is what makes a
- * debugger's backtrace end here. sp is the 16-byte-aligned top of the
- * stack. Not exported: nothing but corio_ctx_make names it.
- * --------------------------------------------------------------------- */
-        .type   corio__ctx_start, %function
-        .p2align 4
-corio__ctx_start:
-        .cfi_startproc
-        .cfi_undefined x30
-        mov     x0, x20                 /* entry(arg) */
-        blr     x19
-        /* A task's entry never returns: it switches away for the last time.
-         * If it does return, there is nothing sane to return to. */
-        bl      abort
-        .cfi_endproc
-        .size   corio__ctx_start, . - corio__ctx_start
+    stp     xzr, xzr, [x9, #0x00]   /* d8,  d9  */
+    stp     xzr, xzr, [x9, #0x10]   /* d10, d11 */
+    stp     xzr, xzr, [x9, #0x20]   /* d12, d13 */
+    stp     xzr, xzr, [x9, #0x30]   /* d14, d15 */
+    stp     x3,  x4,  [x9, #0x40]   /* x19 = entry, x20 = arg */
+    stp     xzr, xzr, [x9, #0x50]   /* x21, x22 */
+    stp     xzr, xzr, [x9, #0x60]   /* x23, x24 */
+    stp     xzr, xzr, [x9, #0x70]   /* x25, x26 */
+    stp     xzr, xzr, [x9, #0x80]   /* x27, x28 */
+    adr     x10, corio_ctx_trampoline
+    stp     xzr, x10, [x9, #0x90]   /* x29 = 0 ends the frame-pointer
+                                       chain; x30 = where to "return" */
+    str     x9, [x0]                /* ctx->sp */
+    ret
+    .cfi_endproc
+    .size   corio_ctx_make, . - corio_ctx_make
 
 /* ---------------------------------------------------------------------
  * const char corio_ctx_impl_name[]
  * --------------------------------------------------------------------- */
-        .section .rodata
-        .globl  corio_ctx_impl_name
-        .type   corio_ctx_impl_name, %object
+    .section .rodata
+    .globl  corio_ctx_impl_name
+    .type   corio_ctx_impl_name, %object
 corio_ctx_impl_name:
-        .asciz  "asm-aarch64-aapcs"
-        .size   corio_ctx_impl_name, . - corio_ctx_impl_name
+    .asciz  "asm-aarch64-aapcs"
+    .size   corio_ctx_impl_name, . - corio_ctx_impl_name
 
 /* This object needs no executable stack. */
-        .section .note.GNU-stack, "", %progbits
+    .section .note.GNU-stack, "", %progbits
