@@ -1,0 +1,260 @@
+/*
+ * kqueue.c — the BSD and macOS poller backend.
+ *
+ * Every descriptor is registered once, edge-triggered, for both directions:
+ * two kevents, EVFILT_READ and EVFILT_WRITE, each EV_ADD | EV_CLEAR, sent
+ * in one kevent() call: no kevent change on the hot path. EV_CLEAR is
+ * kqueue's edge trigger: after a report the kevent's state is reset, and it
+ * is reported again only when the filter fires again. The kernel reports a
+ * change, not a state, so the I/O code must read or write until EAGAIN
+ * before it parks; a wakeup that finds nothing to do (spurious) is normal
+ * and the caller simply retries.
+ *
+ * Each registration carries the descriptor in ident and its generation in
+ * udata. Detaching a descriptor bumps the generation, so an event already
+ * queued for the old registration — or for a new descriptor that got the
+ * same number — is recognised as stale and dropped. (udata is a pointer,
+ * 32 bits on some BSDs: the generation alone fits, the descriptor is in
+ * ident anyway.)
+ *
+ * Wakeups from other threads go through an EVFILT_USER event, registered
+ * EV_CLEAR so that one NOTE_TRIGGER is one report; where EVFILT_USER does
+ * not exist (older NetBSD and OpenBSD) a self-pipe takes its place. An
+ * atomic flag makes a burst of wakeups cost one kevent (or one write).
+ *
+ * On Linux there is no kqueue: `make test-kqueue` runs this file against
+ * tests/kqueue_double/, a TEST DOUBLE of kqueue/kevent built on epoll.
+ */
+#include "poller.h"
+#include "fdtable.h"
+#include "coro/sched.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+const char corio_poller_name[] = "kqueue";
+
+#define MAX_EVENTS 256
+
+/* EVFILT_USER, unless the OS lacks it or the build asks for the pipe
+ * (-DCORIO_KQUEUE_WAKE_PIPE tests the fallback on a system that has both). */
+#if defined(EVFILT_USER) && !defined(CORIO_KQUEUE_WAKE_PIPE)
+#define WAKE_BY_USER_EVENT 1
+#define WAKE_IDENT 0 /* EVFILT_USER idents are their own namespace */
+#else
+#define WAKE_BY_USER_EVENT 0
+#endif
+
+/* Some BSDs silently cut (or refuse) longer kevent timeouts; a wait that
+ * ends after 24 hours with nothing to do just makes the loop wait again. */
+#define MAX_TIMEOUT_SEC 86400
+
+struct corio_poller {
+    int kq;
+#if !WAKE_BY_USER_EVENT
+    int wake_rd, wake_wr;     /* self-pipe: the loop watches wake_rd */
+#endif
+    atomic_int wake_pending;
+    corio_fdtable fds;
+    struct kevent events[MAX_EVENTS];
+};
+
+static int set_cloexec_nonblock(int fd, int nonblock)
+{
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return -1;
+    if (nonblock) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Register the wakeup channel. 0 or -1 (errno). */
+static int open_wakeup(corio_poller *p)
+{
+    struct kevent kev;
+#if WAKE_BY_USER_EVENT
+    EV_SET(&kev, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+#else
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    p->wake_rd = fds[0];
+    p->wake_wr = fds[1];
+    if (set_cloexec_nonblock(p->wake_rd, 1) != 0 ||
+        set_cloexec_nonblock(p->wake_wr, 1) != 0) return -1;
+    EV_SET(&kev, p->wake_rd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL);
+#endif
+    return kevent(p->kq, &kev, 1, NULL, 0, NULL);
+}
+
+int corio_poller_open(corio_poller **out)
+{
+    corio_poller *p = calloc(1, sizeof *p);
+    if (!p) return CORIO_ENOMEM;
+#if !WAKE_BY_USER_EVENT
+    p->wake_rd = p->wake_wr = -1;
+#endif
+    /* A kqueue is not inherited by fork; close-on-exec covers exec too. */
+    p->kq = kqueue();
+    if (p->kq < 0 || set_cloexec_nonblock(p->kq, 0) != 0) goto fail;
+    if (open_wakeup(p) != 0) goto fail;
+    *out = p;
+    return 0;
+fail:
+    if (p->kq >= 0) close(p->kq);
+#if !WAKE_BY_USER_EVENT
+    if (p->wake_rd >= 0) close(p->wake_rd);
+    if (p->wake_wr >= 0) close(p->wake_wr);
+#endif
+    free(p);
+    return CORIO_EMFILE;
+}
+
+void corio_poller_close(corio_poller *p)
+{
+    if (!p) return;
+    close(p->kq);
+#if !WAKE_BY_USER_EVENT
+    close(p->wake_rd);
+    close(p->wake_wr);
+#endif
+    corio_fdtable_free(&p->fds);
+    free(p);
+}
+
+void corio_poller_wakeup(corio_poller *p)
+{
+    if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
+#if WAKE_BY_USER_EVENT
+    /* No EV_CLEAR here: in a change, FreeBSD reads it as "reset the
+     * trigger". The EV_CLEAR given at registration resets it after the
+     * report, which is what we want. */
+    struct kevent kev;
+    EV_SET(&kev, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    kevent(p->kq, &kev, 1, NULL, 0, NULL);
+#else
+    char one = 1;
+    ssize_t n = write(p->wake_wr, &one, 1);
+    (void)n; /* EAGAIN means the pipe is full of wakeups already: fine */
+#endif
+}
+
+static void drain_wakeups(corio_poller *p)
+{
+    /* Clear the flag first: a wakeup racing with us then triggers again,
+     * and that trigger makes a new event for the next wait. */
+    atomic_store(&p->wake_pending, 0);
+#if !WAKE_BY_USER_EVENT
+    char buf[64];
+    while (read(p->wake_rd, buf, sizeof buf) > 0) {}
+#endif
+}
+
+static int is_wakeup(const corio_poller *p, const struct kevent *e)
+{
+#if WAKE_BY_USER_EVENT
+    (void)p;
+    return e->filter == EVFILT_USER && e->ident == WAKE_IDENT;
+#else
+    return e->filter == EVFILT_READ && e->ident == (uintptr_t)p->wake_rd;
+#endif
+}
+
+/* kevent takes a timespec: nanoseconds, no rounding needed, and the
+ * kernel never ends a wait early. NULL waits forever. */
+static int wait_kernel(corio_poller *p, int64_t timeout_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns != CORIO_NEVER) {
+        if (timeout_ns < 0) timeout_ns = 0;
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000);
+        if (ts.tv_sec > MAX_TIMEOUT_SEC) { ts.tv_sec = MAX_TIMEOUT_SEC; ts.tv_nsec = 0; }
+        tsp = &ts;
+    }
+    return kevent(p->kq, NULL, 0, p->events, MAX_EVENTS, tsp);
+}
+
+int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+{
+    int n = wait_kernel(p, timeout_ns);
+    if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
+    int woken = 0;
+    for (int i = 0; i < n; i++) {
+        struct kevent *e = &p->events[i];
+        if (is_wakeup(p, e)) {
+            drain_wakeups(p);
+            continue;
+        }
+        if (e->flags & EV_ERROR) continue; /* only answers changes; we sent none */
+        int fd = (int)e->ident;
+        uint32_t gen = (uint32_t)(uintptr_t)e->udata;
+        /* EV_EOF (peer gone, read side shut, socket error) wakes both
+         * sides: their next call sees it. */
+        int eof = (e->flags & EV_EOF) != 0;
+        int rd = e->filter == EVFILT_READ || eof;
+        int wr = e->filter == EVFILT_WRITE || eof;
+        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr);
+    }
+    return woken;
+}
+
+/* Remove both kevents of fd. With no eventlist, kevent stops at the first
+ * change that fails (ENOENT, or EBADF if fd was closed — which already
+ * removed them), so a failed pair is retried with the second change alone. */
+static void unregister(corio_poller *p, int fd)
+{
+    struct kevent ch[2];
+    EV_SET(&ch[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    EV_SET(&ch[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    if (kevent(p->kq, ch, 2, NULL, 0, NULL) != 0)
+        kevent(p->kq, &ch[1], 1, NULL, 0, NULL);
+}
+
+static int attach(corio_poller *p, int fd, corio_fdslot *s)
+{
+    /* Re-adding an existing kevent modifies it (new udata) rather than
+     * failing, so a number reused behind our back needs no special case. */
+    void *gen = (void *)(uintptr_t)s->gen;
+    struct kevent ch[2];
+    EV_SET(&ch[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, gen);
+    EV_SET(&ch[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, gen);
+    if (kevent(p->kq, ch, 2, NULL, 0, NULL) != 0) {
+        int e = errno;
+        unregister(p, fd); /* the read half may have gone in */
+        return e == EBADF ? CORIO_EINVAL
+             : e == ENOMEM ? CORIO_ENOMEM
+             : (e == EINVAL || e == EPERM) ? CORIO_ENOTSUP /* e.g. files */
+             : CORIO_EIO;
+    }
+    s->attached = 1;
+    return 0;
+}
+
+int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
+{
+    corio_fdslot *s = corio_fdtable_get(&p->fds, fd);
+    if (!s) return fd < 0 ? CORIO_EINVAL : CORIO_ENOMEM;
+    if (!s->attached) {
+        int rc = attach(p, fd, s);
+        if (rc) return rc;
+    }
+    return corio_fdtable_park(&p->fds, fd, dir, deadline);
+}
+
+int corio_poller_detach(corio_poller *p, corio_fd fd)
+{
+    corio_fdslot *s = corio_fdtable_find(&p->fds, fd);
+    if (!s || !s->attached) return CORIO_EINVAL;
+    unregister(p, fd);
+    corio_fdtable_forget(&p->fds, fd);
+    return 0;
+}
