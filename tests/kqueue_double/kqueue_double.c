@@ -124,6 +124,7 @@ struct knote {
     bool disabled;         /* EV_DISABLE: kept, never returned */
     bool active;           /* the filter fired since the last report */
     bool queued;           /* on the kqueue's queue, waiting to be returned */
+    unsigned pass;         /* the collect() pass that last re-queued it */
     knote *qprev, *qnext;  /* queue links */
     fdnote *fdn;           /* READ/WRITE: the descriptor's record */
     /* EVFILT_USER state */
@@ -154,6 +155,7 @@ struct dkqueue {
     knote *users;          /* EVFILT_USER knotes */
     knote *qhead, *qtail;  /* active, enabled knotes waiting to be returned */
     uint32_t next_gen;
+    unsigned pass;         /* collect() passes, to stamp re-queued knotes */
     int sleepers;          /* threads blocked in epoll_wait */
 };
 
@@ -551,11 +553,13 @@ static void absorb_pending(dkqueue *kq) {
     } while (n == 64);
 }
 
-/* Take up to max events off the queue. */
+/* Take up to max events off the queue. A level-triggered knote that
+ * still holds goes back to the tail, stamped with this pass, and the pass
+ * ends when it meets one: otherwise one such knote could fill the list. */
 static int collect(dkqueue *kq, struct kevent *out, int max) {
     int n = 0;
-    knote *again_head = NULL, *again_tail = NULL; /* level-triggered */
-    while (n < max && kq->qhead) {
+    unsigned pass = ++kq->pass;
+    while (n < max && kq->qhead && kq->qhead->pass != pass) {
         knote *kn = kq->qhead;
         dequeue(kq, kn);
         struct kevent ev;
@@ -569,19 +573,9 @@ static int collect(dkqueue *kq, struct kevent *out, int max) {
             kn->active = false;
             if (kn->filter == EVFILT_USER) user_clear(kn);
         } else if (!kn->disabled) {
-            /* Still active: return it again next call if it still holds.
-             * Not in this pass, or one level knote would fill the list. */
-            kn->queued = true;
-            kn->qprev = again_tail;
-            kn->qnext = NULL;
-            if (again_tail) again_tail->qnext = kn; else again_head = kn;
-            again_tail = kn;
+            kn->pass = pass;          /* still active: next call looks again */
+            enqueue(kq, kn);
         }
-    }
-    if (again_head) {
-        again_head->qprev = kq->qtail;
-        if (kq->qtail) kq->qtail->qnext = again_head; else kq->qhead = again_head;
-        kq->qtail = again_tail;
     }
     return n;
 }
