@@ -163,9 +163,8 @@ int corio_task_wait_until(corio_task *t, int64_t deadline)
 int corio_join(corio_task *t, void **result)
 {
     corio_task *self = corio__self();
-    if (!t) return CORIO_EINVAL;
+    if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
     if (t->joined || t->detached) return CORIO_EALREADY;
-    if (t == self) return CORIO_EINVAL;
     if (t->state != CORIO_TASK_DONE) {
         if (!self) return CORIO_ENOLOOP;
         t->joined = 1;

@@ -1,0 +1,156 @@
+/*
+ * test_stack.c — stack overflow is reported, never silent; dense stacks
+ * catch a trampled canary; stacks are reused.
+ *
+ * A crash cannot be tested in the test process itself, so each case runs in
+ * a child process and the parent checks how it died and what it printed.
+ */
+#include <criterion/criterion.h>
+#include <corio.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef _WIN32
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Run fn in a child with stderr captured; returns the wait status. */
+static int in_child(void (*fn)(void), char *err, size_t cap)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
+    err[n] = 0;
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+/* Recursion the compiler cannot see is endless (the limit is a volatile
+ * read), so it neither warns nor turns it into a loop. */
+static volatile int depth_limit = 1 << 30;
+static int recurse(int n)
+{
+    volatile char pad[512];
+    pad[0] = (char)n;
+    if (n >= depth_limit) return 0;
+    return recurse(n + 1) + pad[0];
+}
+
+static void *overflow(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)recurse(0);
+}
+
+static void overflow_guarded(void)
+{
+    corio_loop *l = corio_loop_new(NULL);
+    corio_task_opts o = { .name = "deep-recursion", .stack_size = 64 * 1024 };
+    corio_task *t = corio_loop_spawn(l, overflow, NULL, &o);
+    corio_loop_run_until_complete(l, t, NULL);
+}
+
+Test(stack, overflow_names_the_task_and_its_stack_size)
+{
+    char err[1024];
+    int st = in_child(overflow_guarded, err, sizeof err);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+              "child should abort, status 0x%x, stderr: %s", st, err);
+    cr_assert(strstr(err, "corio: stack overflow in task 'deep-recursion'"), "stderr: %s", err);
+    cr_assert(strstr(err, "it had 65536 bytes of stack"), "stderr: %s", err);
+}
+
+static void *trample(void *arg)
+{
+    (void)arg;
+    /* Simulate an overflow that skipped past the bottom: write the lowest
+     * word of our own stack, then switch out. */
+    uintptr_t sp = (uintptr_t)&arg;
+    uintptr_t lo = (sp & ~(uintptr_t)(16 * 1024 - 1));
+    *(volatile uint64_t *)lo = 0;
+    corio_yield();
+    return NULL;
+}
+
+static void trample_dense(void)
+{
+    corio_config cfg = { .stack_mode = CORIO_STACK_DENSE, .stack_size = 16 * 1024 };
+    corio_loop *l = corio_loop_new(&cfg);
+    corio_task_opts o = { .name = "trampler" };
+    corio_task *t = corio_loop_spawn(l, trample, NULL, &o);
+    corio_loop_run_until_complete(l, t, NULL);
+}
+
+Test(stack, dense_canary_catches_overflow_at_the_switch)
+{
+    char err[1024];
+    int st = in_child(trample_dense, err, sizeof err);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status 0x%x, stderr: %s", st, err);
+    cr_assert(strstr(err, "stack overflow in task 'trampler'"), "stderr: %s", err);
+    cr_assert(strstr(err, "dense stack mode"), "stderr: %s", err);
+}
+
+/* A fault that is not a stack overflow is not ours to report. */
+static void *null_deref(void *arg)
+{
+    return (void *)(intptr_t)*(volatile int *)arg;
+}
+
+static void plain_segv(void)
+{
+    corio_loop *l = corio_loop_new(NULL);
+    corio_task *t = corio_loop_spawn(l, null_deref, NULL, NULL);
+    corio_loop_run_until_complete(l, t, NULL);
+}
+
+Test(stack, other_faults_crash_as_usual)
+{
+    char err[1024];
+    int st = in_child(plain_segv, err, sizeof err);
+    cr_assert(WIFSIGNALED(st), "status 0x%x", st);
+    cr_assert_null(strstr(err, "stack overflow"), "stderr: %s", err);
+}
+#endif
+
+/* Finished tasks give their stacks back: the same few stacks serve a long
+ * sequence of tasks (observed through the address of a local). */
+static void *where(void *arg)
+{
+    (void)arg;
+    char c;
+    return (void *)((uintptr_t)&c & ~(uintptr_t)0xFFFF);
+}
+
+static void *reuse_body(void *arg)
+{
+    (void)arg;
+    void *first = NULL;
+    int same = 0;
+    for (int i = 0; i < 100; i++) {
+        void *r;
+        corio_join(corio_spawn(where, NULL, NULL), &r);
+        if (!first) first = r;
+        same += r == first;
+    }
+    cr_assert_eq(same, 100, "a pooled stack is reused");
+    return NULL;
+}
+
+Test(stack, finished_stacks_are_reused)
+{
+    cr_assert_eq(corio_run(reuse_body, NULL, NULL), 0);
+}
