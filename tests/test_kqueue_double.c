@@ -288,7 +288,9 @@ Test(kqueue_double, disabled_event_is_held_until_enabled)
     cr_assert_eq(poll_now(kq, ev, 4), 1, "enabled: the held event comes out");
     cr_assert_eq(poll_now(kq, ev, 4), 0);
 
+    write_bytes(p[1], 1); /* pending again */
     cr_assert_eq(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, NULL), 0);
+    cr_assert_eq(poll_now(kq, ev, 4), 0, "deleting drops the pending event");
     write_bytes(p[1], 1);
     cr_assert_eq(poll_now(kq, ev, 4), 0, "deleted: nothing more");
 
