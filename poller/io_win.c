@@ -1,0 +1,570 @@
+/*
+ * io_win.c — socket operations that suspend only the calling task, for
+ * Windows (completion port backend, iocp.c). The interface is io.h; the
+ * Unix twin is io_posix.c, and both must behave the same.
+ *
+ * Every blocking operation has the same shape (compare io_until_done in
+ * io_posix.c, which tries first and parks on EAGAIN):
+ *
+ *     corio_iocp_op op;                        // on this task's stack
+ *     corio_iocp_op_start(&op, s, &p);
+ *     WSARecv(s, &buf, ..., &op.ov, NULL);     // start it; the kernel now
+ *                                              // owns op and buf
+ *     failed at once  -> abandon op, return the error
+ *     otherwise       -> corio_iocp_op_finish: park until the completion
+ *                        packet arrives (on timeout or cancel: CancelIoEx,
+ *                        then still wait for the packet), return result
+ *
+ * One recv, from the public call down to the kernel:
+ *   corio_io_recv -> WSARecv (pending) -> corio_iocp_op_finish (iocp.c)
+ *   -> corio__park ... the loop calls corio_poller_wait
+ *   -> GetQueuedCompletionStatusEx -> corio__unpark -> back here with the
+ *   byte count.
+ *
+ * Same semantics as io_posix.c, by construction:
+ *   - data that is already there is returned even to a cancelled task or
+ *     after the deadline (the operation completes at once; cancelling it
+ *     then finds nothing to cancel), and CORIO_ECANCELED / ETIMEDOUT come
+ *     only when it would have had to wait;
+ *   - a task whose socket another task closes (corio_io_close) wakes with
+ *     CORIO_ECLOSED;
+ *   - a datagram longer than the buffer is truncated, not an error;
+ *   - a dead peer is CORIO_ECONNRESET or CORIO_EPIPE, never a signal.
+ * Differences, all forced by Windows:
+ *   - Unix-domain addresses answer CORIO_ENOTSUP: Windows 10 has AF_UNIX,
+ *     but without documented AcceptEx/ConnectEx support, and wine (where
+ *     this is tested) has none.
+ *   - corio_io_read / corio_io_write work on sockets only: an anonymous
+ *     pipe cannot be opened for overlapped I/O, so the pipes a subprocess
+ *     gets would need named pipes made with FILE_FLAG_OVERLAPPED. Any
+ *     other handle answers CORIO_ENOTSUP for now.
+ *   - corio_io_set_reuseaddr is accepted and does nothing: on Windows
+ *     SO_REUSEADDR lets a second socket steal a port that is in use (what
+ *     POSIX's option is for, rebinding over TIME_WAIT, Windows allows by
+ *     default). asyncio makes the same choice.
+ */
+#include "io.h"
+#include "iocp.h"
+#include "coro/sched.h"
+
+#include <ws2tcpip.h>
+#include <mswsock.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* What one WSABUF can carry (its length is a ULONG); callers loop for the
+ * rest, as they must anyway (io.h: "some bytes"). */
+#define MAX_CHUNK ((size_t)INT_MAX)
+
+static int wsa_error(void) { return corio_iocp_error((DWORD)WSAGetLastError()); }
+
+/* ------------------------------------------------------------------ */
+/* Addresses (the same byte box as io_posix.c)                         */
+/* ------------------------------------------------------------------ */
+
+static const struct sockaddr *sa_of(const corio_addr *a)
+{
+    return (const struct sockaddr *)(const void *)a->u.bytes;
+}
+
+static void addr_store(corio_addr *a, const void *sa, int len)
+{
+    if (len > (int)sizeof a->u.bytes) len = (int)sizeof a->u.bytes;
+    if (len < 0) len = 0;
+    memset(a, 0, sizeof *a);
+    memcpy(a->u.bytes, sa, (size_t)len);
+    a->len = len;
+}
+
+static int addr_load(const corio_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (!a || a->len <= 0 || a->len > (int)sizeof *ss) return CORIO_EINVAL;
+    memcpy(ss, a->u.bytes, (size_t)a->len);
+    return 0;
+}
+
+int corio_addr_ip(corio_addr *a, const char *ip, int port)
+{
+    if (!a) return CORIO_EINVAL;
+    memset(a, 0, sizeof *a);
+    if (!ip || port < 0 || port > 65535) return CORIO_EINVAL;
+    corio_iocp_wsa_init(); /* inet_pton is part of Winsock */
+
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons((u_short)port);
+        addr_store(a, &v4, sizeof v4);
+        return 0;
+    }
+
+    char text[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(ip);
+    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
+        if (n - 2 >= sizeof text) return CORIO_EINVAL;
+        memcpy(text, ip + 1, n - 2);
+        text[n - 2] = '\0';
+        ip = text;
+    }
+    struct sockaddr_in6 v6;
+    memset(&v6, 0, sizeof v6);
+    if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons((u_short)port);
+        addr_store(a, &v6, sizeof v6);
+        return 0;
+    }
+    return CORIO_EINVAL;
+}
+
+int corio_addr_unix(corio_addr *a, const char *path)
+{
+    (void)path;
+    if (a) memset(a, 0, sizeof *a);
+    return CORIO_ENOTSUP; /* see the top of this file */
+}
+
+int corio_addr_family(const corio_addr *a)
+{
+    struct sockaddr_storage ss;
+    if (addr_load(a, &ss) < 0) return CORIO_EINVAL;
+    switch (ss.ss_family) {
+    case AF_INET:  return CORIO_AF_INET;
+    case AF_INET6: return CORIO_AF_INET6;
+    default:       return CORIO_ENOTSUP;
+    }
+}
+
+int corio_addr_port(const corio_addr *a)
+{
+    struct sockaddr_storage ss;
+    if (addr_load(a, &ss) < 0) return -1;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in v4;
+        memcpy(&v4, &ss, sizeof v4);
+        return ntohs(v4.sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 v6;
+        memcpy(&v6, &ss, sizeof v6);
+        return ntohs(v6.sin6_port);
+    }
+    return -1;
+}
+
+int corio_addr_format(const corio_addr *a, char *buf, size_t n)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    int w;
+
+    if (!buf || n == 0) return 0;
+    corio_iocp_wsa_init();
+    if (addr_load(a, &ss) < 0) {
+        w = snprintf(buf, n, "(none)");
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in v4;
+        memcpy(&v4, &ss, sizeof v4);
+        inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+        w = snprintf(buf, n, "%s:%d", host, ntohs(v4.sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 v6;
+        memcpy(&v6, &ss, sizeof v6);
+        inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+        w = snprintf(buf, n, "[%s]:%d", host, ntohs(v6.sin6_port));
+    } else {
+        w = snprintf(buf, n, "(family %d)", (int)ss.ss_family);
+    }
+    if (w < 0) { buf[0] = '\0'; return 0; }
+    return (size_t)w < n ? w : (int)(n - 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets and options                                                 */
+/* ------------------------------------------------------------------ */
+
+/* An overlapped-capable socket that child processes do not inherit (the
+ * Windows spelling of close-on-exec), in non-blocking mode so that a
+ * program's own plain send()/recv() on it never blocks the loop (our
+ * overlapped calls are unaffected by that mode). */
+static SOCKET new_socket(int af, int type)
+{
+    corio_iocp_wsa_init();
+    SOCKET s = WSASocketW(af, type, 0, NULL, 0,
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET) return s;
+    u_long on = 1;
+    ioctlsocket(s, FIONBIO, &on);
+    if (type == SOCK_DGRAM) {
+        /* Windows reports an ICMP "port unreachable" for an earlier
+         * sendto as an error on the NEXT receive of an unconnected UDP
+         * socket; Unix does not. Turn that off, as libuv does. */
+        BOOL off = FALSE;
+        DWORD n;
+        WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof off, NULL, 0, &n, NULL,
+                 NULL);
+    }
+    return s;
+}
+
+int corio_io_socket(int family, int type, corio_fd *out)
+{
+    int af, st;
+    if (!out) return CORIO_EINVAL;
+    *out = (corio_fd)INVALID_SOCKET;
+    switch (family) {
+    case CORIO_AF_INET:  af = AF_INET; break;
+    case CORIO_AF_INET6: af = AF_INET6; break;
+    case CORIO_AF_UNIX:  return CORIO_ENOTSUP;
+    default: return CORIO_EINVAL;
+    }
+    switch (type) {
+    case CORIO_SOCK_STREAM: st = SOCK_STREAM; break;
+    case CORIO_SOCK_DGRAM:  st = SOCK_DGRAM; break;
+    default: return CORIO_EINVAL;
+    }
+    SOCKET s = new_socket(af, st);
+    if (s == INVALID_SOCKET) return wsa_error();
+    /* Attached to the loop's port lazily, by its first operation. */
+    *out = (corio_fd)s;
+    return 0;
+}
+
+static int set_int_option(corio_fd fd, int level, int name, int value)
+{
+    if (setsockopt((SOCKET)fd, level, name, (const char *)&value,
+                   sizeof value) != 0)
+        return wsa_error();
+    return 0;
+}
+
+int corio_io_set_reuseaddr(corio_fd fd, int on)
+{
+    (void)fd; (void)on;
+    return 0; /* see the top of this file */
+}
+
+int corio_io_set_reuseport(corio_fd fd, int on)
+{
+    (void)fd; (void)on;
+    return CORIO_ENOTSUP;
+}
+
+int corio_io_set_nodelay(corio_fd fd, int on)
+{
+    return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
+}
+
+int corio_io_bind(corio_fd fd, const corio_addr *a)
+{
+    if (!a || a->len <= 0) return CORIO_EINVAL;
+    if (bind((SOCKET)fd, sa_of(a), a->len) != 0) return wsa_error();
+    return 0;
+}
+
+int corio_io_listen(corio_fd fd, int backlog)
+{
+    if (listen((SOCKET)fd, backlog) != 0) return wsa_error();
+    return 0;
+}
+
+int corio_io_local_addr(corio_fd fd, corio_addr *out)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (!out) return CORIO_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (getsockname((SOCKET)fd, (struct sockaddr *)&ss, &len) != 0)
+        return wsa_error();
+    addr_store(out, &ss, len);
+    return 0;
+}
+
+int corio_io_peer_addr(corio_fd fd, corio_addr *out)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (!out) return CORIO_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (getpeername((SOCKET)fd, (struct sockaddr *)&ss, &len) != 0)
+        return wsa_error();
+    addr_store(out, &ss, len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* accept / connect                                                    */
+/* ------------------------------------------------------------------ */
+
+/* AcceptEx and ConnectEx are Microsoft extensions that Winsock hands out
+ * by GUID. The pointers are the same for every TCP socket of the process,
+ * so they are fetched once. */
+static LPFN_ACCEPTEX accept_ex;
+static LPFN_CONNECTEX connect_ex;
+
+static void *extension(SOCKET s, GUID id)
+{
+    void *fn = NULL;
+    DWORD n;
+    if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &fn,
+                 sizeof fn, &n, NULL, NULL) != 0)
+        return NULL;
+    return fn;
+}
+
+static int socket_family(SOCKET s)
+{
+    WSAPROTOCOL_INFOW info;
+    int len = sizeof info;
+    if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0)
+        return AF_UNSPEC;
+    return info.iAddressFamily;
+}
+
+static int socket_type(SOCKET s)
+{
+    int type = 0, len = sizeof type;
+    if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) != 0) return -1;
+    return type;
+}
+
+/* AcceptEx writes the two addresses into this buffer: each slot must be
+ * 16 bytes larger than the largest address. */
+#define ACCEPT_ADDR_SLOT (sizeof(struct sockaddr_storage) + 16)
+
+int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+                    int64_t deadline)
+{
+    SOCKET ls = (SOCKET)lfd;
+    if (!out) return CORIO_EINVAL;
+    *out = (corio_fd)INVALID_SOCKET;
+    if (peer) memset(peer, 0, sizeof *peer);
+    if (!accept_ex && !(accept_ex = extension(ls, (GUID)WSAID_ACCEPTEX)))
+        return wsa_error();
+    int af = socket_family(ls);
+    if (af == AF_UNSPEC) return wsa_error();
+
+    for (;;) {
+        /* AcceptEx wants the new connection's socket made beforehand. If
+         * that fails for lack of descriptors, the pending connection stays
+         * queued in the listener, as io.h promises. */
+        SOCKET a = new_socket(af, SOCK_STREAM);
+        if (a == INVALID_SOCKET) return wsa_error();
+
+        corio_iocp_op op;
+        corio_poller *p;
+        int rc = corio_iocp_op_start(&op, ls, &p);
+        if (rc) { closesocket(a); return rc; }
+        char addrs[2 * ACCEPT_ADDR_SLOT]; /* the kernel's, until the packet */
+        DWORD got;
+        if (!accept_ex(ls, a, addrs, 0, ACCEPT_ADDR_SLOT, ACCEPT_ADDR_SLOT,
+                       &got, &op.ov)) {
+            int e = WSAGetLastError();
+            if (e != WSA_IO_PENDING) {
+                corio_iocp_op_abandon(p, &op);
+                closesocket(a);
+                if (e == WSAECONNRESET) continue; /* the client gave up */
+                return corio_iocp_error((DWORD)e);
+            }
+        }
+        rc = corio_iocp_op_finish(p, &op, deadline, "accept", NULL);
+        if (rc < 0) {
+            closesocket(a);
+            /* The client gave up between its SYN and our accept: that
+             * connection is gone, the next one may be fine. */
+            if (rc == CORIO_ECONNRESET) continue;
+            return rc;
+        }
+        /* Until this, the new socket knows nothing of its listener:
+         * getpeername, shutdown and friends would fail on it. */
+        setsockopt(a, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&ls,
+                   sizeof ls);
+        if (peer) {
+            struct sockaddr_storage ss;
+            int len = sizeof ss;
+            if (getpeername(a, (struct sockaddr *)&ss, &len) == 0)
+                addr_store(peer, &ss, len);
+        }
+        *out = (corio_fd)a;
+        return 0;
+    }
+}
+
+/* ConnectEx only works on a bound socket: bind to the wildcard address
+ * (any port) of the destination's family if the caller did not bind. */
+static int bind_if_unbound(SOCKET s, int family)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) == 0) return 0;
+    if (WSAGetLastError() != WSAEINVAL) return wsa_error();
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = (ADDRESS_FAMILY)family;
+    len = family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+                             : (int)sizeof(struct sockaddr_in);
+    if (bind(s, (struct sockaddr *)&ss, len) != 0) return wsa_error();
+    return 0;
+}
+
+int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
+{
+    SOCKET s = (SOCKET)fd;
+    struct sockaddr_storage to;
+    if (addr_load(a, &to) < 0) return CORIO_EINVAL;
+
+    /* A datagram "connect" only records the peer: no handshake, no wait. */
+    if (socket_type(s) == SOCK_DGRAM) {
+        if (connect(s, sa_of(a), a->len) != 0) return wsa_error();
+        return 0;
+    }
+    if (!connect_ex && !(connect_ex = extension(s, (GUID)WSAID_CONNECTEX)))
+        return wsa_error();
+    int rc = bind_if_unbound(s, to.ss_family);
+    if (rc) return rc;
+
+    corio_iocp_op op;
+    corio_poller *p;
+    rc = corio_iocp_op_start(&op, s, &p);
+    if (rc) return rc;
+    if (!connect_ex(s, (const struct sockaddr *)&to, a->len, NULL, 0, NULL,
+                    &op.ov)) {
+        int e = WSAGetLastError();
+        if (e != WSA_IO_PENDING) {
+            corio_iocp_op_abandon(p, &op);
+            return corio_iocp_error((DWORD)e);
+        }
+    }
+    rc = corio_iocp_op_finish(p, &op, deadline, "connect", NULL);
+    if (rc < 0) return rc;
+    /* As with accept: make getpeername, shutdown ... know the peer. */
+    setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Data                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The four data calls differ only in the Winsock function and its
+ * arguments; this is everything one of them needs. */
+typedef enum { OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO } data_kind;
+
+static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
+                         const corio_addr *to, corio_addr *from,
+                         int64_t deadline)
+{
+    SOCKET s = (SOCKET)fd;
+    /* POSIX recv/send of 0 bytes return 0 at once; an overlapped
+     * zero-byte receive would instead wait for data (the readiness
+     * trick in iocp.c). */
+    if (len == 0) return 0;
+    WSABUF wb = { (ULONG)(len > MAX_CHUNK ? MAX_CHUNK : len), buf };
+    struct sockaddr_storage ss;      /* recvfrom: filled by the kernel */
+    INT ss_len = sizeof ss;          /* ... and so is this */
+    DWORD flags = 0, n = 0;
+
+    corio_iocp_op op;
+    corio_poller *p;
+    int rc = corio_iocp_op_start(&op, s, &p);
+    if (rc) return rc;
+    int r;
+    const char *what;
+    switch (kind) {
+    case OP_RECV:
+        r = WSARecv(s, &wb, 1, NULL, &flags, &op.ov, NULL);
+        what = "recv";
+        break;
+    case OP_SEND:
+        r = WSASend(s, &wb, 1, NULL, 0, &op.ov, NULL);
+        what = "send";
+        break;
+    case OP_RECVFROM:
+        r = WSARecvFrom(s, &wb, 1, NULL, &flags, (struct sockaddr *)&ss,
+                        &ss_len, &op.ov, NULL);
+        what = "recvfrom";
+        break;
+    default:
+        r = WSASendTo(s, &wb, 1, NULL, 0, to ? sa_of(to) : NULL,
+                      to ? to->len : 0, &op.ov, NULL);
+        what = "sendto";
+        break;
+    }
+    if (r != 0) {
+        int e = WSAGetLastError();
+        if (e != WSA_IO_PENDING) {
+            corio_iocp_op_abandon(p, &op);
+            /* A datagram cut short to the buffer, reported at once. */
+            if (e == WSAEMSGSIZE && (kind == OP_RECV || kind == OP_RECVFROM))
+                return (ptrdiff_t)wb.len;
+            return corio_iocp_error((DWORD)e);
+        }
+    }
+    rc = corio_iocp_op_finish(p, &op, deadline, what, &n);
+    if (rc < 0) return rc;
+    if (kind == OP_RECVFROM && from) addr_store(from, &ss, ss_len);
+    return (ptrdiff_t)n;
+}
+
+ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+{
+    return data_op(OP_RECV, fd, buf, len, NULL, NULL, deadline);
+}
+
+ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+                        int64_t deadline)
+{
+    return data_op(OP_SEND, fd, (void *)buf, len, NULL, NULL, deadline);
+}
+
+ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+                            corio_addr *from, int64_t deadline)
+{
+    if (from) memset(from, 0, sizeof *from);
+    return data_op(OP_RECVFROM, fd, buf, len, NULL, from, deadline);
+}
+
+ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+                          const corio_addr *to, int64_t deadline)
+{
+    if (to && to->len <= 0) return CORIO_EINVAL;
+    return data_op(OP_SENDTO, fd, (void *)buf, len, to, NULL, deadline);
+}
+
+/* Sockets only, for now: see the top of this file. */
+ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
+{
+    if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
+    return corio_io_recv(fd, buf, len, deadline);
+}
+
+ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+                         int64_t deadline)
+{
+    if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
+    return corio_io_send(fd, buf, len, deadline);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ending                                                              */
+/* ------------------------------------------------------------------ */
+
+int corio_io_shutdown_write(corio_fd fd)
+{
+    if (shutdown((SOCKET)fd, SD_SEND) != 0) return wsa_error();
+    return 0;
+}
+
+int corio_io_close(corio_fd fd)
+{
+    /* Detach first: tasks with an operation pending on this socket are
+     * made to finish it (CancelIoEx) and will say CORIO_ECLOSED. Detach
+     * answers CORIO_EINVAL for a socket that never did any I/O here. */
+    corio_loop *loop = corio__loop();
+    if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+    if (closesocket((SOCKET)fd) != 0) return wsa_error();
+    return 0;
+}
