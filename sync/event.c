@@ -1,0 +1,44 @@
+/*
+ * event.c — asyncio.Event: a flag that tasks can wait to see set.
+ *
+ * Setting it wakes every waiter at once. A woken waiter returns 0 even if
+ * the flag is cleared again before it gets to run: it was set when the
+ * waiter was woken, which is what asyncio promises too.
+ */
+#include "waiters.h"
+
+void corio_event_init(corio_event *e)
+{
+    e->is_set = false;
+    e->waiters = (corio_waitq){ NULL, NULL, 0 };
+}
+
+void corio_event_destroy(corio_event *e)
+{
+    corio_sync_wake_all(&e->waiters, CORIO_ECLOSED);
+}
+
+void corio_event_set(corio_event *e)
+{
+    if (e->is_set) return;
+    e->is_set = true;
+    corio_sync_wake_all(&e->waiters, 0);
+}
+
+void corio_event_clear(corio_event *e) { e->is_set = false; }
+
+bool corio_event_is_set(const corio_event *e) { return e->is_set; }
+
+int corio_event_wait_until(corio_event *e, int64_t deadline)
+{
+    if (e->is_set) return 0;
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    corio_waiter w = { .task = self };
+    return corio_sync_wait(&e->waiters, &w, deadline, "event");
+}
+
+int corio_event_wait(corio_event *e)
+{
+    return corio_event_wait_until(e, CORIO_NEVER);
+}

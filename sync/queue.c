@@ -1,0 +1,216 @@
+/*
+ * queue.c — asyncio.Queue, LifoQueue and PriorityQueue (one type, a kind).
+ *
+ * Three wait queues: getters (the queue was empty), putters (it was full)
+ * and joiners (waiting for task_done to catch up). Items are handed over
+ * directly whenever somebody waits:
+ *
+ *   put with a getter parked  -> the item goes straight into the getter's
+ *                                slot (it never touches the buffer): the
+ *                                getter was first in line, so it gets the
+ *                                first item, and the queue stays FIFO-fair.
+ *   get with a putter parked  -> the get frees a slot and at once moves the
+ *                                first putter's item into it, then wakes the
+ *                                putter with "done": a later put cannot
+ *                                steal the slot.
+ *
+ * Because of these two rules a live getter only ever waits on an empty
+ * buffer, and a live putter only on a full one. For the one-producer /
+ * one-consumer case this also means the consumer is woken once per
+ * refill, not once per item.
+ *
+ * Cancellation safety follows waiters.h: a hand-off only goes to a live
+ * waiter, and a waiter that got one (status 0) keeps it. A getter that
+ * times out or is cancelled got no item; a putter that does still owns
+ * its item (it was never queued).
+ *
+ * Shutdown is Python 3.13's: puts fail from then on; gets keep draining
+ * the items left (unless `immediate` dropped them) and fail once empty;
+ * everybody blocked in put or get is woken with CORIO_ESHUTDOWN.
+ */
+#include "waiters.h"
+#include "queue_buffer.h"
+
+/* What a parked putter offers, kept on its own stack. */
+typedef struct put_offer {
+    void *item;
+    int64_t prio;
+} put_offer;
+
+int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize)
+{
+    if (kind != CORIO_QUEUE_FIFO && kind != CORIO_QUEUE_LIFO
+        && kind != CORIO_QUEUE_PRIORITY)
+        return CORIO_EINVAL;
+    q->kind = kind;
+    q->maxsize = maxsize;
+    q->seq = 0;
+    q->unfinished = 0;
+    q->is_shutdown = false;
+    q->getters = q->putters = q->joiners = (corio_waitq){ NULL, NULL, 0 };
+    return corio_queue_buf_init(q);
+}
+
+void corio_queue_destroy(corio_queue *q)
+{
+    corio_sync_wake_all(&q->getters, CORIO_ECLOSED);
+    corio_sync_wake_all(&q->putters, CORIO_ECLOSED);
+    corio_sync_wake_all(&q->joiners, CORIO_ECLOSED);
+    corio_queue_buf_free(q);
+}
+
+bool corio_queue_full(const corio_queue *q)
+{
+    return q->maxsize != 0 && q->len >= q->maxsize;
+}
+
+/* ---------- put ---------- */
+
+/* Everything a put can do without waiting; CORIO_EFULL if it must wait. */
+static int put_now(corio_queue *q, void *item, int64_t prio)
+{
+    if (q->is_shutdown) return CORIO_ESHUTDOWN;
+    corio_waiter *getter = corio_sync_pop_live(&q->getters);
+    if (getter) {
+        *(void **)getter->data = item;
+        q->unfinished++;
+        corio__unpark(getter->task, 0);
+        return 0;
+    }
+    if (corio_queue_full(q)) return CORIO_EFULL;
+    int rc = corio_queue_buf_push(q, item, prio);
+    if (rc != 0) return rc;
+    q->unfinished++;
+    return 0;
+}
+
+int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
+                               int64_t deadline)
+{
+    int rc = put_now(q, item, prio);
+    if (rc != CORIO_EFULL) return rc;
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    put_offer offer = { item, prio };
+    corio_waiter w = { .task = self, .data = &offer };
+    /* 0: a get moved our item into the queue. CORIO_ESHUTDOWN and the
+     * rest: it was never queued and is still ours. */
+    return corio_sync_wait(&q->putters, &w, deadline, "queue put");
+}
+
+int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio)
+{
+    return corio_queue_put_prio_until(q, item, prio, CORIO_NEVER);
+}
+
+int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio)
+{
+    return put_now(q, item, prio);
+}
+
+int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline)
+{
+    return corio_queue_put_prio_until(q, item, 0, deadline);
+}
+
+int corio_queue_put(corio_queue *q, void *item)
+{
+    return corio_queue_put_prio_until(q, item, 0, CORIO_NEVER);
+}
+
+int corio_queue_put_nowait(corio_queue *q, void *item)
+{
+    return put_now(q, item, 0);
+}
+
+/* ---------- get ---------- */
+
+/* Everything a get can do without waiting; CORIO_EEMPTY if it must wait. */
+static int get_now(corio_queue *q, void **item)
+{
+    if (q->len == 0) return q->is_shutdown ? CORIO_ESHUTDOWN : CORIO_EEMPTY;
+    *item = corio_queue_buf_pop(q);
+    corio_waiter *putter = corio_sync_pop_live(&q->putters);
+    if (putter) {
+        /* The slot we just freed is the putter's: its item goes in now.
+         * The buffer had held maxsize items, so this push cannot fail. */
+        put_offer *offer = putter->data;
+        corio_queue_buf_push(q, offer->item, offer->prio);
+        q->unfinished++;
+        corio__unpark(putter->task, 0);
+    }
+    return 0;
+}
+
+int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
+{
+    void *got = NULL;
+    int rc = get_now(q, &got);
+    if (rc == CORIO_EEMPTY) {
+        corio_task *self = corio__self();
+        if (!self) return CORIO_ENOLOOP;
+        corio_waiter w = { .task = self, .data = &got };
+        /* 0: a put wrote its item into `got` before waking us. */
+        rc = corio_sync_wait(&q->getters, &w, deadline, "queue get");
+    }
+    if (rc == 0 && item) *item = got;
+    return rc;
+}
+
+int corio_queue_get(corio_queue *q, void **item)
+{
+    return corio_queue_get_until(q, item, CORIO_NEVER);
+}
+
+int corio_queue_get_nowait(corio_queue *q, void **item)
+{
+    void *got = NULL;
+    int rc = get_now(q, &got);
+    if (rc == 0 && item) *item = got;
+    return rc;
+}
+
+/* ---------- task_done / join ---------- */
+
+int corio_queue_task_done(corio_queue *q)
+{
+    if (q->unfinished == 0) return CORIO_EINVAL;
+    if (--q->unfinished == 0) corio_sync_wake_all(&q->joiners, 0);
+    return 0;
+}
+
+int corio_queue_join_until(corio_queue *q, int64_t deadline)
+{
+    if (q->unfinished == 0) return 0;
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
+    corio_waiter w = { .task = self };
+    return corio_sync_wait(&q->joiners, &w, deadline, "queue join");
+}
+
+int corio_queue_join(corio_queue *q)
+{
+    return corio_queue_join_until(q, CORIO_NEVER);
+}
+
+/* ---------- shutdown ---------- */
+
+void corio_queue_shutdown(corio_queue *q, bool immediate)
+{
+    q->is_shutdown = true;
+    if (immediate) {
+        while (q->len > 0) {
+            corio_queue_buf_pop(q);
+            if (q->unfinished > 0) q->unfinished--;
+        }
+        if (q->unfinished == 0) corio_sync_wake_all(&q->joiners, 0);
+    }
+    /* A live getter only waits on an empty queue, so it can only fail. */
+    corio_sync_wake_all(&q->getters, CORIO_ESHUTDOWN);
+    corio_sync_wake_all(&q->putters, CORIO_ESHUTDOWN);
+}
+
+bool corio_queue_is_shutdown(const corio_queue *q) { return q->is_shutdown; }
+size_t corio_queue_size(const corio_queue *q) { return q->len; }
+size_t corio_queue_maxsize(const corio_queue *q) { return q->maxsize; }
+bool corio_queue_empty(const corio_queue *q) { return q->len == 0; }
