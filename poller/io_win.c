@@ -363,12 +363,12 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
         DWORD got;
         if (!accept_ex(ls, a, addrs, 0, ACCEPT_ADDR_SLOT, ACCEPT_ADDR_SLOT,
                        &got, &op.ov)) {
-            int e = WSAGetLastError();
-            if (e != WSA_IO_PENDING) {
+            DWORD e = (DWORD)WSAGetLastError();
+            if (!corio_iocp_packet_due(e)) {
                 corio_iocp_op_abandon(p, &op);
                 closesocket(a);
                 if (e == WSAECONNRESET) continue; /* the client gave up */
-                return corio_iocp_error((DWORD)e);
+                return corio_iocp_error(e);
             }
         }
         rc = corio_iocp_op_finish(p, &op, deadline, "accept", NULL);
@@ -432,10 +432,10 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
     if (rc) return rc;
     if (!connect_ex(s, (const struct sockaddr *)&to, a->len, NULL, 0, NULL,
                     &op.ov)) {
-        int e = WSAGetLastError();
-        if (e != WSA_IO_PENDING) {
+        DWORD e = (DWORD)WSAGetLastError();
+        if (!corio_iocp_packet_due(e)) {
             corio_iocp_op_abandon(p, &op);
-            return corio_iocp_error((DWORD)e);
+            return corio_iocp_error(e);
         }
     }
     rc = corio_iocp_op_finish(p, &op, deadline, "connect", NULL);
@@ -494,13 +494,10 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
         break;
     }
     if (r != 0) {
-        int e = WSAGetLastError();
-        if (e != WSA_IO_PENDING) {
+        DWORD e = (DWORD)WSAGetLastError();
+        if (!corio_iocp_packet_due(e)) {
             corio_iocp_op_abandon(p, &op);
-            /* A datagram cut short to the buffer, reported at once. */
-            if (e == WSAEMSGSIZE && (kind == OP_RECV || kind == OP_RECVFROM))
-                return (ptrdiff_t)wb.len;
-            return corio_iocp_error((DWORD)e);
+            return corio_iocp_error(e);
         }
     }
     rc = corio_iocp_op_finish(p, &op, deadline, what, &n);

@@ -422,14 +422,12 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
     if (rc) return rc;
 
     afd_poll_info poll; /* must outlive the request: it is on our stack */
-    BOOL issued;
     DWORD err = 0;
     if (dir == CORIO_DIR_READ && !listening) {
         WSABUF none = { 0, NULL };
         DWORD flags = type == SOCK_DGRAM ? MSG_PEEK : 0;
-        issued = WSARecv(s, &none, 1, NULL, &flags, &op.ov, NULL) == 0;
-        if (!issued) err = (DWORD)WSAGetLastError();
-        if (err == WSA_IO_PENDING) issued = TRUE;
+        if (WSARecv(s, &none, 1, NULL, &flags, &op.ov, NULL) != 0)
+            err = (DWORD)WSAGetLastError();
     } else {
         ZeroMemory(&poll, sizeof poll);
         poll.timeout.QuadPart = INT64_MAX;
@@ -441,12 +439,12 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
             (dir == CORIO_DIR_READ ? AFD_POLL_ACCEPT | AFD_POLL_RECEIVE |
                                      AFD_POLL_DISCONNECT
                                    : AFD_POLL_SEND | AFD_POLL_CONNECT_FAIL);
-        issued = DeviceIoControl((HANDLE)s, IOCTL_AFD_POLL, &poll, sizeof poll,
-                                 &poll, sizeof poll, NULL, &op.ov);
-        if (!issued) err = GetLastError();
-        if (err == ERROR_IO_PENDING) issued = TRUE;
+        if (!DeviceIoControl((HANDLE)s, IOCTL_AFD_POLL, &poll, sizeof poll,
+                             &poll, sizeof poll, NULL, &op.ov))
+            err = GetLastError();
+        if (err == ERROR_IO_PENDING) err = WSA_IO_PENDING;
     }
-    if (!issued) {
+    if (!corio_iocp_packet_due(err)) {
         /* It failed at once, which for a zero-byte recv means "not
          * connected" or "reset": the socket has something to report, so
          * it is ready for the call that will report it. */

@@ -7,8 +7,9 @@
  *     corio_iocp_op op;                  // on the calling task's stack
  *     corio_iocp_op_start(&op, s, &p);   // attach s, note task + generation
  *     WSARecv(s, ..., &op.ov, NULL);     // hand the OVERLAPPED to the kernel
- *       failed at once?  -> corio_iocp_op_abandon(p, &op): no packet comes
- *       pending or done  -> rc = corio_iocp_op_finish(p, &op, deadline, ...)
+ *     corio_iocp_packet_due(its error)?
+ *       no   -> corio_iocp_op_abandon(p, &op): it failed at once
+ *       yes  -> rc = corio_iocp_op_finish(p, &op, deadline, ...)
  *
  * corio_iocp_op_finish parks the task until the completion packet for
  * op.ov arrives (corio_poller_wait unparks it). On a timeout or a cancel
@@ -20,8 +21,8 @@
  * succeeds at once queues no packet, which saves a trip through the loop,
  * but then every call site must tell "done now" from "done later", and a
  * mistake there leaves a packet pointing at a dead stack frame. Without it
- * every issued operation ends in exactly one packet, the rule above has no
- * exception, and wine (our test bed) needs no special case.
+ * every operation the kernel accepted ends in exactly one packet, the rule
+ * above has no exception, and wine (our test bed) needs no special case.
  */
 #ifndef CORIO_IOCP_H
 #define CORIO_IOCP_H
@@ -55,7 +56,20 @@ int corio_iocp_error(DWORD err);
  * CORIO_ENOLOOP (not in a task), CORIO_ENOMEM, CORIO_EINVAL. */
 int corio_iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp);
 
-/* The operation failed at once: no packet will come for it. */
+/* A call that was handed op.ov returned err (0 for success): will its
+ * completion packet still come? Yes when it is pending or succeeded, and
+ * also for a WARNING status, which Winsock reports as an error even
+ * though the kernel queues a packet for it: WSAEMSGSIZE (the NT status
+ * STATUS_BUFFER_OVERFLOW: a datagram longer than the buffer). Waiting
+ * for that packet is what keeps op alive; forgetting it leaves the
+ * kernel writing into a dead stack frame. */
+static inline int corio_iocp_packet_due(DWORD err)
+{
+    return err == 0 || err == WSA_IO_PENDING || err == WSAEMSGSIZE ||
+           err == ERROR_MORE_DATA;
+}
+
+/* The operation failed at once and no packet will come for it. */
 void corio_iocp_op_abandon(corio_poller *p, corio_iocp_op *op);
 
 /* Wait for op's packet as described above. Returns 0 when the operation
