@@ -66,17 +66,24 @@ bool corio_queue_full(const corio_queue *q)
 
 /* ---------- put ---------- */
 
-/* Everything a put can do without waiting; CORIO_EFULL if it must wait. */
-static int put_now(corio_queue *q, void *item, int64_t prio)
+/* A getter waits, so the buffer is empty: hand it the item directly.
+ * False if every getter in line was stale. Out of line: the rare case. */
+static __attribute__((noinline)) bool hand_to_getter(corio_queue *q, void *item)
+{
+    corio_waiter *getter = corio_sync_pop_live(&q->getters);
+    if (!getter) return false;
+    *(void **)getter->data = item;
+    q->unfinished++;
+    corio__unpark(getter->task, 0);
+    return true;
+}
+
+/* Everything a put can do without waiting; CORIO_EFULL if it must wait.
+ * Small enough to be inlined: it is the whole of a put on the fast path. */
+static inline int put_now(corio_queue *q, void *item, int64_t prio)
 {
     if (q->is_shutdown) return CORIO_ESHUTDOWN;
-    corio_waiter *getter = corio_sync_pop_live(&q->getters);
-    if (getter) {
-        *(void **)getter->data = item;
-        q->unfinished++;
-        corio__unpark(getter->task, 0);
-        return 0;
-    }
+    if (q->getters.head && hand_to_getter(q, item)) return 0;
     if (corio_queue_full(q)) return CORIO_EFULL;
     int rc = corio_queue_buf_push(q, item, prio);
     if (rc != 0) return rc;
@@ -84,11 +91,11 @@ static int put_now(corio_queue *q, void *item, int64_t prio)
     return 0;
 }
 
-int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
-                               int64_t deadline)
+/* The queue is full: wait in line with our item. Out of line, so that the
+ * fast path does not pay for the waiter's stack frame. */
+static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
+                                              int64_t prio, int64_t deadline)
 {
-    int rc = put_now(q, item, prio);
-    if (rc != CORIO_EFULL) return rc;
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     put_offer offer = { item, prio };
@@ -98,14 +105,17 @@ int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
     return corio_sync_wait(&q->putters, &w, deadline, "queue put");
 }
 
+/* Every blocking put comes through here, so put_now is inlined once. */
+int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
+                               int64_t deadline)
+{
+    int rc = put_now(q, item, prio);
+    return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
+}
+
 int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio)
 {
     return corio_queue_put_prio_until(q, item, prio, CORIO_NEVER);
-}
-
-int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio)
-{
-    return put_now(q, item, prio);
 }
 
 int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline)
@@ -118,6 +128,11 @@ int corio_queue_put(corio_queue *q, void *item)
     return corio_queue_put_prio_until(q, item, 0, CORIO_NEVER);
 }
 
+int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio)
+{
+    return put_now(q, item, prio);
+}
+
 int corio_queue_put_nowait(corio_queue *q, void *item)
 {
     return put_now(q, item, 0);
@@ -125,36 +140,49 @@ int corio_queue_put_nowait(corio_queue *q, void *item)
 
 /* ---------- get ---------- */
 
-/* Everything a get can do without waiting; CORIO_EEMPTY if it must wait. */
-static int get_now(corio_queue *q, void **item)
+/* A putter waits, so the buffer was full: the slot a get just freed is
+ * the putter's, and its item goes in now (the push cannot fail: the buffer
+ * had held maxsize items). Out of line: the rare case. */
+static __attribute__((noinline)) void refill_from_putter(corio_queue *q)
+{
+    corio_waiter *putter = corio_sync_pop_live(&q->putters);
+    if (!putter) return;
+    put_offer *offer = putter->data;
+    corio_queue_buf_push(q, offer->item, offer->prio);
+    q->unfinished++;
+    corio__unpark(putter->task, 0);
+}
+
+/* Everything a get can do without waiting; CORIO_EEMPTY if it must wait.
+ * Inlined, like put_now. */
+static inline int get_now(corio_queue *q, void **item)
 {
     if (q->len == 0) return q->is_shutdown ? CORIO_ESHUTDOWN : CORIO_EEMPTY;
-    *item = corio_queue_buf_pop(q);
-    corio_waiter *putter = corio_sync_pop_live(&q->putters);
-    if (putter) {
-        /* The slot we just freed is the putter's: its item goes in now.
-         * The buffer had held maxsize items, so this push cannot fail. */
-        put_offer *offer = putter->data;
-        corio_queue_buf_push(q, offer->item, offer->prio);
-        q->unfinished++;
-        corio__unpark(putter->task, 0);
-    }
+    void *got = corio_queue_buf_pop(q);
+    if (item) *item = got;
+    if (q->putters.head) refill_from_putter(q);
     return 0;
 }
 
-int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
+/* The queue is empty: wait in line for a put to hand us its item. */
+static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
+                                              int64_t deadline)
 {
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
     void *got = NULL;
-    int rc = get_now(q, &got);
-    if (rc == CORIO_EEMPTY) {
-        corio_task *self = corio__self();
-        if (!self) return CORIO_ENOLOOP;
-        corio_waiter w = { .task = self, .data = &got };
-        /* 0: a put wrote its item into `got` before waking us. */
-        rc = corio_sync_wait(&q->getters, &w, deadline, "queue get");
-    }
+    corio_waiter w = { .task = self, .data = &got };
+    /* 0: a put wrote its item into `got` before waking us. */
+    int rc = corio_sync_wait(&q->getters, &w, deadline, "queue get");
     if (rc == 0 && item) *item = got;
     return rc;
+}
+
+/* Every blocking get comes through here, so get_now is inlined once. */
+int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
+{
+    int rc = get_now(q, item);
+    return rc == CORIO_EEMPTY ? get_wait(q, item, deadline) : rc;
 }
 
 int corio_queue_get(corio_queue *q, void **item)
@@ -164,10 +192,7 @@ int corio_queue_get(corio_queue *q, void **item)
 
 int corio_queue_get_nowait(corio_queue *q, void **item)
 {
-    void *got = NULL;
-    int rc = get_now(q, &got);
-    if (rc == 0 && item) *item = got;
-    return rc;
+    return get_now(q, item);
 }
 
 /* ---------- task_done / join ---------- */

@@ -1,6 +1,8 @@
 /*
  * queue_buffer.c — the item storage of a queue: ring, stack or heap.
- * See queue_buffer.h for the layout of each kind.
+ * See queue_buffer.h for the layout of each kind; the FIFO and LIFO fast
+ * paths are inline there, the first allocation, growth and the priority
+ * heap are here.
  */
 #include "queue_buffer.h"
 
@@ -100,49 +102,22 @@ static void *heap_pop(corio_queue *q)
     return top;
 }
 
-/* ---------- by kind ---------- */
+/* ---------- the out-of-line cases ---------- */
 
-int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
+int corio_queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
 {
     if (q->len == q->cap) {
         int rc = grow(q);
         if (rc != 0) return rc;
     }
-    void **items = q->buf;
-    switch (q->kind) {
-    case CORIO_QUEUE_FIFO: {
-        size_t tail = q->head + q->len;
-        if (tail >= q->cap) tail -= q->cap;
-        items[tail] = item;
-        q->len++;
-        break;
-    }
-    case CORIO_QUEUE_LIFO:
-        items[q->len++] = item;
-        break;
-    case CORIO_QUEUE_PRIORITY:
+    if (q->kind == CORIO_QUEUE_PRIORITY) {
         heap_push(q, item, prio);
-        break;
+        return 0;
     }
-    return 0;
+    return corio_queue_buf_push(q, item, prio); /* room now: the inline path */
 }
 
-void *corio_queue_buf_pop(corio_queue *q)
+void *corio_queue_buf_pop_slow(corio_queue *q)
 {
-    void **items = q->buf;
-    void *item = NULL;
-    switch (q->kind) {
-    case CORIO_QUEUE_FIFO:
-        item = items[q->head];
-        if (++q->head == q->cap) q->head = 0;
-        q->len--;
-        break;
-    case CORIO_QUEUE_LIFO:
-        item = items[--q->len];
-        break;
-    case CORIO_QUEUE_PRIORITY:
-        item = heap_pop(q);
-        break;
-    }
-    return item;
+    return heap_pop(q); /* FIFO and LIFO never get here */
 }

@@ -25,10 +25,50 @@ typedef struct corio_queue_entry {
 /* Allocate the first buffer. 0 or CORIO_ENOMEM. */
 int corio_queue_buf_init(corio_queue *q);
 void corio_queue_buf_free(corio_queue *q);
-/* Store one item (growing if needed). 0 or CORIO_ENOMEM. The caller has
- * checked that a bounded queue is not full. */
-int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio);
+
+/* The out-of-line cases: a push that must grow the buffer, and the heap. */
+int corio_queue_buf_push_slow(corio_queue *q, void *item, int64_t prio);
+void *corio_queue_buf_pop_slow(corio_queue *q);
+
+/*
+ * Store one item (growing if needed). 0 or CORIO_ENOMEM. The caller has
+ * checked that a bounded queue is not full.
+ *
+ * The FIFO and LIFO cases are a few instructions, inlined into put and get
+ * (they are the hot path of every producer/consumer program); keeping the
+ * heap and the growth out of line keeps them that small.
+ */
+static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
+{
+    void **items = q->buf;
+    if (q->len < q->cap) {
+        if (q->kind == CORIO_QUEUE_FIFO) {
+            size_t tail = q->head + q->len;
+            if (tail >= q->cap) tail -= q->cap;
+            items[tail] = item;
+            q->len++;
+            return 0;
+        }
+        if (q->kind == CORIO_QUEUE_LIFO) {
+            items[q->len++] = item;
+            return 0;
+        }
+    }
+    return corio_queue_buf_push_slow(q, item, prio);
+}
+
 /* Take the next item by the queue's kind. The queue must not be empty. */
-void *corio_queue_buf_pop(corio_queue *q);
+static inline void *corio_queue_buf_pop(corio_queue *q)
+{
+    void **items = q->buf;
+    if (q->kind == CORIO_QUEUE_FIFO) {
+        void *item = items[q->head];
+        if (++q->head == q->cap) q->head = 0;
+        q->len--;
+        return item;
+    }
+    if (q->kind == CORIO_QUEUE_LIFO) return items[--q->len];
+    return corio_queue_buf_pop_slow(q);
+}
 
 #endif
