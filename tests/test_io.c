@@ -26,7 +26,11 @@
 #include <string.h>
 
 #ifndef _WIN32
-#include <fcntl.h>  /* the pipe test only: pipes have no corio_io_ maker */
+/* The pipe and descriptor-limit tests only: pipes have no corio_io_
+ * maker, and only Unix lets a process lower its own descriptor limit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #endif
 
@@ -1127,5 +1131,88 @@ Test(io, pipe_read_write, .timeout = 30)
     cr_assert_eq(p.eof_rc, 0);
     /* The reader is gone: an error code, and the process is still here. */
     cr_assert_eq(p.epipe_rc, CORIO_EPIPE, "write: %td", p.epipe_rc);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* accept at the descriptor limit (Unix only: it needs setrlimit)       */
+/* ------------------------------------------------------------------ */
+
+#ifndef _WIN32
+#define FD_LIMIT 256
+
+typedef struct emfile_case {
+    int fill_errno_was_emfile;
+    int full_rc, still_full_rc, after_free_rc;
+    tally t;
+} emfile_case;
+
+static void *emfile_main(void *arg)
+{
+    emfile_case *e = arg;
+    int64_t dl = corio_deadline_in(CORIO_SEC(10));
+    corio_fd lfd, client, accepted;
+    corio_addr bound;
+    int rc = listen_loopback(4, &lfd, &bound);
+    NOTE(&e->t, rc == 0, "listen: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    /* The kernel completes the handshake: a connection waits in the
+     * listener's queue for an accept that cannot get a descriptor. */
+    rc = dial(&bound, &client, dl);
+    NOTE(&e->t, rc == 0, "connect: %s", corio_strerror(rc));
+    if (rc < 0) { corio_io_close(lfd); return NULL; }
+
+    /* Use up every descriptor the (lowered) limit allows. */
+    static int fillers[FD_LIMIT];
+    int n = 0;
+    while (n < FD_LIMIT) {
+        int fd = dup(lfd);
+        if (fd < 0) { e->fill_errno_was_emfile = errno == EMFILE; break; }
+        fillers[n++] = fd;
+    }
+
+    /* Full: accept answers at once instead of parking or spinning, and
+     * the connection stays queued for later. */
+    e->full_rc = corio_io_accept(lfd, &accepted, NULL, dl);
+    e->still_full_rc = corio_io_accept(lfd, &accepted, NULL, dl);
+    if (e->full_rc == 0) corio_io_close(accepted);
+    if (e->still_full_rc == 0) corio_io_close(accepted);
+
+    if (n > 0) close(fillers[--n]); /* one descriptor free again */
+    e->after_free_rc = corio_io_accept(lfd, &accepted, NULL, dl);
+    if (e->after_free_rc == 0) corio_io_close(accepted);
+
+    while (n > 0) close(fillers[--n]);
+    corio_io_close(client);
+    corio_io_close(lfd);
+    return NULL;
+}
+#endif
+
+Test(io, accept_at_descriptor_limit, .timeout = 30)
+{
+#ifdef _WIN32
+    cr_skip_test("no per-process descriptor limit to lower");
+#else
+    struct rlimit old, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < FD_LIMIT)
+        cr_skip_test("descriptor limit is already below %d", FD_LIMIT);
+    emfile_case e;
+    memset(&e, 0, sizeof e);
+    low = old;
+    low.rlim_cur = FD_LIMIT; /* bounds the fill loop; restored below */
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int status = run_task(emfile_main, &e);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(status, 0);
+    ASSERT_TALLY_CLEAN(e.t);
+    cr_assert(e.fill_errno_was_emfile, "the fill loop never hit EMFILE");
+    cr_assert_eq(e.full_rc, CORIO_EMFILE, "accept: %s",
+                 corio_strerror(e.full_rc));
+    cr_assert_eq(e.still_full_rc, CORIO_EMFILE, "second accept: %s",
+                 corio_strerror(e.still_full_rc));
+    cr_assert_eq(e.after_free_rc, 0, "accept after freeing one: %s",
+                 corio_strerror(e.after_free_rc));
 #endif
 }
