@@ -103,7 +103,10 @@ static _Noreturn void task_finish(corio_task *t, void *result)
     t->state = CORIO_TASK_DONE;
     l->alive--;
     corio_waiter *w;
-    while ((w = corio_waitq_pop(&t->done_waiters))) corio__unpark(w->task, 0);
+    /* A waiter whose task is no longer WAITING already woke (deadline,
+     * cancel, or another task it watched finished first): just unlink it. */
+    while ((w = corio_waitq_pop(&t->done_waiters)))
+        if (w->task->state == CORIO_TASK_WAITING) corio__unpark(w->task, 0);
     /* The loop releases our stack once we are off it. */
     l->zombie = t;
     corio__task_leave_final(l, t);
