@@ -220,6 +220,7 @@ int corio_loop_close(corio_loop *l)
     corio_os_mutex_lock(l->ts_lock);
     l->closed = 1;
     corio_os_mutex_unlock(l->ts_lock);
+    corio__pool_on_loop_close(l);
     if (l->debug) corio__debug_on_close(l);
     while (l->all_head) {
         corio_task *t = l->all_head;

@@ -199,6 +199,10 @@ void corio__debug_on_switch_in(corio_task *t);
 void corio__debug_on_switch_out(corio_task *t);
 void corio__debug_on_close(corio_loop *l);
 
+/* Thread pool (pool.c): at loop close, shut the default pool down and
+ * free results that can no longer reach their task. */
+void corio__pool_on_loop_close(corio_loop *l);
+
 /* Task-local storage (locals.c). */
 void corio__locals_inherit(corio_task *child, const corio_task *parent);
 void corio__locals_free(corio_task *t);

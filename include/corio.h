@@ -575,6 +575,309 @@ typedef struct corio_task_info {
  * of loop (NULL = current) and returns how many there are in all. */
 size_t corio_all_tasks(corio_loop *loop, corio_task_info *out, size_t max);
 
+/* ------------------------------------------------------------------ */
+/* Composition: gather, wait, as_completed, timeouts, task groups, thread pool */
+/* ------------------------------------------------------------------ */
+/*
+ * asyncio's chapter-4 tools and its executors (docs/compose.md shows each
+ * beside its asyncio equivalent). Two small types recur:
+ *
+ *   corio_outcome  what a piece of work ended with: its return value and
+ *                  its status (0, its corio_fail code, CORIO_ECANCELED).
+ *                  Calls that run work for you report the WORK's outcome
+ *                  there and THEIR OWN fate (timed out, cancelled) in
+ *                  their return value, so the two never get mixed up.
+ *   corio_discard_fn  called with a result nobody is left to receive
+ *                  (`free` fits): the caller gave up waiting, the work
+ *                  could not be stopped, and its result still arrives.
+ *
+ * Whenever a call below gives up because ITS CALLER was cancelled or its
+ * deadline (or an enclosing timeout scope) passed, every child it spawned
+ * or was handed is cancelled and waited for before it returns, unless the
+ * description says the work is shielded. Nothing outlives the call
+ * without somebody owning it.
+ */
+
+typedef struct corio_outcome {
+    void *result;  /* the function's return value */
+    int status;    /* 0, its corio_fail code, or CORIO_ECANCELED */
+} corio_outcome;
+
+typedef struct corio_call {
+    corio_fn fn;
+    void *arg;
+} corio_call;
+
+typedef void (*corio_discard_fn)(void *result);
+
+/* ---- gather: asyncio.gather ---- */
+
+/* Collect every outcome, errors included (asyncio's return_exceptions). */
+#define CORIO_GATHER_RETURN_ERRORS 0x1
+/* At the first error, cancel the others and wait for them before
+ * returning (always the case for corio_gather_calls). */
+#define CORIO_GATHER_CANCEL_ON_ERROR 0x2
+
+/*
+ * Wait for n tasks and put their outcomes in out[0..n) (out may be NULL),
+ * in the order of tasks[], whatever order they finish in. Each task that
+ * finishes is JOINED by gather: its handle is consumed and tasks[i] is set
+ * to NULL.
+ *
+ * Default mode: returns 0 once all succeeded, or the status of the first
+ * task to fail as soon as it fails. The tasks still running then KEEP
+ * RUNNING, as in asyncio: their handles stay in tasks[] (out[i].status is
+ * CORIO_EAGAIN for them) and belong to the caller, who must join, cancel
+ * or detach them. With CORIO_GATHER_CANCEL_ON_ERROR they are cancelled and
+ * joined instead, so tasks[] comes back all NULL.
+ * CORIO_GATHER_RETURN_ERRORS: waits for all and returns how many failed
+ * (>= 0); the statuses are in out[].
+ * If the caller is cancelled, or the deadline or a timeout scope passes,
+ * every task still running is cancelled and joined (out[] gets their
+ * outcomes, tasks[] comes back all NULL) and gather returns
+ * CORIO_ECANCELED / CORIO_ETIMEDOUT. CORIO_EINVAL for a NULL, joined or
+ * detached handle (nothing is consumed then), CORIO_ENOMEM.
+ */
+int corio_gather(corio_task **tasks, size_t n, corio_outcome *out, int flags);
+int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
+                       int flags, int64_t deadline);
+/* Spawn calls[i].fn(calls[i].arg) as n tasks and gather them. The caller
+ * never sees the handles, so nothing is left running on return: at the
+ * first error (default mode) the rest are cancelled and joined, and out[]
+ * receives every outcome, so no result is lost. */
+int corio_gather_calls(const corio_call *calls, size_t n, corio_outcome *out,
+                       int flags);
+int corio_gather_calls_until(const corio_call *calls, size_t n,
+                             corio_outcome *out, int flags, int64_t deadline);
+
+/* ---- wait: asyncio.wait ---- */
+
+typedef enum {
+    CORIO_FIRST_COMPLETED, /* any task finished */
+    CORIO_FIRST_EXCEPTION, /* any task failed (not counting cancelled
+                              ones, as asyncio), or all finished */
+    CORIO_ALL_COMPLETED
+} corio_wait_mode;
+
+/*
+ * Wait until `mode` is met or the deadline passes. Neither consumes,
+ * cancels nor changes any task: afterwards done[i] tells which tasks are
+ * done (the done set) and which are not (the pending set); done may be
+ * NULL. Returns the number of done tasks, which on a deadline may be
+ * fewer than `mode` asked for (that is not an error, as in asyncio).
+ * Errors: CORIO_ECANCELED (the caller was cancelled), CORIO_ETIMEDOUT
+ * (an enclosing timeout scope passed; the deadline argument itself never
+ * gives an error), CORIO_EINVAL, CORIO_ENOMEM; done[] is filled in
+ * every case.
+ */
+int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
+               bool *done);
+int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
+                     int64_t deadline, bool *done);
+
+/* ---- as_completed: asyncio.as_completed ---- */
+
+/* An iterator over tasks in the order they finish. Fields are private. */
+typedef struct corio_as_completed {
+    corio_task *const *tasks;
+    size_t n, left;
+    int64_t deadline;
+    int error;            /* sticky once set */
+    unsigned char *given; /* tasks already yielded */
+    void *waiters;
+} corio_as_completed;
+
+/* 0, CORIO_EINVAL or CORIO_ENOMEM. The array must stay valid. */
+int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
+                            size_t n, int64_t deadline);
+/*
+ * Wait for the next task to finish and put its index in *index: 0.
+ * CORIO_EOF once every task was yielded; CORIO_ETIMEDOUT when the
+ * deadline (or a timeout scope) passes and CORIO_ECANCELED when the caller
+ * is cancelled. The tasks are not cancelled, joined nor consumed: join
+ * each one yielded (you may do so at once; the iterator never looks at
+ * it again); the ones never yielded are still yours after an error.
+ * Tasks that finished while the iterator was not waiting are yielded in
+ * array order. After any non-zero return the iterator is finished.
+ */
+int corio_as_completed_next(corio_as_completed *it, size_t *index);
+/* Free the iterator's memory (needed only if you stop before
+ * corio_as_completed_next returned non-zero; safe to call again). */
+void corio_as_completed_end(corio_as_completed *it);
+
+/* ---- timeouts: asyncio.timeout and asyncio.wait_for ---- */
+
+/*
+ * A timeout scope covers a block of the current task:
+ *
+ *     corio_timeout s;
+ *     corio_timeout_begin(&s, corio_deadline_in(CORIO_MS(100)));
+ *     rc = work();                         // blocking calls inside
+ *     if (corio_timeout_end(&s) == CORIO_ETIMEDOUT) ... // it was ours
+ *
+ * While the scope is open every blocking call of the task is bounded by
+ * the deadline; once it passes they all return CORIO_ETIMEDOUT (sticky
+ * inside the scope; a corio_join passes it on to the joined task as a
+ * cancellation). Shielded code is not bounded. Scopes nest and must be
+ * ended in reverse order: the struct keeps the enclosing deadline and end
+ * restores it. An inner scope never extends an outer one.
+ * corio_timeout_end returns CORIO_ETIMEDOUT only if THIS scope's deadline
+ * has passed and was strictly earlier than every enclosing one (then it
+ * was this scope that stopped the work); otherwise 0, and an expiry seen
+ * inside belongs to an enclosing scope or to a call's own deadline.
+ * Outside a task both are no-ops returning 0.
+ */
+typedef struct corio_timeout {
+    corio_task *task;
+    int64_t deadline; /* this scope's own */
+    int64_t outer;    /* the enclosing scope's, restored by end */
+} corio_timeout;
+
+void corio_timeout_begin(corio_timeout *s, int64_t deadline);
+int corio_timeout_end(corio_timeout *s);
+/* Would end report CORIO_ETIMEDOUT now? */
+bool corio_timeout_expired(const corio_timeout *s);
+
+/*
+ * asyncio.wait_for: wait for t (consuming it) until the deadline; if the
+ * deadline or an enclosing scope passes first, or the caller is
+ * cancelled, t is cancelled and waited for. Returns 0 when t finished in
+ * time, CORIO_ETIMEDOUT, CORIO_ECANCELED. *out (may be NULL) ALWAYS gets
+ * t's final outcome, so a result that arrived anyway can be freed, and a
+ * CORIO_ETIMEDOUT of t's own (out->status) is never confused with ours
+ * (the return value).
+ */
+int corio_wait_for_task(corio_task *t, int64_t deadline, corio_outcome *out);
+/* The same for fn(arg), spawned as a task; CORIO_ENOMEM if it cannot be. */
+int corio_wait_for(corio_fn fn, void *arg, int64_t deadline,
+                   corio_outcome *out);
+
+/* ---- shield: asyncio.shield ---- */
+
+/*
+ * Wait for t without passing our cancellation on to it. If t finishes
+ * first: t is joined, *out gets its outcome, returns 0. If the caller is
+ * cancelled (CORIO_ECANCELED) or the deadline or a timeout scope passes
+ * (CORIO_ETIMEDOUT) first, the caller stops waiting but t KEEPS RUNNING:
+ * its handle is handed to a small detached "reaper" task that joins it
+ * and passes its result to discard (if not NULL). Either way the handle
+ * is consumed. (If even the reaper cannot be spawned, t is detached and
+ * its result dropped.)
+ */
+int corio_shield_join(corio_task *t, corio_outcome *out,
+                      corio_discard_fn discard);
+int corio_shield_join_until(corio_task *t, int64_t deadline,
+                            corio_outcome *out, corio_discard_fn discard);
+
+/* ---- task groups: asyncio.TaskGroup (structured concurrency) ---- */
+
+/*
+ *     corio_taskgroup g;
+ *     corio_taskgroup_init(&g);
+ *     corio_taskgroup_spawn(&g, fetch, url1, NULL);   // child 0
+ *     corio_taskgroup_spawn(&g, fetch, url2, NULL);   // child 1
+ *     rc = corio_taskgroup_wait(&g);                  // leave the group
+ *     ... corio_taskgroup_result(&g, 1, &r) ...
+ *     corio_taskgroup_destroy(&g);
+ *
+ * - The first child to fail (status other than 0 and CORIO_ECANCELED)
+ *   cancels every other child at once, and later spawns fail with
+ *   CORIO_ESHUTDOWN.
+ * - corio_taskgroup_wait waits for every child and joins it; no child
+ *   outlives it. If the waiting task is cancelled or the deadline (or a
+ *   timeout scope) passes, it cancels every child and still waits for
+ *   them. Returns CORIO_ECANCELED / CORIO_ETIMEDOUT in that case, else the
+ *   status of the first child that failed, else 0.
+ * - Every failure is kept: corio_taskgroup_error_count / _error list them
+ *   in the order they happened (asyncio's ExceptionGroup).
+ * - Unlike asyncio, a failing child does not cancel the task that runs
+ *   the group (corio's cancellation is sticky and could not be taken back
+ *   when the group ends); that task sees the failure at the wait. Cancel
+ *   it yourself if its body must stop early.
+ * Fields are private; the struct must not move while in use.
+ */
+typedef struct corio_taskgroup {
+    corio_loop *loop;
+    struct corio_tg_child **children; /* in spawn order */
+    struct corio_tg_child **failed;   /* in failure order */
+    size_t n, cap, nfailed;
+    int state;                        /* open, aborting, closed */
+    int wait_status;
+} corio_taskgroup;
+
+void corio_taskgroup_init(corio_taskgroup *g);
+/* Spawn fn(arg) into the group, from any task of its loop. Returns the
+ * child's index (0, 1, ... in spawn order), CORIO_ESHUTDOWN once the group
+ * aborted or was waited for, CORIO_ENOLOOP, CORIO_ENOMEM. */
+int corio_taskgroup_spawn(corio_taskgroup *g, corio_fn fn, void *arg,
+                          const corio_task_opts *opts);
+/* The child's handle (to cancel it, read its name or state) until the
+ * wait returns; the group joins it: never join or detach it yourself. */
+corio_task *corio_taskgroup_task(const corio_taskgroup *g, size_t child);
+int corio_taskgroup_wait(corio_taskgroup *g);
+int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline);
+size_t corio_taskgroup_size(const corio_taskgroup *g);
+/* After the wait: child's status (0, its error, CORIO_ECANCELED) and its
+ * result in *result; CORIO_EINVAL for a bad index, CORIO_EAGAIN before
+ * the wait. */
+int corio_taskgroup_result(const corio_taskgroup *g, size_t child,
+                           void **result);
+size_t corio_taskgroup_error_count(const corio_taskgroup *g);
+/* The k-th failure: returns its status, *child (may be NULL) gets the
+ * child's index. CORIO_EINVAL if k is out of range. */
+int corio_taskgroup_error(const corio_taskgroup *g, size_t k, size_t *child);
+/* Free the group: 0, or CORIO_EBUSY (nothing freed) while it has children
+ * not yet waited for. */
+int corio_taskgroup_destroy(corio_taskgroup *g);
+
+/* ---- thread pool: run_in_executor / to_thread ---- */
+
+/*
+ * Run a blocking or CPU-bound fn(arg) on a worker thread while the calling
+ * task parks; the result comes back through the loop's wakeup
+ * (corio_call_soon_threadsafe), so the loop keeps running every other
+ * task meanwhile. fn runs on a plain OS thread: it must not call corio's
+ * task functions (it may call corio_call_soon_threadsafe).
+ *
+ * Returns 0 with fn's return value in *result (may be NULL), or:
+ *   CORIO_ECANCELED / CORIO_ETIMEDOUT  the caller stopped waiting. A call
+ *       still queued is withdrawn and never runs. A call already running
+ *       cannot be interrupted: it finishes on its worker and its result is
+ *       passed to discard (if not NULL) when it arrives, on the loop's
+ *       thread (or on the worker's if the loop was closed meanwhile).
+ *       If the result arrived before the caller looked, it is returned
+ *       with 0 instead (the cancellation stays pending).
+ *   CORIO_ECLOSED  the pool is shutting down; CORIO_ENOMEM; CORIO_ENOLOOP.
+ */
+typedef struct corio_pool corio_pool;
+
+/* A pool of up to `threads` workers, started on demand (0 = the default:
+ * min(32, cores + 4), as Python's ThreadPoolExecutor, since its threads
+ * mostly wait in blocking calls). A pool may serve several loops. */
+corio_pool *corio_pool_new(unsigned threads);
+/* Run the calls still queued, wait for the workers to end, free the pool.
+ * Blocks the calling thread: call it when no task waits on the pool. */
+void corio_pool_free(corio_pool *p);
+unsigned corio_pool_max_threads(const corio_pool *p);
+
+/* The loop's default pool (created on first use, shut down by
+ * corio_loop_close: calls still queued are dropped, running ones are
+ * waited for). Sets its thread count (0 = default); threads already
+ * started are kept. loop NULL = the current loop. */
+int corio_default_pool_threads(corio_loop *loop, unsigned threads);
+
+/* pool NULL = the loop's default pool. */
+int corio_run_in_executor(corio_pool *pool, corio_fn fn, void *arg,
+                          void **result, corio_discard_fn discard);
+int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
+                                int64_t deadline, void **result,
+                                corio_discard_fn discard);
+/* asyncio.to_thread: the default pool. */
+int corio_to_thread(corio_fn fn, void *arg, void **result,
+                    corio_discard_fn discard);
+int corio_to_thread_until(corio_fn fn, void *arg, int64_t deadline,
+                          void **result, corio_discard_fn discard);
+
 #ifdef __cplusplus
 }
 #endif
