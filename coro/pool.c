@@ -266,6 +266,12 @@ static int pool_withdraw(corio_pool *p, pool_job *j)
     return withdrawn;
 }
 
+unsigned corio_cpu_count(void)
+{
+    int n = corio_os_cpu_count();
+    return n > 0 ? (unsigned)n : 1;
+}
+
 static unsigned default_threads(void)
 {
     int n = corio_os_cpu_count() + 4;

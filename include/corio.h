@@ -760,9 +760,9 @@ int corio_wait_for(corio_fn fn, void *arg, int64_t deadline,
  * cancelled (CORIO_ECANCELED) or the deadline or a timeout scope passes
  * (CORIO_ETIMEDOUT) first, the caller stops waiting but t KEEPS RUNNING:
  * its handle is handed to a small detached "reaper" task that joins it
- * and passes its result to discard (if not NULL). Either way the handle
- * is consumed. (If even the reaper cannot be spawned, t is detached and
- * its result dropped.)
+ * and passes its result to discard (if not NULL); out->status is then
+ * CORIO_EAGAIN. Either way the handle is consumed. (If even the reaper
+ * cannot be spawned, t is detached and its result dropped.)
  */
 int corio_shield_join(corio_task *t, corio_outcome *out,
                       corio_discard_fn discard);
@@ -850,6 +850,10 @@ int corio_taskgroup_destroy(corio_taskgroup *g);
  *   CORIO_ECLOSED  the pool is shutting down; CORIO_ENOMEM; CORIO_ENOLOOP.
  */
 typedef struct corio_pool corio_pool;
+
+/* The number of processor cores online (at least 1): the size to give a
+ * pool meant for CPU-bound work. */
+unsigned corio_cpu_count(void);
 
 /* A pool of up to `threads` workers, started on demand (0 = the default:
  * min(32, cores + 4), as Python's ThreadPoolExecutor, since its threads

@@ -1,0 +1,345 @@
+/*
+ * wordcount.c — map/reduce word counting across the thread pool, the idea
+ * of chapter 6 of "Python Concurrency with asyncio" in C.
+ *
+ *   1. Generate a deterministic text of several MB (a fixed seed: the same
+ *      words on every run and every machine).
+ *   2. Count every word's occurrences on ONE thread: the reference.
+ *   3. Cut the text into chunks (on word boundaries) and count each chunk
+ *      on a worker thread of a corio_pool with one worker per core (map);
+ *      each chunk's counting is awaited by its own task:
+ *
+ *          main task ── gather_calls ──> task k ── run_in_executor ──> worker
+ *                                        (parks)        map_chunk(chunk k)
+ *
+ *      then merge the per-chunk tables in the main task (reduce).
+ *   4. Check that both counts are identical, print both times and the
+ *      speedup. The exit status is 0 only if the counts match.
+ *
+ * The word counting is plain CPU work, so the pool has as many workers as
+ * cores (Python would use a ProcessPoolExecutor here; C threads have no
+ * GIL, so threads are enough).
+ *
+ *   make examples && build/examples/wordcount [megabytes]
+ */
+#include "corio.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* A word -> count hash table (open addressing, keys point into the    */
+/* text, so nothing is copied)                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct entry {
+    const char *word; /* NULL = empty slot */
+    uint32_t len;
+    uint32_t hash;
+    uint64_t count;
+} entry;
+
+typedef struct table {
+    entry *slots;
+    size_t cap, used;
+    uint64_t total; /* words counted */
+} table;
+
+static uint32_t hash_word(const char *w, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)w[i]) * 16777619u;
+    return h;
+}
+
+static table *table_new(size_t cap)
+{
+    table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->cap = cap;
+    t->slots = calloc(cap, sizeof *t->slots);
+    if (!t->slots) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void table_free(void *p)
+{
+    table *t = p;
+    if (!t) return;
+    free(t->slots);
+    free(t);
+}
+
+static entry *table_find(table *t, const char *w, uint32_t len, uint32_t h)
+{
+    size_t i = h & (t->cap - 1);
+    for (;;) {
+        entry *e = &t->slots[i];
+        if (!e->word ||
+            (e->hash == h && e->len == len && memcmp(e->word, w, len) == 0))
+            return e;
+        i = (i + 1) & (t->cap - 1);
+    }
+}
+
+static int table_grow(table *t)
+{
+    table bigger = { calloc(t->cap * 2, sizeof(entry)), t->cap * 2, 0, 0 };
+    if (!bigger.slots) return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (e->word) *table_find(&bigger, e->word, e->len, e->hash) = *e;
+    }
+    free(t->slots);
+    t->slots = bigger.slots;
+    t->cap = bigger.cap;
+    return 0;
+}
+
+static int table_add(table *t, const char *w, uint32_t len, uint32_t h,
+                     uint64_t n)
+{
+    if ((t->used + 1) * 4 > t->cap * 3 && table_grow(t) != 0) return -1;
+    entry *e = table_find(t, w, len, h);
+    if (!e->word) {
+        e->word = w;
+        e->len = len;
+        e->hash = h;
+        t->used++;
+    }
+    e->count += n;
+    t->total += n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Map and reduce                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct chunk {
+    const char *p;
+    size_t len;
+    corio_pool *pool; /* where to count it */
+} chunk;
+
+/* Count the words of one chunk. Runs on a worker thread: it touches only
+ * its chunk (read-only) and the table it returns. */
+static void *map_chunk(void *arg)
+{
+    const chunk *c = arg;
+    table *t = table_new(1024);
+    if (!t) return NULL;
+    size_t i = 0;
+    while (i < c->len) {
+        while (i < c->len && (c->p[i] == ' ' || c->p[i] == '\n')) i++;
+        size_t start = i;
+        while (i < c->len && c->p[i] != ' ' && c->p[i] != '\n') i++;
+        if (i > start) {
+            uint32_t len = (uint32_t)(i - start);
+            if (table_add(t, c->p + start, len, hash_word(c->p + start, len),
+                          1) != 0) {
+                table_free(t);
+                return NULL;
+            }
+        }
+    }
+    return t;
+}
+
+/* Fold table `from` into `into`. */
+static int reduce_into(table *into, const table *from)
+{
+    for (size_t i = 0; i < from->cap; i++) {
+        const entry *e = &from->slots[i];
+        if (e->word && table_add(into, e->word, e->len, e->hash, e->count) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int tables_equal(table *a, table *b)
+{
+    if (a->used != b->used || a->total != b->total) return 0;
+    for (size_t i = 0; i < a->cap; i++) {
+        const entry *e = &a->slots[i];
+        if (!e->word) continue;
+        const entry *f = table_find(b, e->word, e->len, e->hash);
+        if (!f->word || f->count != e->count) return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The text                                                            */
+/* ------------------------------------------------------------------ */
+
+#define VOCABULARY 5000
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull; /* fixed seed */
+
+static uint32_t next_random(void)
+{
+    /* xorshift64*: fast, and the same sequence everywhere */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (uint32_t)((rng * 2685821657736338717ull) >> 32);
+}
+
+/* `bytes` of text: words from a made-up vocabulary, frequent ones far more
+ * frequent than rare ones (roughly as in real text), a newline every few
+ * words. */
+static char *make_text(size_t bytes, size_t *len)
+{
+    static char vocab[VOCABULARY][12];
+    for (int w = 0; w < VOCABULARY; w++) {
+        int n = 2 + (int)(next_random() % 9);
+        for (int i = 0; i < n; i++) vocab[w][i] = (char)('a' + next_random() % 26);
+        vocab[w][n] = '\0';
+    }
+    char *text = malloc(bytes + 16);
+    if (!text) return NULL;
+    size_t n = 0;
+    unsigned on_line = 0;
+    while (n < bytes) {
+        /* the product of two uniform draws favours small indices */
+        uint32_t a = next_random() % VOCABULARY, b = next_random() % VOCABULARY;
+        const char *w = vocab[(uint64_t)a * b / VOCABULARY];
+        size_t wl = strlen(w);
+        if (n + wl + 1 > bytes) break;
+        memcpy(text + n, w, wl);
+        n += wl;
+        text[n++] = ++on_line % 12 ? ' ' : '\n';
+    }
+    *len = n;
+    return text;
+}
+
+/* ------------------------------------------------------------------ */
+/* The program                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct job {
+    const char *text;
+    size_t len;
+    size_t nchunks;
+    corio_pool *pool;
+    table *result;
+    int rc;
+} job;
+
+/* One task per chunk: it parks while a worker counts its chunk. If the
+ * task were cancelled meanwhile, the table would still be built, and
+ * table_free would free it when it arrives. */
+static void *count_chunk_in_pool(void *arg)
+{
+    chunk *c = arg;
+    void *t = NULL;
+    int rc = corio_run_in_executor(c->pool, map_chunk, c, &t, table_free);
+    if (rc != 0) return corio_fail(rc);
+    return t ? t : corio_fail(CORIO_ENOMEM);
+}
+
+static void *main_task(void *arg)
+{
+    job *j = arg;
+    /* Cut the text into chunks that end on a word boundary. */
+    chunk *chunks = calloc(j->nchunks, sizeof *chunks);
+    corio_call *calls = calloc(j->nchunks, sizeof *calls);
+    corio_outcome *out = calloc(j->nchunks, sizeof *out);
+    if (!chunks || !calls || !out) {
+        j->rc = CORIO_ENOMEM;
+        goto done;
+    }
+    size_t start = 0;
+    for (size_t k = 0; k < j->nchunks; k++) {
+        size_t end = k + 1 == j->nchunks ? j->len
+                                          : j->len / j->nchunks * (k + 1);
+        while (end < j->len && j->text[end] != ' ' && j->text[end] != '\n')
+            end++;
+        chunks[k].p = j->text + start;
+        chunks[k].len = end - start;
+        chunks[k].pool = j->pool;
+        start = end;
+        calls[k].fn = count_chunk_in_pool;
+        calls[k].arg = &chunks[k];
+    }
+    /* Map: every chunk at once. */
+    j->rc = corio_gather_calls(calls, j->nchunks, out, 0);
+    /* Reduce: here, in the main task. */
+    j->result = table_new(1 << 14);
+    for (size_t k = 0; k < j->nchunks; k++) {
+        if (j->rc == 0 && j->result && reduce_into(j->result, out[k].result))
+            j->rc = CORIO_ENOMEM;
+        table_free(out[k].result);
+    }
+done:
+    free(chunks);
+    free(calls);
+    free(out);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 8;
+    if (mb == 0) mb = 8;
+    size_t len;
+    char *text = make_text(mb << 20, &len);
+    if (!text) return 1;
+
+    /* One thread: the reference (best of 3 runs, to smooth the noise of a
+     * shared machine). */
+    int64_t single = INT64_MAX;
+    table *reference = NULL;
+    for (int run = 0; run < 3; run++) {
+        chunk all = { text, len, NULL };
+        int64_t t0 = corio_now();
+        table *t = map_chunk(&all);
+        int64_t dt = corio_now() - t0;
+        if (!t) return 1;
+        if (dt < single) single = dt;
+        table_free(reference);
+        reference = t;
+    }
+
+    /* The pool: one worker per core, several chunks per worker so that a
+     * slow worker does not hold everybody up. */
+    unsigned cores = corio_cpu_count();
+    job j = { text, len, (size_t)cores * 4, corio_pool_new(cores), NULL, 0 };
+    if (!j.pool) return 1;
+    int64_t pooled = INT64_MAX;
+    int same = 1;
+    for (int run = 0; run < 3; run++) {
+        int64_t t0 = corio_now();
+        int rc = corio_run(main_task, &j, NULL);
+        int64_t dt = corio_now() - t0;
+        if (rc != 0 || j.rc != 0 || !j.result) {
+            fprintf(stderr, "wordcount: pool run failed: %s\n",
+                    corio_strerror(rc ? rc : j.rc ? j.rc : CORIO_ENOMEM));
+            return 1;
+        }
+        if (dt < pooled) pooled = dt;
+        if (!tables_equal(reference, j.result)) same = 0;
+        table_free(j.result);
+        j.result = NULL;
+    }
+    corio_pool_free(j.pool);
+
+    printf("text_bytes=%zu\n", len);
+    printf("words=%llu\n", (unsigned long long)reference->total);
+    printf("distinct_words=%zu\n", reference->used);
+    printf("workers=%u chunks=%zu\n", cores, j.nchunks);
+    printf("one_thread_ms=%.1f\n", (double)single / 1e6);
+    printf("pool_ms=%.1f\n", (double)pooled / 1e6);
+    printf("speedup=%.2f\n", (double)single / (double)pooled);
+    printf("counts_match=%s\n", same ? "yes" : "NO");
+    table_free(reference);
+    free(text);
+    return same ? 0 : 1;
+}
