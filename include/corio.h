@@ -300,8 +300,10 @@ int corio_call_soon(corio_callback cb, void *arg);
  *
  * Rules shared by every object below:
  *   - It belongs to one loop: use it from that loop's tasks only. Calls
- *     that never block (release, set, notify, put_nowait, ...) may also be
- *     made from a callback on that loop's thread.
+ *     that never block and need no owner (corio_sem_release, event set /
+ *     clear, queue _nowait, task_done, shutdown, barrier abort / reset) may
+ *     also be made from a callback on that loop's thread; a lock is
+ *     released, and a condition notified, by the task holding the lock.
  *   - Waiters are served in FIFO order, and what a release gives away (the
  *     lock, a semaphore unit, a queue item, a free queue slot) is handed
  *     directly to the first waiter: no later arrival can barge in.

@@ -43,13 +43,6 @@ static inline corio_waiter *corio_sync_pop_live(corio_waitq *q)
     return NULL;
 }
 
-/* Is anybody live waiting? Drops stale waiters from the head. */
-static inline bool corio_sync_has_live(corio_waitq *q)
-{
-    while (q->head && !corio_sync_live(q->head)) corio_waitq_pop(q);
-    return q->head != NULL;
-}
-
 /* Wake every live waiter with `status`; unlink the stale ones. */
 static inline size_t corio_sync_wake_all(corio_waitq *q, int status)
 {
