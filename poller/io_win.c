@@ -51,6 +51,7 @@
 #include <mswsock.h>
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -302,9 +303,10 @@ int corio_io_peer_addr(corio_fd fd, corio_addr *out)
 
 /* AcceptEx and ConnectEx are Microsoft extensions that Winsock hands out
  * by GUID. The pointers are the same for every TCP socket of the process,
- * so they are fetched once. */
-static LPFN_ACCEPTEX accept_ex;
-static LPFN_CONNECTEX connect_ex;
+ * so they are fetched once; atomic because loops on several threads may
+ * fetch them at the same time (they all store the same value). */
+static _Atomic(LPFN_ACCEPTEX) accept_ex_ptr;
+static _Atomic(LPFN_CONNECTEX) connect_ex_ptr;
 
 static void *extension(SOCKET s, GUID id)
 {
@@ -343,8 +345,11 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
     if (!out) return CORIO_EINVAL;
     *out = (corio_fd)INVALID_SOCKET;
     if (peer) memset(peer, 0, sizeof *peer);
-    if (!accept_ex && !(accept_ex = extension(ls, (GUID)WSAID_ACCEPTEX)))
-        return wsa_error();
+    LPFN_ACCEPTEX accept_ex = atomic_load(&accept_ex_ptr);
+    if (!accept_ex) {
+        if (!(accept_ex = extension(ls, (GUID)WSAID_ACCEPTEX))) return wsa_error();
+        atomic_store(&accept_ex_ptr, accept_ex);
+    }
     int af = socket_family(ls);
     if (af == AF_UNSPEC) return wsa_error();
 
@@ -421,8 +426,11 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
         if (connect(s, sa_of(a), a->len) != 0) return wsa_error();
         return 0;
     }
-    if (!connect_ex && !(connect_ex = extension(s, (GUID)WSAID_CONNECTEX)))
-        return wsa_error();
+    LPFN_CONNECTEX connect_ex = atomic_load(&connect_ex_ptr);
+    if (!connect_ex) {
+        if (!(connect_ex = extension(s, (GUID)WSAID_CONNECTEX))) return wsa_error();
+        atomic_store(&connect_ex_ptr, connect_ex);
+    }
     int rc = bind_if_unbound(s, to.ss_family);
     if (rc) return rc;
 
