@@ -669,8 +669,8 @@ typedef enum {
  * fewer than `mode` asked for (that is not an error, as in asyncio).
  * Errors: CORIO_ECANCELED (the caller was cancelled), CORIO_ETIMEDOUT
  * (an enclosing timeout scope passed; the deadline argument itself never
- * gives an error), CORIO_EINVAL, CORIO_ENOMEM; done[] is filled in
- * every case.
+ * gives an error), CORIO_ENOMEM (done[] is filled in these cases too),
+ * CORIO_EINVAL (a NULL, joined or detached handle: nothing is filled).
  */
 int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
@@ -869,7 +869,8 @@ unsigned corio_pool_max_threads(const corio_pool *p);
 /* The loop's default pool (created on first use, shut down by
  * corio_loop_close: calls still queued are dropped, running ones are
  * waited for). Sets its thread count (0 = default); threads already
- * started are kept. loop NULL = the current loop. */
+ * started are kept. From the loop's own thread; loop NULL = the current
+ * loop. */
 int corio_default_pool_threads(corio_loop *loop, unsigned threads);
 
 /* pool NULL = the loop's default pool. */
