@@ -259,6 +259,7 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
             atomic_store(&p->wake_pending, 0);
             continue;
         }
+        if (!e->lpOverlapped) continue; /* a post that is not ours */
         corio_iocp_op *op = CONTAINING_RECORD(e->lpOverlapped, corio_iocp_op, ov);
         op->done = 1;
         inflight_unlink(p, op);
