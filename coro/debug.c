@@ -87,7 +87,7 @@ void corio__debug_on_switch_out(corio_task *t)
     if (t->run_since && ran > d->slow_ns) {
         char msg[200];
         snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) ran %.1f ms "
-                 "without suspending", t->name, (unsigned long long)t->id,
+                 "without suspending", corio_task_name(t), (unsigned long long)t->id,
                  ran / 1e6);
         report(l, msg);
     }
@@ -95,7 +95,7 @@ void corio__debug_on_switch_out(corio_task *t)
         t->stack_hwm = high_water(t);
         if (t->stack_hwm > d->deepest) {
             d->deepest = t->stack_hwm;
-            memcpy(d->deepest_name, t->name, CORIO_NAME_MAX);
+            memcpy(d->deepest_name, corio_task_name(t), CORIO_NAME_MAX);
         }
     }
 }
@@ -107,7 +107,7 @@ void corio__debug_on_close(corio_loop *l)
     for (corio_task *t = l->all_head; t; t = t->all_next) {
         if (t->state == CORIO_TASK_DONE) continue;
         snprintf(msg, sizeof msg, "corio: debug: at close task '%s' (id %llu) "
-                 "is %s%s%s, stack high-water %zu of %zu bytes", t->name,
+                 "is %s%s%s, stack high-water %zu of %zu bytes", corio_task_name(t),
                  (unsigned long long)t->id, corio_task_state_name(t->state),
                  t->wait_what ? " in " : "", t->wait_what ? t->wait_what : "",
                  high_water(t), t->stack ? t->stack->size : 0);
@@ -129,7 +129,7 @@ size_t corio_all_tasks(corio_loop *l, corio_task_info *out, size_t max)
     for (corio_task *t = l->all_head; t; t = t->all_next, n++) {
         if (n >= max) continue;
         out[n] = (corio_task_info){
-            .id = t->id, .name = t->name, .state = t->state,
+            .id = t->id, .name = corio_task_name(t), .state = t->state,
             .waiting_in = t->wait_what, .cancel_requested = t->cancel_pending,
             .stack_size = t->stack ? t->stack->size : 0,
             .stack_high_water = l->debug ? high_water(t) : 0,

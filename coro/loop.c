@@ -147,7 +147,7 @@ static int run_loop(corio_loop *l, corio_task *stop)
 {
     for (;;) {
         int came_from_exit = l->zombie != NULL;
-        corio__task_release_zombie(l);
+        corio__reap(l);
         if (stop ? stop->state == CORIO_TASK_DONE : l->alive == 0) break;
 
         /* Fast path: a task finished and others are ready within the
@@ -226,7 +226,7 @@ int corio_loop_close(corio_loop *l)
         corio_task *t = l->all_head;
         if (t->state != CORIO_TASK_DONE) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) was destroyed "
-                     "but it is pending (%s%s%s)", t->name,
+                     "but it is pending (%s%s%s)", corio_task_name(t),
                      (unsigned long long)t->id, corio_task_state_name(t->state),
                      t->wait_what ? " in " : "", t->wait_what ? t->wait_what : "");
             report(l, msg);
@@ -238,7 +238,7 @@ int corio_loop_close(corio_loop *l)
         } else if (!t->detached) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
                      "(status: %s) but was never joined or detached",
-                     t->name, (unsigned long long)t->id,
+                     corio_task_name(t), (unsigned long long)t->id,
                      t->status ? corio_strerror(t->status) : "ok");
             report(l, msg);
             reported++;

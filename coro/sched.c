@@ -125,6 +125,7 @@ static void dispatch(corio_loop *l, corio_task *self)
              l->sched_stack_size, 0);
     }
     /* Resumed: whoever switched to us already made us current. */
+    corio__reap(l);
 }
 
 void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget)
@@ -138,8 +139,18 @@ void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget)
 _Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self)
 {
     leave_task(l, self);
-    l->current = NULL;
-    swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, 1);
+    l->zombie = self;
+    corio_task *next = NULL;
+    /* The loop must see its run_until_complete target finish. */
+    if (self != l->stop_task && (++l->ticks & (DISPATCH_BUDGET - 1)) != 0)
+        next = corio__runq_pop(l);
+    if (next) {
+        enter_task(l, next);
+        swap(&self->ctx, &next->ctx, next->stack->lo, next->stack->size, 1);
+    } else {
+        l->current = NULL;
+        swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, 1);
+    }
     abort(); /* a finished task is never resumed */
 }
 
@@ -184,7 +195,7 @@ void corio__unpark(corio_task *t, int status)
 {
     if (t->state != CORIO_TASK_WAITING) {
         fprintf(stderr, "corio: internal error: unpark of task '%s' that is "
-                "%s, not waiting\n", t->name, corio_task_state_name(t->state));
+                "%s, not waiting\n", corio_task_name(t), corio_task_state_name(t->state));
         abort();
     }
     if (corio_timer_active(&t->timer))

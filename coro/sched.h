@@ -163,12 +163,21 @@ static inline corio_task *corio__runq_pop(corio_loop *l) {
 
 /* ---------- switching (sched.c) ---------- */
 
+void corio__task_release_zombie(corio_loop *l); /* task.c */
+
 /* Switch from the loop's own stack into task t; returns when some task
  * switches back to the loop. A fresh dispatch budget starts unless
  * keep_budget is set (the loop's fast path after a task exit). */
 void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget);
-/* Leave the current task for the loop's stack for good (task exit). */
+/* Leave a finished task for good: straight to the next ready task when
+ * there is one (the loop is not needed), else to the loop's stack. The
+ * dead task is left in l->zombie; whoever runs next releases its stack. */
 _Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self);
+/* Release the stack of a task that just finished, if any. Called by every
+ * context right after it is switched in. */
+static inline void corio__reap(corio_loop *l) {
+    if (l->zombie) corio__task_release_zombie(l);
+}
 /* The first C code of every task, on its new stack (task.c). */
 void corio__task_entry(void *arg);
 /* Called first thing on a new stack (tells ASan the switch finished). */
@@ -209,6 +218,5 @@ void corio__locals_free(corio_task *t);
 
 /* Handle bookkeeping (task.c). */
 void corio__task_free(corio_task *t);
-void corio__task_release_zombie(corio_loop *l);
 
 #endif

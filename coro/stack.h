@@ -43,14 +43,18 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size);
 /* Return a stack for reuse (or release it if the pool is full). */
 void corio_stack_put(corio_stack_pool *p, corio_stack *s);
 
-/* Dense-mode canary: written at stack->lo by corio_stack_get, checked by
- * the scheduler when a task switches out. */
-#define CORIO_STACK_CANARY 0xC0210CA7A5u
+/* Dense-mode canary: the lowest word of the stack must still be zero.
+ * A fresh anonymous page reads as the kernel's shared zero page, which
+ * costs no memory; writing a canary value there would commit a second page
+ * per task and double the footprint of a million parked tasks. So the
+ * canary is "never written": armed by clearing it only if a previous user
+ * of a pooled stack left it non-zero (that page is then resident anyway),
+ * checked by the scheduler when a task switches out. */
 static inline void corio_stack_arm_canary(corio_stack *s) {
-    *(volatile uint64_t *)s->lo = CORIO_STACK_CANARY;
+    if (*(volatile uint64_t *)s->lo != 0) *(volatile uint64_t *)s->lo = 0;
 }
 static inline bool corio_stack_canary_ok(const corio_stack *s) {
-    return *(volatile const uint64_t *)s->lo == CORIO_STACK_CANARY;
+    return *(volatile const uint64_t *)s->lo == 0;
 }
 
 /* The lowest address that counts as "overflowed into" for fault-address

@@ -251,7 +251,12 @@ size_t corio__stack_overflow_message(char *buf, size_t cap, const char *name,
 {
     size_t at = 0;
     at = put_str(buf, at, cap, "corio: stack overflow in task '");
-    at = put_str(buf, at, cap, name);
+    if (name[0]) {
+        at = put_str(buf, at, cap, name);
+    } else { /* the default name, not yet formatted: see corio_task_name */
+        at = put_str(buf, at, cap, "task-");
+        at = put_u64(buf, at, cap, id);
+    }
     at = put_str(buf, at, cap, "' (id ");
     at = put_u64(buf, at, cap, id);
     at = put_str(buf, at, cap, "): it had ");

@@ -70,11 +70,10 @@ corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
     t->state = CORIO_TASK_READY;
     t->scope_deadline = CORIO_NEVER;
     corio_timer_init(&t->timer, NULL);
-    if (opts && opts->name) {
-        strncpy(t->name, opts->name, CORIO_NAME_MAX - 1);
-    } else {
-        snprintf(t->name, CORIO_NAME_MAX, "task-%llu", (unsigned long long)t->id);
-    }
+    /* The default name "task-<id>" is written only when someone asks for
+     * it (corio_task_name): formatting it here would cost more than the
+     * rest of spawn together. */
+    if (opts && opts->name) strncpy(t->name, opts->name, CORIO_NAME_MAX - 1);
     corio_task *parent = l->current;
     if (parent && parent->locals) corio__locals_inherit(t, parent);
     if (l->debug) corio__debug_on_spawn(t);
@@ -107,8 +106,7 @@ static _Noreturn void task_finish(corio_task *t, void *result)
      * cancel, or another task it watched finished first): just unlink it. */
     while ((w = corio_waitq_pop(&t->done_waiters)))
         if (w->task->state == CORIO_TASK_WAITING) corio__unpark(w->task, 0);
-    /* The loop releases our stack once we are off it. */
-    l->zombie = t;
+    /* Whoever runs next releases our stack, once we are off it. */
     corio__task_leave_final(l, t);
 }
 
@@ -116,6 +114,7 @@ void corio__task_entry(void *arg)
 {
     corio_task *t = arg;
     corio__switch_landed();
+    corio__reap(t->loop); /* we may have been switched to by a dying task */
     /* asyncio: a task cancelled before it ever ran never runs. */
     void *result = t->cancel_pending ? NULL : t->fn(t->arg);
     task_finish(t, result);
@@ -213,7 +212,13 @@ corio_task *corio_current(void) { return corio__self(); }
 corio_task_state corio_task_state_of(const corio_task *t) { return t->state; }
 bool corio_task_done(const corio_task *t) { return t->state == CORIO_TASK_DONE; }
 bool corio_task_cancelled(const corio_task *t) { return t->cancel_pending; }
-const char *corio_task_name(const corio_task *t) { return t->name; }
+const char *corio_task_name(const corio_task *t)
+{
+    corio_task *m = (corio_task *)t; /* the lazy default name is a cache */
+    if (!m->name[0])
+        snprintf(m->name, CORIO_NAME_MAX, "task-%llu", (unsigned long long)m->id);
+    return m->name;
+}
 uint64_t corio_task_id(const corio_task *t) { return t->id; }
 
 const char *corio_task_state_name(corio_task_state s)

@@ -87,7 +87,7 @@ static void *trample(void *arg)
      * word of our own stack, then switch out. */
     uintptr_t sp = (uintptr_t)&arg;
     uintptr_t lo = (sp & ~(uintptr_t)(16 * 1024 - 1));
-    *(volatile uint64_t *)lo = 0;
+    *(volatile uint64_t *)lo = 0xDEADBEEF;
     corio_yield();
     return NULL;
 }

@@ -1,0 +1,320 @@
+/*
+ * bench_core.c — the machine room's figures, beside pthreads, in one run.
+ *
+ * Every figure is the best of several repetitions (the least disturbed by
+ * the other core's noise), printed as name=value. Lines starting with '#'
+ * say what was measured. The benchmark never fails on a target: it
+ * reports.
+ *
+ *   switch_ns               raw corio_ctx_swap, one direction, between two
+ *                           contexts running the same code (as tasks do)
+ *   switch_asym_ns          the classic ping-pong between different code
+ *   yield_ns                two tasks yielding to each other, per switch
+ *   spawn_join_ns           spawn + join of an empty task (pooled stack)
+ *   handoff_ns              one task wakes another through park/unpark
+ *   parked_task_bytes       resident memory per parked task, 1,000,000
+ *                           tasks, dense stacks of 16 KiB (RSS + page tables)
+ *   pthread_create_join_ns  the same as spawn_join with threads
+ *   pthread_handoff_ns      mutex + condvar hand-off between two threads
+ */
+#include <corio.h>
+#include "coro/sched.h"
+#include "coro/switch.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REPS 5
+
+static int64_t now_ns(void) { return corio_now(); }
+
+static double best(double a, double b) { return a < b ? a : b; }
+
+/* ---------- switch_ns: two raw contexts ping-ponging ----------
+ *
+ * switch_ns: two contexts run the SAME loop and switch to each other, as
+ * two corio tasks running the same code do (their switches all happen in
+ * dispatch() in sched.c). The CPU's return-stack buffer then predicts every
+ * `ret` correctly, see switch_x86_64_sysv.S.
+ * switch_asym_ns: the classic ping-pong between the bench's main loop and
+ * another function, where the `ret` of each switch is mispredicted. */
+
+static corio_ctx main_ctx, ctx_a, ctx_b;
+
+typedef struct { corio_ctx *self, *other; long n; } side;
+
+static void same_loop(void *arg)
+{
+    side *s = arg;
+    for (long i = 0; i < s->n; i++) corio_ctx_swap(s->self, s->other);
+    corio_ctx_swap(s->self, &main_ctx); /* side A ends the run */
+    for (;;) corio_ctx_swap(s->self, &main_ctx);
+}
+
+static void other_loop(void *arg)
+{
+    (void)arg;
+    for (;;) corio_ctx_swap(&ctx_b, &main_ctx);
+}
+
+#define SWITCH_ROUNDS 2000000L
+static char stack_a[64 * 1024] __attribute__((aligned(16)));
+static char stack_b[64 * 1024] __attribute__((aligned(16)));
+
+static double bench_switch_symmetric(void)
+{
+    double r = 1e9;
+    for (int rep = 0; rep < REPS; rep++) {
+        /* B makes one more switch than A so that A finishes its loop. */
+        side a = { &ctx_a, &ctx_b, SWITCH_ROUNDS }, b = { &ctx_b, &ctx_a, SWITCH_ROUNDS + 1 };
+        corio_ctx_make(&ctx_a, stack_a, sizeof stack_a, same_loop, &a);
+        corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, same_loop, &b);
+        int64_t t0 = now_ns();
+        corio_ctx_swap(&main_ctx, &ctx_a);
+        r = best(r, (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS));
+    }
+    return r;
+}
+
+static double bench_switch_asymmetric(void)
+{
+    corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, other_loop, NULL);
+    double r = 1e9;
+    for (int rep = 0; rep < REPS; rep++) {
+        int64_t t0 = now_ns();
+        for (long i = 0; i < SWITCH_ROUNDS; i++) corio_ctx_swap(&main_ctx, &ctx_b);
+        r = best(r, (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS));
+    }
+    return r;
+}
+
+/* ---------- yield_ns ---------- */
+
+#define YIELDS 2000000
+
+static void *yielder(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < YIELDS; i++) corio_yield();
+    return NULL;
+}
+
+static void *yield_main(void *arg)
+{
+    double *out = arg;
+    corio_task *a = corio_spawn(yielder, NULL, NULL);
+    corio_task *b = corio_spawn(yielder, NULL, NULL);
+    int64_t t0 = now_ns();
+    corio_join(a, NULL);
+    corio_join(b, NULL);
+    *out = (double)(now_ns() - t0) / (2.0 * YIELDS);
+    return NULL;
+}
+
+/* ---------- spawn_join_ns ---------- */
+
+#define SPAWNS 1000000
+
+static void *empty(void *arg) { return arg; }
+
+static void *spawn_main(void *arg)
+{
+    double *out = arg;
+    corio_join(corio_spawn(empty, NULL, NULL), NULL); /* warm the pool */
+    int64_t t0 = now_ns();
+    for (int i = 0; i < SPAWNS; i++) corio_join(corio_spawn(empty, NULL, NULL), NULL);
+    *out = (double)(now_ns() - t0) / SPAWNS;
+    return NULL;
+}
+
+/* ---------- handoff_ns: park/unpark ping-pong ---------- */
+
+#define HANDOFFS 2000000
+static corio_task *ping_task, *pong_task;
+
+static void *ponger(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HANDOFFS / 2; i++) {
+        corio__park(CORIO_NEVER);
+        corio__unpark(ping_task, 0);
+    }
+    return NULL;
+}
+
+static void *handoff_main(void *arg)
+{
+    double *out = arg;
+    ping_task = corio_current();
+    pong_task = corio_spawn(ponger, NULL, NULL);
+    corio_yield(); /* pong parks */
+    int64_t t0 = now_ns();
+    for (int i = 0; i < HANDOFFS / 2; i++) {
+        corio__unpark(pong_task, 0);
+        corio__park(CORIO_NEVER);
+    }
+    *out = (double)(now_ns() - t0) / HANDOFFS;
+    corio_join(pong_task, NULL);
+    return NULL;
+}
+
+/* ---------- parked_task_bytes ---------- */
+
+#define PARKED 1000000
+
+static void *park_forever(void *arg)
+{
+    (void)arg;
+    corio_sleep(CORIO_SEC(3600));
+    return NULL;
+}
+
+/* Resident set + page tables, in bytes, from /proc/self/status. */
+static long memory_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long rss = -1, pte = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) rss = atol(line + 6) * 1024;
+        if (!strncmp(line, "VmPTE:", 6)) pte = atol(line + 6) * 1024;
+    }
+    fclose(f);
+    return rss < 0 ? -1 : rss + pte;
+}
+
+static long parked_before, parked_after;
+
+static void *parked_main(void *arg)
+{
+    (void)arg;
+    corio_task **t = malloc(sizeof *t * PARKED);
+    parked_before = memory_bytes();
+    for (int i = 0; i < PARKED; i++) {
+        t[i] = corio_spawn(park_forever, NULL, NULL);
+        if (!t[i]) {
+            fprintf(stderr, "# spawn %d failed\n", i);
+            exit(1);
+        }
+    }
+    corio_sleep(CORIO_MS(1)); /* every task runs and parks */
+    parked_after = memory_bytes();
+    for (int i = 0; i < PARKED; i++) corio_cancel(t[i]);
+    for (int i = 0; i < PARKED; i++) corio_join(t[i], NULL);
+    free(t);
+    return NULL;
+}
+
+/* ---------- pthread baselines ---------- */
+
+static void *thread_empty(void *arg) { return arg; }
+
+static double bench_pthread_create_join(void)
+{
+    int n = 20000;
+    double r = 1e18;
+    for (int rep = 0; rep < REPS; rep++) {
+        int64_t t0 = now_ns();
+        for (int i = 0; i < n; i++) {
+            pthread_t th;
+            pthread_create(&th, NULL, thread_empty, NULL);
+            pthread_join(th, NULL);
+        }
+        r = best(r, (double)(now_ns() - t0) / n);
+    }
+    return r;
+}
+
+static pthread_mutex_t hm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hc = PTHREAD_COND_INITIALIZER;
+static int turn; /* whose turn: 0 or 1 */
+static int thread_handoffs;
+
+static void *thread_ponger(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < thread_handoffs / 2; i++) {
+        pthread_mutex_lock(&hm);
+        while (turn != 1) pthread_cond_wait(&hc, &hm);
+        turn = 0;
+        pthread_cond_signal(&hc);
+        pthread_mutex_unlock(&hm);
+    }
+    return NULL;
+}
+
+static double bench_pthread_handoff(void)
+{
+    thread_handoffs = 100000;
+    double r = 1e18;
+    for (int rep = 0; rep < REPS; rep++) {
+        turn = 0;
+        pthread_t th;
+        pthread_create(&th, NULL, thread_ponger, NULL);
+        int64_t t0 = now_ns();
+        for (int i = 0; i < thread_handoffs / 2; i++) {
+            pthread_mutex_lock(&hm);
+            turn = 1;
+            pthread_cond_signal(&hc);
+            while (turn != 0) pthread_cond_wait(&hc, &hm);
+            pthread_mutex_unlock(&hm);
+        }
+        r = best(r, (double)(now_ns() - t0) / thread_handoffs);
+        pthread_join(th, NULL);
+    }
+    return r;
+}
+
+/* ---------- driver ---------- */
+
+static double run_best(corio_fn fn)
+{
+    double r = 1e18;
+    for (int rep = 0; rep < REPS; rep++) {
+        double v = 0;
+        corio_run(fn, &v, NULL);
+        r = best(r, v);
+    }
+    return r;
+}
+
+int main(void)
+{
+    printf("# corio core benchmark: switch=%s backend=%s, best of %d runs\n",
+           corio_switch_name(), corio_backend_name(), REPS);
+    /* Warm up the core (clock ramp, caches) before the first figure. */
+    for (int64_t t0 = now_ns(); now_ns() - t0 < 300000000;) {
+    }
+    double sw = bench_switch_symmetric();
+    double swa = bench_switch_asymmetric();
+    double y = run_best(yield_main);
+    double sj = run_best(spawn_main);
+    double h = run_best(handoff_main);
+    double pcj = bench_pthread_create_join();
+    double ph = bench_pthread_handoff();
+
+    corio_config cfg = { .stack_mode = CORIO_STACK_DENSE, .stack_size = 16 * 1024 };
+    corio_loop *l = corio_loop_new(&cfg);
+    corio_task *m = corio_loop_spawn(l, parked_main, NULL, NULL);
+    corio_loop_run_until_complete(l, m, NULL);
+    corio_loop_close(l);
+    double ptb = (double)(parked_after - parked_before) / PARKED;
+
+    printf("switch_ns=%.2f\n", sw);
+    printf("switch_asym_ns=%.2f\n", swa);
+    printf("yield_ns=%.2f\n", y);
+    printf("spawn_join_ns=%.2f\n", sj);
+    printf("handoff_ns=%.2f\n", h);
+    printf("parked_task_bytes=%.0f\n", ptb);
+    printf("pthread_create_join_ns=%.0f\n", pcj);
+    printf("pthread_handoff_ns=%.0f\n", ph);
+    printf("spawn_join_speedup_vs_pthread=%.0f\n", pcj / sj);
+    printf("handoff_speedup_vs_pthread=%.0f\n", ph / h);
+    printf("# targets: switch_ns<=5 yield_ns<=10 spawn_join_ns<=40 handoff_ns<=20 "
+           "parked_task_bytes<=4608 spawn_join_speedup_vs_pthread>=500\n");
+    return 0;
+}
