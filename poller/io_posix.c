@@ -21,8 +21,11 @@
  *
  * One recv, from the public call down to epoll_wait:
  *   corio_io_recv -> io_until_done -> recv() says EAGAIN
- *   -> corio_poller_wait_fd (poller/epoll.c) -> corio__park (coro/)
- *   ... the loop calls corio_poller_wait -> epoll_wait -> corio__unpark
+ *   -> corio_poller_wait_fd (poller/epoll.c: attach on first use)
+ *   -> corio_fdtable_park (poller/fdtable.c: the reader slot)
+ *   -> corio__park (coro/: switch to the loop)
+ *   ... the loop calls corio_poller_wait -> epoll_wait
+ *   -> corio_fdtable_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
  * Errors are turned into CORIO_E* codes by one function, io_error().
