@@ -23,14 +23,15 @@ corio_future *corio_future_new(void)
 }
 
 /* Each waiter gets its own copy of the outcome in its corio_waiter, so a
- * setter may free the future right after setting it. */
+ * setter may free the future right after setting it. A waiter whose
+ * deadline or cancel already woke it is only unlinked. */
 static void wake_all(corio_future *f, int status)
 {
     corio_waiter *w;
     while ((w = corio_waitq_pop(&f->waiters))) {
         w->data = f->value;
         w->n = (uintptr_t)(intptr_t)f->error;
-        corio__unpark(w->task, status);
+        corio__unpark_if_waiting(w->task, status);
     }
 }
 

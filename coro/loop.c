@@ -217,6 +217,11 @@ int corio_loop_close(corio_loop *l)
     if (l->current) return CORIO_EINVAL;
     int reported = 0;
     char msg[256];
+    /* Stacks of tasks destroyed while pending are held back until the
+     * poller is closed: on Windows an overlapped operation may still name
+     * an OVERLAPPED on such a stack, and closing the poller is what cancels
+     * and drains it. */
+    corio_stack *held = NULL;
     corio_os_mutex_lock(l->ts_lock);
     l->closed = 1;
     corio_os_mutex_unlock(l->ts_lock);
@@ -233,7 +238,8 @@ int corio_loop_close(corio_loop *l)
             reported++;
             /* Its stack is freed without running it further: whatever it
              * holds (memory, descriptors) leaks, as in asyncio. */
-            corio_stack_put(l->stacks, t->stack);
+            t->stack->next_free = held;
+            held = t->stack;
             t->stack = NULL;
         } else if (!t->detached) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
@@ -253,6 +259,11 @@ int corio_loop_close(corio_loop *l)
             free(n);
         }
     corio_poller_close(l->poller);
+    while (held) {
+        corio_stack *s = held;
+        held = s->next_free;
+        corio_stack_put(l->stacks, s);
+    }
     corio_timer_heap_free(&l->timers);
     corio_stack_pool_free(l->stacks);
     for (corio_task *t = l->free_tasks, *nx; t; t = nx) {

@@ -144,7 +144,7 @@ static void box_drain(void *arg)
             b->delivered = j;
             /* Not WAITING means its park already ended (cancel, deadline)
              * and it has not run yet: it will find done set. */
-            if (j->task->state == CORIO_TASK_WAITING) corio__unpark(j->task, 0);
+            corio__unpark_if_waiting(j->task, 0);
         }
         j = next;
     }

@@ -193,6 +193,15 @@ int corio__park(int64_t deadline);
 int corio__park_on(int64_t deadline, const char *what);
 /* Make a WAITING task ready; its park returns `status`. */
 void corio__unpark(corio_task *t, int status);
+/* Wake t only if it is still parked. A task whose deadline or cancel
+ * already woke it is READY but still sits in the queues it waited in until
+ * it runs and unlinks itself; a waker that finds it there must pass it by
+ * (nothing was handed to it). Returns 1 if t was woken. */
+static inline int corio__unpark_if_waiting(corio_task *t, int status) {
+    if (t->state != CORIO_TASK_WAITING) return 0;
+    corio__unpark(t, status);
+    return 1;
+}
 /* Would a park fail at once with CORIO_ECANCELED? */
 static inline int corio__cancel_due(const corio_task *t) {
     return t->cancel_pending && t->shield == 0;

@@ -11,7 +11,9 @@
  *            switch-out catch an overflow after the fact (and abort with
  *            the task's name) instead of letting it corrupt silently.
  *
- * Implementations: stack_posix.c (mmap) and stack_win.c (VirtualAlloc).
+ * The pool, slabs and message are portable (stack.c); mapping memory and
+ * catching the fault are per OS: stack_posix.c (mmap, SIGSEGV) and
+ * stack_win.c (VirtualAlloc, a vectored exception handler).
  */
 #ifndef CORIO_STACK_H
 #define CORIO_STACK_H
@@ -66,6 +68,20 @@ bool corio_stack_guard_range(const corio_stack *s, uintptr_t *lo,
  * handler may use it. Returns its length. */
 size_t corio__stack_overflow_message(char *buf, size_t cap, const char *name,
                                      uint64_t id, size_t size);
+
+/* ---------- the OS half: stack_posix.c / stack_win.c ---------- */
+
+size_t corio__page_size(void);
+/* A guarded stack of `size` usable bytes (page-rounded), descriptor
+ * included, or NULL. */
+corio_stack *corio__stack_map_guarded(size_t size);
+void corio__stack_unmap_guarded(corio_stack *s); /* frees the descriptor */
+/* Plain read-write memory for a slab of dense stacks. */
+void *corio__stack_map_slab(size_t len);
+void corio__stack_unmap_slab(void *mem, size_t len);
+/* Bytes a slab keeps before its first stack (Windows needs room there for
+ * the first stack's DeallocationStack; 0 on POSIX). */
+extern const size_t corio__slab_lead;
 
 /* Install (once per process) the fault handler that reports a stack
  * overflow, and give the calling thread an alternate signal stack.

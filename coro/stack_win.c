@@ -1,6 +1,7 @@
 /*
  * stack_win.c — task stacks on VirtualAlloc, and the stack-overflow report.
- * The twin of stack_posix.c: same pool, same modes, same message.
+ * The twin of stack_posix.c; the pool, slabs and message are shared in
+ * stack.c.
  *
  * A guarded stack is one reservation laid out the way Windows lays out a
  * thread's own stack, so that the kernel (and wine) recognise an overflow
@@ -45,7 +46,7 @@
 
 #define CORIO_WIN_STACK_ZONE 16384
 
-static size_t page_size(void)
+size_t corio__page_size(void)
 {
     static size_t ps;
     if (!ps) {
@@ -56,85 +57,13 @@ static size_t page_size(void)
     return ps;
 }
 
-size_t corio_stack_round(size_t size)
+/* The first dense stack sits one zone above the slab's start so that its
+ * DeallocationStack (lo - zone) still lies inside the slab. */
+const size_t corio__slab_lead = CORIO_WIN_STACK_ZONE;
+
+corio_stack *corio__stack_map_guarded(size_t size)
 {
-    size_t ps = page_size();
-    if (size < 2 * ps) size = 2 * ps; /* room for the entry frame + a call */
-    return (size + ps - 1) & ~(ps - 1);
-}
-
-/* ---------- the pool: free lists by size class (as in stack_posix.c) ---------- */
-
-typedef struct size_class {
-    size_t size;
-    corio_stack *free;
-    size_t count;
-    struct size_class *next;
-} size_class;
-
-typedef struct slab {
-    void *mem;
-    corio_stack *descs; /* the descriptors of its stacks, one array */
-    struct slab *next;
-} slab;
-
-struct corio_stack_pool {
-    int dense;
-    size_t keep;          /* guarded stacks kept per size class */
-    size_class *classes;
-    slab *slabs;          /* dense mode: every slab ever allocated */
-};
-
-corio_stack_pool *corio_stack_pool_new(int dense, size_t keep)
-{
-    corio_stack_pool *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->dense = dense;
-    p->keep = keep;
-    return p;
-}
-
-static size_class *class_for(corio_stack_pool *p, size_t size)
-{
-    for (size_class *c = p->classes; c; c = c->next)
-        if (c->size == size) return c;
-    size_class *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->size = size;
-    c->next = p->classes;
-    p->classes = c;
-    return c;
-}
-
-static void release_guarded(corio_stack *s)
-{
-    VirtualFree(s->map, 0, MEM_RELEASE); /* size 0: the whole reservation */
-    free(s);
-}
-
-void corio_stack_pool_free(corio_stack_pool *p)
-{
-    if (!p) return;
-    for (size_class *c = p->classes, *cn; c; c = cn) {
-        cn = c->next;
-        for (corio_stack *s = c->free, *sn; s; s = sn) {
-            sn = s->next_free;
-            if (!s->dense) release_guarded(s); /* dense: freed with its slab */
-        }
-        free(c);
-    }
-    for (slab *sl = p->slabs, *sn; sl; sl = sn) {
-        sn = sl->next;
-        VirtualFree(sl->mem, 0, MEM_RELEASE);
-        free(sl->descs);
-        free(sl);
-    }
-    free(p);
-}
-
-static corio_stack *new_guarded(size_t size)
-{
-    size_t ps = page_size();
+    size_t ps = corio__page_size();
     size_t len = size + CORIO_WIN_STACK_ZONE;
     /* Reserved read-write (not PAGE_NOACCESS), like a thread stack: the
      * kernel commits guard pages with the reservation's protection. */
@@ -159,118 +88,25 @@ static corio_stack *new_guarded(size_t size)
     return s;
 }
 
-/* A slab of dense stacks of one size, all put on the free list. Slabs hold
- * about 4 MiB (at least 16 stacks). The first stack sits one zone above the
- * slab's start so that its DeallocationStack (lo - zone) still lies inside
- * the slab. */
-static int grow_dense(corio_stack_pool *p, size_class *c)
+void corio__stack_unmap_guarded(corio_stack *s)
 {
-    size_t per = (4u << 20) / c->size;
-    if (per < 16) per = 16;
-    size_t len = CORIO_WIN_STACK_ZONE + per * c->size;
-    char *m = VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
-    if (!m) return CORIO_ENOMEM;
-    slab *sl = malloc(sizeof *sl);
-    corio_stack *ss = calloc(per, sizeof *ss);
-    if (!sl || !ss) {
-        free(sl);
-        free(ss);
-        VirtualFree(m, 0, MEM_RELEASE);
-        return CORIO_ENOMEM;
-    }
-    sl->mem = m;
-    sl->descs = ss;
-    sl->next = p->slabs;
-    p->slabs = sl;
-    for (size_t i = per; i-- > 0;) {
-        corio_stack *s = &ss[i];
-        s->lo = m + CORIO_WIN_STACK_ZONE + i * c->size;
-        s->size = c->size;
-        s->dense = 1;
-        s->next_free = c->free;
-        c->free = s;
-        c->count++;
-    }
-    return 0;
+    VirtualFree(s->map, 0, MEM_RELEASE); /* size 0: the whole reservation */
+    free(s);
 }
 
-corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
+void *corio__stack_map_slab(size_t len)
 {
-    size = corio_stack_round(size);
-    size_class *c = class_for(p, size);
-    if (!c) return NULL;
-    if (!c->free && p->dense && grow_dense(p, c) != 0) return NULL;
-    corio_stack *s = c->free;
-    if (s) {
-        c->free = s->next_free;
-        c->count--;
-    } else {
-        s = new_guarded(size);
-        if (!s) return NULL;
-    }
-    s->next_free = NULL;
-    if (s->dense) corio_stack_arm_canary(s);
-    return s;
+    return VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 }
 
-void corio_stack_put(corio_stack_pool *p, corio_stack *s)
+void corio__stack_unmap_slab(void *mem, size_t len)
 {
-    size_class *c = class_for(p, s->size);
-    if (!s->dense && (!c || c->count >= p->keep)) {
-        release_guarded(s);
-        return;
-    }
-    s->next_free = c->free;
-    c->free = s;
-    c->count++;
-}
-
-bool corio_stack_guard_range(const corio_stack *s, uintptr_t *lo, uintptr_t *hi)
-{
-    if (s->dense) return false;
-    *lo = (uintptr_t)s->map;
-    *hi = (uintptr_t)s->lo;
-    return true;
+    (void)len;
+    VirtualFree(mem, 0, MEM_RELEASE);
 }
 
 /* ---------- the overflow report ---------- */
 
-/* The message text must stay identical to stack_posix.c's. */
-static size_t put_str(char *b, size_t at, size_t cap, const char *s)
-{
-    while (*s && at + 1 < cap) b[at++] = *s++;
-    return at;
-}
-static size_t put_u64(char *b, size_t at, size_t cap, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do tmp[n++] = (char)('0' + v % 10); while ((v /= 10) && n < 23);
-    while (n && at + 1 < cap) b[at++] = tmp[--n];
-    return at;
-}
-
-size_t corio__stack_overflow_message(char *buf, size_t cap, const char *name,
-                                     uint64_t id, size_t size)
-{
-    size_t at = 0;
-    at = put_str(buf, at, cap, "corio: stack overflow in task '");
-    if (name[0]) {
-        at = put_str(buf, at, cap, name);
-    } else { /* the default name, not yet formatted: see corio_task_name */
-        at = put_str(buf, at, cap, "task-");
-        at = put_u64(buf, at, cap, id);
-    }
-    at = put_str(buf, at, cap, "' (id ");
-    at = put_u64(buf, at, cap, id);
-    at = put_str(buf, at, cap, "): it had ");
-    at = put_u64(buf, at, cap, size);
-    at = put_str(buf, at, cap,
-                 " bytes of stack; spawn it with a larger "
-                 "corio_task_opts.stack_size\n");
-    buf[at] = 0;
-    return at;
-}
 
 /*
  * Windows has no sigaltstack: a vectored exception handler runs on the

@@ -105,7 +105,7 @@ static _Noreturn void task_finish(corio_task *t, void *result)
     /* A waiter whose task is no longer WAITING already woke (deadline,
      * cancel, or another task it watched finished first): just unlink it. */
     while ((w = corio_waitq_pop(&t->done_waiters)))
-        if (w->task->state == CORIO_TASK_WAITING) corio__unpark(w->task, 0);
+        corio__unpark_if_waiting(w->task, 0);
     /* Whoever runs next releases our stack, once we are off it. */
     corio__task_leave_final(l, t);
 }

@@ -44,13 +44,14 @@ int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline)
     return rc;
 }
 
+/* Empty the slot and wake its task, unless its deadline or a cancel woke
+ * it already (it then retries or gives up on its own). */
 static int wake(corio_fdslot *s, int dir, int status)
 {
     corio_task *w = s->waiter[dir];
     if (!w) return 0;
     s->waiter[dir] = NULL;
-    corio__unpark(w, status);
-    return 1;
+    return corio__unpark_if_waiting(w, status);
 }
 
 int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr)

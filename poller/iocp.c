@@ -265,10 +265,7 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         inflight_unlink(p, op);
         /* The task may already be runnable: its deadline or a cancel woke
          * it in this same loop turn. It will find op->done set. */
-        if (op->parked && op->task->state == CORIO_TASK_WAITING) {
-            corio__unpark(op->task, 0);
-            woken++;
-        }
+        if (op->parked) woken += corio__unpark_if_waiting(op->task, 0);
     }
     return woken;
 }

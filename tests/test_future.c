@@ -125,3 +125,46 @@ Test(future, ping_pong_thousand_times)
 {
     cr_assert_eq(corio_run(pingpong_body, NULL, NULL), 0);
 }
+
+/* A waiter whose deadline fired is READY but still queued until it runs.
+ * Setting the future in that window must pass it by (it reports the
+ * timeout) instead of waking it twice. The interleaving is forced: B's
+ * sleep ends just before A's deadline, main spins past both without
+ * yielding, so both wake in one loop turn and B runs (and sets) first. */
+typedef struct { corio_future *f; int64_t deadline; int rc; } timed_arg;
+
+static void *timed_waiter(void *arg)
+{
+    timed_arg *a = arg;
+    a->rc = corio_future_wait_until(a->f, a->deadline, NULL);
+    return NULL;
+}
+
+static void *setter_after(void *arg)
+{
+    timed_arg *a = arg;
+    corio_sleep_until(a->deadline - 1000);
+    corio_future_set_result(a->f, NULL);
+    return NULL;
+}
+
+static void *timeout_then_set_body(void *arg)
+{
+    (void)arg;
+    timed_arg a = { .f = corio_future_new(), .deadline = corio_now() + CORIO_MS(2), .rc = 1 };
+    corio_task *w = corio_spawn(timed_waiter, &a, NULL);
+    corio_task *s = corio_spawn(setter_after, &a, NULL);
+    corio_yield(); /* both park */
+    while (corio_now() < a.deadline + CORIO_MS(1)) {
+    }
+    corio_join(s, NULL);
+    corio_join(w, NULL);
+    cr_assert_eq(a.rc, CORIO_ETIMEDOUT);
+    corio_future_free(a.f);
+    return NULL;
+}
+
+Test(future, set_while_a_timed_out_waiter_is_still_queued)
+{
+    cr_assert_eq(corio_run(timeout_then_set_body, NULL, NULL), 0);
+}

@@ -159,3 +159,43 @@ Test(poller, cancel_while_waiting_frees_the_slot)
     cr_assert_eq(corio_run(cancel_wait_body, NULL, NULL), 0);
 }
 #endif
+
+#ifndef _WIN32
+/* The reader's deadline fires and, in the same loop turn, the poller
+ * reports its descriptor ready: the slot's task is already READY and must
+ * be passed by. Main makes the data ready and spins past the deadline
+ * without yielding, so both happen in one turn. */
+typedef struct { int fd; int64_t deadline; int rc; } reader_arg;
+
+static void *timed_reader(void *arg)
+{
+    reader_arg *a = arg;
+    a->rc = corio_wait_readable(a->fd, a->deadline);
+    return NULL;
+}
+
+static void *deadline_and_event_body(void *arg)
+{
+    (void)arg;
+    int p[2];
+    nonblocking_pipe(p);
+    reader_arg a = { .fd = p[0], .deadline = corio_now() + CORIO_MS(2), .rc = 1 };
+    corio_task *r = corio_spawn(timed_reader, &a, NULL);
+    corio_yield(); /* it parks in the reader slot */
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    while (corio_now() < a.deadline + CORIO_MS(1)) {
+    }
+    corio_join(r, NULL);
+    cr_assert_eq(a.rc, CORIO_ETIMEDOUT);
+    /* The slot is free and the byte still there. */
+    cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_SEC(5))), 0);
+    corio_fd_close(p[0]);
+    corio_fd_close(p[1]);
+    return NULL;
+}
+
+Test(poller, deadline_and_readiness_in_the_same_turn)
+{
+    cr_assert_eq(corio_run(deadline_and_event_body, NULL, NULL), 0);
+}
+#endif

@@ -1,0 +1,195 @@
+/*
+ * stack.c — the portable half of task stacks: sizes, the reuse pool, dense
+ * slabs and the overflow message. How memory is mapped and how a fault is
+ * caught differ per OS and live in stack_posix.c (mmap, SIGSEGV on an
+ * alternate stack) and stack_win.c (VirtualAlloc, a vectored handler).
+ *
+ * The pool keeps one free list per stack size. Guarded stacks beyond
+ * `keep` per size are unmapped on return; dense stacks live in slabs and
+ * always go back to their free list (their pages stay committed, which is
+ * what makes the next spawn cheap).
+ */
+#include "stack.h"
+#include "corio.h"
+
+#include <stdlib.h>
+
+size_t corio_stack_round(size_t size)
+{
+    size_t ps = corio__page_size();
+    if (size < 2 * ps) size = 2 * ps; /* room for the entry frame + a call */
+    return (size + ps - 1) & ~(ps - 1);
+}
+
+typedef struct size_class {
+    size_t size;
+    corio_stack *free;
+    size_t count;
+    struct size_class *next;
+} size_class;
+
+typedef struct slab {
+    void *mem;
+    size_t len;
+    corio_stack *descs; /* the descriptors of its stacks, one array */
+    struct slab *next;
+} slab;
+
+struct corio_stack_pool {
+    int dense;
+    size_t keep;          /* guarded stacks kept per size class */
+    size_class *classes;
+    slab *slabs;          /* dense mode: every slab ever mapped */
+};
+
+corio_stack_pool *corio_stack_pool_new(int dense, size_t keep)
+{
+    corio_stack_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->dense = dense;
+    p->keep = keep;
+    return p;
+}
+
+static size_class *class_for(corio_stack_pool *p, size_t size)
+{
+    for (size_class *c = p->classes; c; c = c->next)
+        if (c->size == size) return c;
+    size_class *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->size = size;
+    c->next = p->classes;
+    p->classes = c;
+    return c;
+}
+
+void corio_stack_pool_free(corio_stack_pool *p)
+{
+    if (!p) return;
+    for (size_class *c = p->classes, *cn; c; c = cn) {
+        cn = c->next;
+        for (corio_stack *s = c->free, *sn; s; s = sn) {
+            sn = s->next_free;
+            if (!s->dense) corio__stack_unmap_guarded(s); /* dense: with its slab */
+        }
+        free(c);
+    }
+    for (slab *sl = p->slabs, *sn; sl; sl = sn) {
+        sn = sl->next;
+        corio__stack_unmap_slab(sl->mem, sl->len);
+        free(sl->descs);
+        free(sl);
+    }
+    free(p);
+}
+
+/* Map a slab of dense stacks of one size and put them all on the free
+ * list. Slabs hold about 4 MiB (at least 16 stacks) so that a million
+ * tasks need a few hundred mappings, not a million. */
+static int grow_dense(corio_stack_pool *p, size_class *c)
+{
+    size_t per = (4u << 20) / c->size;
+    if (per < 16) per = 16;
+    size_t len = corio__slab_lead + per * c->size;
+    char *m = corio__stack_map_slab(len);
+    if (!m) return CORIO_ENOMEM;
+    slab *sl = malloc(sizeof *sl);
+    corio_stack *ss = calloc(per, sizeof *ss);
+    if (!sl || !ss) {
+        free(sl);
+        free(ss);
+        corio__stack_unmap_slab(m, len);
+        return CORIO_ENOMEM;
+    }
+    *sl = (slab){ .mem = m, .len = len, .descs = ss, .next = p->slabs };
+    p->slabs = sl;
+    for (size_t i = per; i-- > 0;) {
+        corio_stack *s = &ss[i];
+        s->lo = m + corio__slab_lead + i * c->size;
+        s->size = c->size;
+        s->dense = 1;
+        s->next_free = c->free;
+        c->free = s;
+        c->count++;
+    }
+    return 0;
+}
+
+corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
+{
+    size = corio_stack_round(size);
+    size_class *c = class_for(p, size);
+    if (!c) return NULL;
+    if (!c->free && p->dense && grow_dense(p, c) != 0) return NULL;
+    corio_stack *s = c->free;
+    if (s) {
+        c->free = s->next_free;
+        c->count--;
+    } else {
+        s = corio__stack_map_guarded(size);
+        if (!s) return NULL;
+    }
+    s->next_free = NULL;
+    if (s->dense) corio_stack_arm_canary(s);
+    return s;
+}
+
+void corio_stack_put(corio_stack_pool *p, corio_stack *s)
+{
+    size_class *c = class_for(p, s->size);
+    if (!s->dense && (!c || c->count >= p->keep)) {
+        corio__stack_unmap_guarded(s);
+        return;
+    }
+    s->next_free = c->free;
+    c->free = s;
+    c->count++;
+}
+
+bool corio_stack_guard_range(const corio_stack *s, uintptr_t *lo, uintptr_t *hi)
+{
+    if (s->dense) return false;
+    *lo = (uintptr_t)s->map;
+    *hi = (uintptr_t)s->lo;
+    return true;
+}
+
+/* ---------- the overflow message ---------- */
+
+/* Async-signal-safe formatting: a signal handler may not call printf. */
+static size_t put_str(char *b, size_t at, size_t cap, const char *s)
+{
+    while (*s && at + 1 < cap) b[at++] = *s++;
+    return at;
+}
+
+static size_t put_u64(char *b, size_t at, size_t cap, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + v % 10); while ((v /= 10) && n < 23);
+    while (n && at + 1 < cap) b[at++] = tmp[--n];
+    return at;
+}
+
+size_t corio__stack_overflow_message(char *buf, size_t cap, const char *name,
+                                     uint64_t id, size_t size)
+{
+    size_t at = 0;
+    at = put_str(buf, at, cap, "corio: stack overflow in task '");
+    if (name[0]) {
+        at = put_str(buf, at, cap, name);
+    } else { /* the default name, not yet formatted: see corio_task_name */
+        at = put_str(buf, at, cap, "task-");
+        at = put_u64(buf, at, cap, id);
+    }
+    at = put_str(buf, at, cap, "' (id ");
+    at = put_u64(buf, at, cap, id);
+    at = put_str(buf, at, cap, "): it had ");
+    at = put_u64(buf, at, cap, size);
+    at = put_str(buf, at, cap,
+                 " bytes of stack; spawn it with a larger "
+                 "corio_task_opts.stack_size\n");
+    buf[at] = 0;
+    return at;
+}
