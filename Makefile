@@ -122,7 +122,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
-.PHONY: all lib test test-build test-sanitize test-windows test-aarch64 \
+.PHONY: all lib test test-build test-install test-sanitize test-windows test-aarch64 \
         test-kqueue bench examples demo install uninstall clean deps-test \
         info
 
@@ -155,9 +155,13 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 test-build: deps-test
 	@$(MAKE) --no-print-directory $(TEST_BIN)
 
-# Criterion forks one process per test; -j2 matches this machine's cores.
-test: test-build
+# The install check runs first so that Criterion's summary ends the output.
+test: test-build $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	$(RUN) $(TEST_BIN) $(TEST_ARGS)
+
+# `make install` into a scratch tree + a program built with pkg-config.
+test-install:
+	@tests/install_check.sh
 
 # libcriterion itself leaks 48 bytes at exit; only that is suppressed.
 test-sanitize:

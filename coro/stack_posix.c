@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,23 +122,36 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
 }
 
-static void install_handler_once(void)
+/* Install our handler unless it is already the one in place. Checking
+ * the live disposition (not a "done" flag) means a program, or a forked
+ * test child, that reset SIGSEGV after an earlier loop gets it back with
+ * its next loop. The handler chains to whatever it replaced. */
+static void install_one(int sig, struct sigaction *previous)
 {
-    static int installed;
-    if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) return;
-    struct sigaction sa;
+    struct sigaction cur, sa;
+    sigaction(sig, NULL, &cur);
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault) return;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &previous_segv);
-    sigaction(SIGBUS, &sa, &previous_bus);
+    sigaction(sig, &sa, previous);
+}
+
+static void install_handlers(void)
+{
+    static atomic_flag busy = ATOMIC_FLAG_INIT; /* loops on two threads */
+    while (atomic_flag_test_and_set(&busy)) {
+    }
+    install_one(SIGSEGV, &previous_segv);
+    install_one(SIGBUS, &previous_bus);
+    atomic_flag_clear(&busy);
 }
 
 void corio_stack_overflow_guard_thread(void)
 {
     static _Thread_local int done;
-    install_handler_once();
+    install_handlers();
     if (done) return;
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp) {
