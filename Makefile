@@ -188,8 +188,15 @@ $(B)/examples/%$(EXE): examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# Every benchmark of this build, then the switch of every other build that
+# runs natively here (the ucontext fallback). AArch64 under qemu is a
+# correctness check only: emulated times are not reported.
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $(RUN) $$b || exit 1; done
+ifeq ($(TARGET)-$(SWITCH),native-asm)
+	@$(MAKE) --no-print-directory SWITCH=ucontext build/native-ucontext-epoll/bench/bench_core >/dev/null
+	@build/native-ucontext-epoll/bench/bench_core --switch-only
+endif
 
 examples: $(EXAMPLE_BIN)
 

@@ -282,13 +282,28 @@ static double run_best(corio_fn fn)
     return r;
 }
 
-int main(void)
+/* `bench_core --switch-only` prints just this build's switch, named after
+ * it (switch_ns_ucontext=…): make bench runs it for every other switch it
+ * can build and run on this machine. */
+static int switch_only(void)
 {
-    printf("# corio core benchmark: switch=%s backend=%s, best of %d runs\n",
-           corio_switch_name(), corio_backend_name(), REPS);
+    char name[64];
+    snprintf(name, sizeof name, "%s", corio_switch_name());
+    for (char *c = name; *c; c++)
+        if (*c == '-') *c = '_';
+    printf("switch_ns_%s=%.2f\n", name, bench_switch_symmetric());
+    printf("switch_asym_ns_%s=%.2f\n", name, bench_switch_asymmetric());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
     /* Warm up the core (clock ramp, caches) before the first figure. */
     for (int64_t t0 = now_ns(); now_ns() - t0 < 300000000;) {
     }
+    if (argc > 1 && strcmp(argv[1], "--switch-only") == 0) return switch_only();
+    printf("# corio core benchmark: switch=%s backend=%s, best of %d runs\n",
+           corio_switch_name(), corio_backend_name(), REPS);
     double sw = bench_switch_symmetric();
     double swa = bench_switch_asymmetric();
     double y = run_best(yield_main);

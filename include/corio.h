@@ -885,6 +885,214 @@ int corio_to_thread(corio_fn fn, void *arg, void **result,
 int corio_to_thread_until(corio_fn fn, void *arg, int64_t deadline,
                           void **result, corio_discard_fn discard);
 
+/* ------------------------------------------------------------------ */
+/* Networking: addresses, sockets, streams, servers, DNS, signals,    */
+/* subprocesses (net/)                                                */
+/* ------------------------------------------------------------------ */
+/*
+ * Everything here suspends only the calling task. A dead peer, a reset or
+ * a half-close is an error code (CORIO_EPIPE, CORIO_ECONNRESET) or end of
+ * stream, never SIGPIPE. TCP sockets made here have TCP_NODELAY set
+ * (latency first, as asyncio does since 3.7; turn it off with
+ * corio_tcp_nodelay(fd, 0)).
+ */
+
+/* Address families and socket types, our own numbers. */
+enum { CORIO_AF_INET = 4, CORIO_AF_INET6 = 6, CORIO_AF_UNIX = 1 };
+enum { CORIO_SOCK_STREAM = 1, CORIO_SOCK_DGRAM = 2 };
+
+/* Big and aligned enough for any sockaddr (sockaddr_storage is 128). */
+typedef struct corio_addr {
+    union { unsigned char bytes[128]; int64_t align_; } u;
+    int len; /* 0 = empty */
+} corio_addr;
+
+/* "127.0.0.1" / "::1" literal + port. CORIO_EINVAL if not a literal. */
+int corio_addr_ip(corio_addr *a, const char *ip, int port);
+/* A Unix-domain path (CORIO_ENOTSUP where the OS has none). */
+int corio_addr_unix(corio_addr *a, const char *path);
+int corio_addr_family(const corio_addr *a);          /* CORIO_AF_* */
+int corio_addr_port(const corio_addr *a);            /* -1 for unix */
+/* "127.0.0.1:80", "[::1]:80", "unix:/path". Returns chars written. */
+int corio_addr_format(const corio_addr *a, char *buf, size_t n);
+
+
+/* ---- DNS (net/dns.c): getaddrinfo on the thread pool ---- */
+
+/* Resolve host ("localhost", "example.org", or a literal) for port into
+ * up to max addresses (family 0 = any, CORIO_AF_INET, CORIO_AF_INET6).
+ * Returns how many were found (>= 1), CORIO_ENOTFOUND, CORIO_ETIMEDOUT or
+ * CORIO_ECANCELED. A cancelled or timed-out lookup's late answer is freed
+ * when it arrives, never leaked. */
+int corio_resolve(const char *host, int port, int family, corio_addr *out,
+                  size_t max, int64_t deadline);
+
+/* ---- sockets (net/socket.c) ---- */
+
+/* Connect to one address. */
+int corio_tcp_connect(const corio_addr *a, int64_t deadline, corio_fd *out);
+/* Resolve host, then try each address in turn until one connects; the
+ * deadline covers the whole attempt. */
+int corio_tcp_connect_host(const char *host, int port, int64_t deadline,
+                           corio_fd *out);
+#define CORIO_LISTEN_REUSEPORT 0x1  /* SO_REUSEPORT (SO_REUSEADDR is always on) */
+/* Bind and listen (backlog <= 0: 128). Port 0 picks a free port:
+ * corio_sock_local_addr tells which. */
+int corio_tcp_listen(const corio_addr *a, int backlog, int flags, corio_fd *out);
+int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer,
+                     int64_t deadline);
+int corio_tcp_nodelay(corio_fd fd, int on);
+int corio_unix_listen(const char *path, int backlog, corio_fd *out);
+int corio_unix_connect(const char *path, int64_t deadline, corio_fd *out);
+/* A UDP socket bound to a (port 0 = any free port). */
+int corio_udp_bind(const corio_addr *a, corio_fd *out);
+ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
+                           const corio_addr *to, int64_t deadline);
+ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
+                             corio_addr *from, int64_t deadline);
+/* Raw socket I/O: some bytes, 0 = end of stream (recv). */
+ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len, int64_t deadline);
+ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len,
+                          int64_t deadline);
+/* All of buf, or an error (bytes already sent are lost to the caller:
+ * use a stream when that matters). */
+int corio_sock_send_all(corio_fd fd, const void *buf, size_t len,
+                        int64_t deadline);
+int corio_sock_local_addr(corio_fd fd, corio_addr *out);
+int corio_sock_peer_addr(corio_fd fd, corio_addr *out);
+int corio_sock_shutdown_write(corio_fd fd);
+/* Close: tasks waiting on fd wake with CORIO_ECLOSED. */
+int corio_sock_close(corio_fd fd);
+
+/* ---- streams (net/stream.c): asyncio's StreamReader + StreamWriter ---- */
+
+typedef struct corio_stream corio_stream;
+
+typedef struct corio_stream_opts {
+    size_t limit;       /* longest line/record readline/readuntil accept;
+                           0 = 64 KiB (asyncio's default) */
+    size_t high_water;  /* drain() waits while more than this is unsent;
+                           0 = 64 KiB */
+    size_t low_water;   /* ...until it is back at or below this; 0 = 16 KiB */
+} corio_stream_opts;
+
+/* Wrap a connected socket or pipe end (the stream owns it from now on). */
+corio_stream *corio_stream_open(corio_fd fd, const corio_stream_opts *o);
+/* asyncio.open_connection: connect by name, wrap. */
+int corio_open_connection(const char *host, int port, int64_t deadline,
+                          corio_stream **out);
+
+/* Up to n bytes; 0 at end of stream. */
+ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n,
+                            int64_t deadline);
+/* Exactly n bytes, or CORIO_EINCOMPLETE if the stream ended first: *got
+ * (if non-NULL) says how many arrived, and they are in buf. */
+int corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
+                             size_t *got, int64_t deadline);
+/* One line including its '\n' (the last line may lack it), copied into
+ * buf (cap bytes) and NUL-terminated; returns its length, 0 at end of
+ * stream. A line longer than the limit (or than cap - 1) returns
+ * CORIO_ELIMIT and stays in the buffer: nothing is lost. */
+ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap,
+                                int64_t deadline);
+/* Like readline with any separator; CORIO_EINCOMPLETE if the stream ends
+ * before it (the partial data stays readable with corio_stream_read). */
+ptrdiff_t corio_stream_readuntil(corio_stream *s, const void *sep,
+                                 size_t seplen, void *buf, size_t cap,
+                                 int64_t deadline);
+bool corio_stream_at_eof(const corio_stream *s);
+/* Queue bytes for sending; never blocks (asyncio's write). Sending goes
+ * on in the background. CORIO_EPIPE / CORIO_ECONNRESET once the peer is
+ * known to be gone. */
+int corio_stream_write(corio_stream *s, const void *buf, size_t n);
+/* Back-pressure: wait until the unsent bytes are at or below the low
+ * water mark (at once if under the high water mark). */
+int corio_stream_drain(corio_stream *s, int64_t deadline);
+/* Send what is queued, half-close (FIN), and wait for it to go. */
+int corio_stream_write_eof(corio_stream *s, int64_t deadline);
+/* Graceful close: flush (until the deadline), then close. Frees s. */
+int corio_stream_close(corio_stream *s, int64_t deadline);
+/* Close at once, dropping unsent data. Frees s. */
+void corio_stream_abort(corio_stream *s);
+size_t corio_stream_buffered(const corio_stream *s); /* unread bytes held */
+size_t corio_stream_unsent(const corio_stream *s);   /* queued, not yet sent */
+corio_fd corio_stream_fd(const corio_stream *s);
+
+/* ---- servers (net/server.c): asyncio.start_server ---- */
+
+typedef struct corio_server corio_server;
+/* Runs in its own task per connection; the server closes the stream
+ * after the handler returns (the handler must not free it). */
+typedef void (*corio_conn_handler)(corio_stream *s, void *arg);
+
+typedef struct corio_server_opts {
+    int backlog;                /* 0 = 128 */
+    int flags;                  /* CORIO_LISTEN_REUSEPORT */
+    size_t max_connections;     /* 0 = unlimited; beyond it accept waits */
+    size_t handler_stack_size;  /* 0 = the loop's default */
+    corio_stream_opts stream;
+} corio_server_opts;
+
+/* Listen on host:port (host NULL = "127.0.0.1") and start accepting in a
+ * background task. */
+int corio_start_server(const char *host, int port, corio_conn_handler h,
+                       void *arg, const corio_server_opts *o,
+                       corio_server **out);
+int corio_server_port(const corio_server *srv);
+size_t corio_server_connections(const corio_server *srv); /* live handlers */
+/* Graceful shutdown: stop accepting, let handlers finish until
+ * grace_deadline, cancel the rest, wait for them, close everything, free
+ * srv. Returns how many handlers had to be cancelled. */
+int corio_server_shutdown(corio_server *srv, int64_t grace_deadline);
+
+/* ---- signals (net/signal.c) ---- */
+
+/* Wait until signum (SIGINT, SIGTERM, ...) is delivered to the process;
+ * on Windows SIGINT/SIGBREAK come from console control events. The first
+ * wait on a signal installs corio's handler for it. Several tasks may wait
+ * for the same signal: all wake. */
+int corio_signal_wait(int signum, int64_t deadline);
+
+/* ---- subprocesses (net/process.c) ---- */
+
+typedef struct corio_process corio_process;
+
+typedef enum {
+    CORIO_STDIO_INHERIT = 0, /* the child shares ours */
+    CORIO_STDIO_PIPE,        /* a stream we read / write */
+    CORIO_STDIO_NULL,        /* /dev/null, NUL */
+    CORIO_STDIO_STDOUT       /* stderr only: merged into stdout */
+} corio_stdio;
+
+typedef struct corio_process_opts {
+    corio_stdio stdin_, stdout_, stderr_;
+    const char *cwd;       /* NULL = ours */
+    char *const *env;      /* NULL = ours; else a NULL-terminated list */
+} corio_process_opts;
+
+/* Start argv[0] (searched in PATH) with argv; no shell. */
+int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
+                        corio_process **out);
+corio_stream *corio_process_stdin(corio_process *p);  /* NULL unless PIPE */
+corio_stream *corio_process_stdout(corio_process *p);
+corio_stream *corio_process_stderr(corio_process *p);
+long corio_process_pid(const corio_process *p);
+/* Wait for exit without blocking the loop: *exit_code gets the exit
+ * status, or -signal if a signal ended it. */
+int corio_process_wait(corio_process *p, int *exit_code, int64_t deadline);
+/* Growable buffer for communicate's output. */
+typedef struct corio_buf { char *data; size_t len, cap; } corio_buf;
+void corio_buf_free(corio_buf *b);
+/* Write `in` to stdin and close it, while collecting stdout and stderr
+ * (either may be NULL), then wait for exit: no deadlock on full pipes. */
+int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
+                              corio_buf *out, corio_buf *err, int *exit_code,
+                              int64_t deadline);
+int corio_process_terminate(corio_process *p); /* SIGTERM / TerminateProcess */
+int corio_process_kill(corio_process *p);      /* SIGKILL */
+/* Free p (waits for nothing: a live child is left running, reaped later). */
+void corio_process_free(corio_process *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,24 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Address families and socket types, our own numbers. */
-enum { CORIO_AF_INET = 4, CORIO_AF_INET6 = 6, CORIO_AF_UNIX = 1 };
-enum { CORIO_SOCK_STREAM = 1, CORIO_SOCK_DGRAM = 2 };
-
-/* Big and aligned enough for any sockaddr (sockaddr_storage is 128). */
-typedef struct corio_addr {
-    union { unsigned char bytes[128]; int64_t align_; } u;
-    int len; /* 0 = empty */
-} corio_addr;
-
-/* "127.0.0.1" / "::1" literal + port. CORIO_EINVAL if not a literal. */
-int corio_addr_ip(corio_addr *a, const char *ip, int port);
-/* A Unix-domain path (CORIO_ENOTSUP where the OS has none). */
-int corio_addr_unix(corio_addr *a, const char *path);
-int corio_addr_family(const corio_addr *a);          /* CORIO_AF_* */
-int corio_addr_port(const corio_addr *a);            /* -1 for unix */
-/* "127.0.0.1:80", "[::1]:80", "unix:/path". Returns chars written. */
-int corio_addr_format(const corio_addr *a, char *buf, size_t n);
+/* corio_addr, CORIO_AF_* and CORIO_SOCK_* are public: see corio.h. */
 
 /* A new socket, non-blocking, attached. */
 int corio_io_socket(int family, int type, corio_fd *out);
