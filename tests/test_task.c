@@ -272,3 +272,56 @@ Test(task, per_task_stack_size)
     cr_assert_eq((intptr_t)r, 1);
     cr_assert_eq(corio_loop_close(l), 0);
 }
+
+#ifndef _WIN32
+#include <unwind.h>
+/* The switch's CFI marks the trampoline as the outermost frame: an unwinder
+ * (gdb's backtrace, C++ exceptions, profilers) walking up from inside a
+ * task must stop there, cleanly, instead of running into the stack's
+ * garbage. libgcc's unwinder reads the same CFI that gdb does. */
+#ifndef CORIO_SWITCH_UCONTEXT
+extern char corio_ctx_trampoline[]; /* (ucontext: glibc's __start_context) */
+#endif
+
+typedef struct { uintptr_t ip[64]; int n; } frames;
+
+static _Unwind_Reason_Code one_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    frames *f = arg;
+    if (f->n < 64) f->ip[f->n++] = (uintptr_t)_Unwind_GetIP(ctx);
+    return _URC_NO_REASON;
+}
+
+static void *unwind_body(void *arg)
+{
+    frames *f = arg;
+    return (void *)(intptr_t)_Unwind_Backtrace(one_frame, f);
+}
+
+static void *unwind_main(void *arg)
+{
+    void *rc;
+    corio_join(corio_spawn(unwind_body, arg, NULL), &rc);
+    return rc;
+}
+
+Test(task, unwinding_stops_cleanly_at_the_task_entry)
+{
+    frames f = { .n = 0 };
+    void *rc;
+    cr_assert_eq(corio_run(unwind_main, &f, &rc), 0);
+    cr_assert_eq((intptr_t)rc, _URC_END_OF_STACK, "the walk must end, not fail");
+    cr_assert_lt(f.n, 16, "%d frames: the walk ran past the task's entry", f.n);
+    /* libgcc reports the trampoline's caller, whose return address the CFI
+     * marks undefined, as one last frame with IP 0: skip it. */
+    int n = f.n;
+    while (n > 0 && f.ip[n - 1] == 0) n--;
+    cr_assert_gt(n, 0);
+#ifndef CORIO_SWITCH_UCONTEXT
+    uintptr_t last = f.ip[n - 1], t = (uintptr_t)corio_ctx_trampoline;
+    cr_assert(last > t && last < t + 64,
+              "outermost frame %#lx is not in corio_ctx_trampoline (%#lx)",
+              (unsigned long)last, (unsigned long)t);
+#endif
+}
+#endif
