@@ -38,6 +38,8 @@ int corio_io_socket(int family, int type, corio_fd *out);
 int corio_io_set_reuseaddr(corio_fd fd, int on);
 int corio_io_set_reuseport(corio_fd fd, int on);
 int corio_io_set_nodelay(corio_fd fd, int on);
+/* TCP_NODELAY's current value: 1, 0, or a CORIO_E* code. */
+int corio_io_get_nodelay(corio_fd fd);
 int corio_io_bind(corio_fd fd, const corio_addr *a);
 int corio_io_listen(corio_fd fd, int backlog);
 int corio_io_local_addr(corio_fd fd, corio_addr *out);
@@ -70,5 +72,14 @@ int corio_io_close(corio_fd fd);
 ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline);
 ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline);
+
+/* Name resolution, BLOCKING (getaddrinfo): for a worker thread, never a
+ * task (net/dns.c runs it on the thread pool). Fills up to max stream
+ * addresses for host:port (family 0 = any, CORIO_AF_INET, CORIO_AF_INET6)
+ * in the resolver's order, and returns how many (>= 1), or
+ * CORIO_ENOTFOUND, CORIO_ENOMEM, CORIO_EINVAL, CORIO_EIO. Thread-safe;
+ * needs no loop. */
+int corio_io_resolve_blocking(const char *host, int port, int family,
+                              corio_addr *out, size_t max);
 
 #endif

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -403,6 +404,15 @@ int corio_io_set_nodelay(corio_fd fd, int on)
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
+int corio_io_get_nodelay(corio_fd fd)
+{
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) < 0)
+        return io_error(errno);
+    return value != 0;
+}
+
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
@@ -658,4 +668,65 @@ int corio_io_close(corio_fd fd)
      * second close could close someone else's new descriptor. */
     if (close(fd) < 0 && errno != EINTR) return io_error(errno);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Name resolution (blocking: runs on a worker thread)                 */
+/* ------------------------------------------------------------------ */
+
+/* getaddrinfo's own error numbers (EAI_*) -> CORIO_E*. "Temporary
+ * failure" (EAI_AGAIN) is what a name under a TLD that cannot exist gets
+ * from a resolver with no reachable DNS server: it found nothing too. */
+static int resolve_error(int e)
+{
+    switch (e) {
+    case EAI_NONAME:
+    case EAI_AGAIN:
+    case EAI_FAIL:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        return CORIO_ENOTFOUND;
+    case EAI_MEMORY: return CORIO_ENOMEM;
+    case EAI_FAMILY:
+    case EAI_SERVICE:
+    case EAI_BADFLAGS: return CORIO_EINVAL;
+#ifdef EAI_SYSTEM
+    case EAI_SYSTEM:   return io_error(errno);
+#endif
+    default:           return CORIO_EIO;
+    }
+}
+
+int corio_io_resolve_blocking(const char *host, int port, int family,
+                              corio_addr *out, size_t max)
+{
+    if (!host || !out || max == 0 || port < 0 || port > 65535)
+        return CORIO_EINVAL;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    switch (family) {
+    case 0:              hints.ai_family = AF_UNSPEC; break;
+    case CORIO_AF_INET:  hints.ai_family = AF_INET; break;
+    case CORIO_AF_INET6: hints.ai_family = AF_INET6; break;
+    default: return CORIO_EINVAL;
+    }
+    /* One socket type, or every address comes back once per type. */
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+
+    int e = getaddrinfo(host, service, &hints, &res);
+    if (e != 0) return resolve_error(e);
+    size_t n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        addr_store(&out[n++], ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    return n > 0 ? (int)n : CORIO_ENOTFOUND;
 }

@@ -260,6 +260,15 @@ int corio_io_set_nodelay(corio_fd fd, int on)
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
+int corio_io_get_nodelay(corio_fd fd)
+{
+    int value = 0, len = sizeof value;
+    if (getsockopt((SOCKET)fd, IPPROTO_TCP, TCP_NODELAY, (char *)&value,
+                   &len) != 0)
+        return wsa_error();
+    return value != 0;
+}
+
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
@@ -572,4 +581,57 @@ int corio_io_close(corio_fd fd)
     if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
     if (closesocket((SOCKET)fd) != 0) return wsa_error();
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Name resolution (blocking: runs on a worker thread)                 */
+/* ------------------------------------------------------------------ */
+
+/* Winsock's getaddrinfo answers with WSA error numbers, which its EAI_*
+ * names are defined as; the same mapping as io_posix.c's resolve_error. */
+static int resolve_error(int e)
+{
+    switch (e) {
+    case EAI_NONAME:
+    case EAI_AGAIN:
+    case EAI_FAIL:
+    case WSANO_DATA:
+        return CORIO_ENOTFOUND;
+    case EAI_MEMORY: return CORIO_ENOMEM;
+    case EAI_FAMILY:
+    case EAI_SERVICE:
+    case EAI_BADFLAGS: return CORIO_EINVAL;
+    default:           return corio_iocp_error((DWORD)e);
+    }
+}
+
+int corio_io_resolve_blocking(const char *host, int port, int family,
+                              corio_addr *out, size_t max)
+{
+    if (!host || !out || max == 0 || port < 0 || port > 65535)
+        return CORIO_EINVAL;
+    corio_iocp_wsa_init(); /* getaddrinfo is part of Winsock */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    switch (family) {
+    case 0:              hints.ai_family = AF_UNSPEC; break;
+    case CORIO_AF_INET:  hints.ai_family = AF_INET; break;
+    case CORIO_AF_INET6: hints.ai_family = AF_INET6; break;
+    default: return CORIO_EINVAL;
+    }
+    /* One socket type, or every address comes back once per type. */
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+
+    int e = getaddrinfo(host, service, &hints, &res);
+    if (e != 0) return resolve_error(e);
+    size_t n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        addr_store(&out[n++], ai->ai_addr, (int)ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    return n > 0 ? (int)n : CORIO_ENOTFOUND;
 }
