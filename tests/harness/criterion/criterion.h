@@ -35,6 +35,7 @@
 #ifndef CORIO_HARNESS_CRITERION_H
 #define CORIO_HARNESS_CRITERION_H
 
+/* Criterion's header brings these in too; tests may lean on that. */
 #include <stddef.h>
 #include <string.h>
 
@@ -100,7 +101,8 @@ int cr_harness_str_equal(const char *a, const char *b);
  * The optional message is pasted behind a string holding one space,
  * `" " __VA_ARGS__`: with no message that leaves the format " " (a format
  * of length zero would trip -Wformat-zero-length), with one it leaves
- * " your text". The runner drops that first space. */
+ * " your text". The runner prints that space after its own colon, and
+ * drops it when it stands alone. */
 #define CR_HARNESS_CHECK_(fatal, cond, what, ...)                           \
     do {                                                                    \
         if (!(cond)) {                                                      \
