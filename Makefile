@@ -122,7 +122,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
-.PHONY: all lib test test-build test-install test-sanitize test-windows test-aarch64 \
+.PHONY: all lib test test-build test-install test-valgrind test-sanitize test-windows test-aarch64 \
         test-kqueue bench examples demo install uninstall clean deps-test \
         info
 
@@ -164,6 +164,14 @@ test-install:
 	@tests/install_check.sh
 
 # libcriterion itself leaks 48 bytes at exit; only that is suppressed.
+# valgrind's memcheck over a small program: clean only because every task
+# stack is registered with valgrind (coro/stack.c).
+test-valgrind: $(LIB)
+	@.ci/ensure-packages valgrind
+	@mkdir -p $(B)/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) tests/valgrind_check.c $(LIB) $(LDLIBS) -o $(B)/tests/valgrind_check
+	valgrind -q --error-exitcode=1 $(B)/tests/valgrind_check
+
 test-sanitize:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory SANITIZE=1 test

@@ -14,6 +14,39 @@
 
 #include <stdlib.h>
 
+/*
+ * Valgrind tracks one stack per thread and takes a jump of the stack
+ * pointer into another mapping for a huge stack frame, flooding the log
+ * with "client switching stacks?" warnings and wrong reports. Registering
+ * each task stack tells it these are stacks. The macros cost a few no-op
+ * instructions when the program does not run under valgrind, and compile
+ * to nothing where the header is missing.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO_VALGRIND 1
+#endif
+#endif
+
+static void vg_register(corio_stack *s)
+{
+#ifdef CORIO_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#else
+    (void)s;
+#endif
+}
+
+static void vg_deregister(corio_stack *s)
+{
+#ifdef CORIO_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+#else
+    (void)s;
+#endif
+}
+
 size_t corio_stack_round(size_t size)
 {
     size_t ps = corio__page_size();
@@ -32,6 +65,7 @@ typedef struct slab {
     void *mem;
     size_t len;
     corio_stack *descs; /* the descriptors of its stacks, one array */
+    size_t count;       /* how many stacks it holds */
     struct slab *next;
 } slab;
 
@@ -70,12 +104,16 @@ void corio_stack_pool_free(corio_stack_pool *p)
         cn = c->next;
         for (corio_stack *s = c->free, *sn; s; s = sn) {
             sn = s->next_free;
-            if (!s->dense) corio__stack_unmap_guarded(s); /* dense: with its slab */
+            if (!s->dense) {
+                vg_deregister(s);
+                corio__stack_unmap_guarded(s);
+            } /* dense: with its slab */
         }
         free(c);
     }
     for (slab *sl = p->slabs, *sn; sl; sl = sn) {
         sn = sl->next;
+        for (size_t i = 0; i < sl->count; i++) vg_deregister(&sl->descs[i]);
         corio__stack_unmap_slab(sl->mem, sl->len);
         free(sl->descs);
         free(sl);
@@ -101,13 +139,14 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
         corio__stack_unmap_slab(m, len);
         return CORIO_ENOMEM;
     }
-    *sl = (slab){ .mem = m, .len = len, .descs = ss, .next = p->slabs };
+    *sl = (slab){ .mem = m, .len = len, .descs = ss, .count = per, .next = p->slabs };
     p->slabs = sl;
     for (size_t i = per; i-- > 0;) {
         corio_stack *s = &ss[i];
         s->lo = m + corio__slab_lead + i * c->size;
         s->size = c->size;
         s->dense = 1;
+        vg_register(s);
         s->next_free = c->free;
         c->free = s;
         c->count++;
@@ -128,6 +167,7 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
     } else {
         s = corio__stack_map_guarded(size);
         if (!s) return NULL;
+        vg_register(s);
     }
     s->next_free = NULL;
     if (s->dense) corio_stack_arm_canary(s);
@@ -138,6 +178,7 @@ void corio_stack_put(corio_stack_pool *p, corio_stack *s)
 {
     size_class *c = class_for(p, s->size);
     if (!s->dense && (!c || c->count >= p->keep)) {
+        vg_deregister(s);
         corio__stack_unmap_guarded(s);
         return;
     }

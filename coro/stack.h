@@ -28,6 +28,7 @@ typedef struct corio_stack {
     void *map;       /* what to release (the mapping, or the slab slot) */
     size_t map_size;
     int dense;       /* 1 if carved from a dense slab */
+    unsigned vg_id;  /* valgrind's id for this stack (0 when not built in) */
     struct corio_stack *next_free; /* pool link */
 } corio_stack;
 

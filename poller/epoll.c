@@ -31,13 +31,17 @@
 const char corio_poller_name[] = "epoll";
 
 #define MAX_EVENTS 256
+
+/* Set once epoll_pwait2 answered ENOSYS (kernels before 5.11, qemu-user,
+ * valgrind 3.19): the kernel does not change, so every loop of the
+ * process then goes straight to epoll_wait. */
+static atomic_int pwait2_missing;
 #define WAKE_TOKEN UINT64_MAX
 
 struct corio_poller {
     int epfd;
     int wakefd;
     atomic_int wake_pending;
-    int have_pwait2;          /* epoll_pwait2 (ns timeouts) available */
     corio_fdtable fds;
     struct epoll_event events[MAX_EVENTS];
 };
@@ -51,7 +55,6 @@ int corio_poller_open(corio_poller **out)
     if (p->epfd < 0 || p->wakefd < 0) goto fail;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = WAKE_TOKEN };
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) != 0) goto fail;
-    p->have_pwait2 = 1;
     *out = p;
     return 0;
 fail:
@@ -93,7 +96,7 @@ static void drain_wakeups(corio_poller *p)
 static int wait_kernel(corio_poller *p, int64_t timeout_ns)
 {
     int n;
-    if (p->have_pwait2) {
+    if (!atomic_load_explicit(&pwait2_missing, memory_order_relaxed)) {
         struct timespec ts, *tsp = NULL;
         if (timeout_ns != CORIO_NEVER) {
             ts.tv_sec = timeout_ns / 1000000000;
@@ -102,7 +105,7 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
         }
         n = epoll_pwait2(p->epfd, p->events, MAX_EVENTS, tsp, NULL);
         if (n >= 0 || errno != ENOSYS) return n;
-        p->have_pwait2 = 0; /* old kernel, or qemu-user: fall back */
+        atomic_store(&pwait2_missing, 1); /* fall back from now on */
     }
     int ms = -1;
     if (timeout_ns != CORIO_NEVER) {
