@@ -108,6 +108,7 @@ ifeq ($(TESTFW),harness)
   TEST_SRC += tests/harness/harness.c
   TEST_CFLAGS := -Itests/harness
   TEST_LIBS :=
+  TEST_ARGS ?= --timeout 120
 else
   TEST_CFLAGS :=
   TEST_LIBS := -lcriterion

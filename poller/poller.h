@@ -43,6 +43,11 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir,
  * parked tasks with CORIO_ECLOSED. 0, or CORIO_EINVAL if never attached. */
 int corio_poller_detach(corio_poller *p, corio_fd fd);
 
+/* Is fd ready in direction dir right now, without waiting? 1 yes, 0 no
+ * (or "unknown: ask the poller"), or CORIO_EINVAL. fd_posix.c / fd_win.c;
+ * used by the public readiness waits in fd.c. */
+int corio__fd_ready_now(corio_fd fd, int dir);
+
 /* Name of the backend ("epoll", "kqueue", "iocp"). */
 extern const char corio_poller_name[];
 
