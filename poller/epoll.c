@@ -155,22 +155,18 @@ static int attach(corio_poller *p, int fd, corio_fdslot *s)
     return 0;
 }
 
+/* epoll_ctl(DEL) before close; ENOENT/EBADF mean it is already gone. */
+static void unregister(corio_poller *p, int fd)
+{
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
 {
-    corio_fdslot *s = corio_fdtable_get(&p->fds, fd);
-    if (!s) return fd < 0 ? CORIO_EINVAL : CORIO_ENOMEM;
-    if (!s->attached) {
-        int rc = attach(p, fd, s);
-        if (rc) return rc;
-    }
-    return corio_fdtable_park(&p->fds, fd, dir, deadline);
+    return corio_fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
 }
 
 int corio_poller_detach(corio_poller *p, corio_fd fd)
 {
-    corio_fdslot *s = corio_fdtable_find(&p->fds, fd);
-    if (!s || !s->attached) return CORIO_EINVAL;
-    epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone */
-    corio_fdtable_forget(&p->fds, fd);
-    return 0;
+    return corio_fdtable_detach(&p->fds, p, fd, unregister);
 }

@@ -74,6 +74,29 @@ void corio_fdtable_forget(corio_fdtable *t, size_t idx)
     wake(s, CORIO_DIR_WRITE, CORIO_ECLOSED);
 }
 
+int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
+                       int64_t deadline, corio_fd_attach_fn attach)
+{
+    if (fd < 0) return CORIO_EINVAL;
+    corio_fdslot *s = corio_fdtable_get(t, (size_t)fd);
+    if (!s) return CORIO_ENOMEM;
+    if (!s->attached) {
+        int rc = attach(p, fd, s);
+        if (rc) return rc;
+    }
+    return corio_fdtable_park(t, (size_t)fd, dir, deadline);
+}
+
+int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
+                         corio_fd_unregister_fn unregister)
+{
+    corio_fdslot *s = fd < 0 ? NULL : corio_fdtable_find(t, (size_t)fd);
+    if (!s || !s->attached) return CORIO_EINVAL;
+    unregister(p, fd);
+    corio_fdtable_forget(t, (size_t)fd);
+    return 0;
+}
+
 void corio_fdtable_free(corio_fdtable *t)
 {
     free(t->v);

@@ -10,6 +10,7 @@
 #define CORIO_FDTABLE_H
 
 #include "corio.h"
+#include "poller.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,16 @@ int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline);
 /* A kernel event: wake the parked reader and/or writer if gen is current.
  * Returns how many tasks were woken. */
 int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr);
+/* The readiness backends' corio_poller_wait_fd: register fd with the
+ * kernel on first use (the backend's attach), then park in its slot. */
+typedef int (*corio_fd_attach_fn)(corio_poller *p, int fd, corio_fdslot *s);
+typedef void (*corio_fd_unregister_fn)(corio_poller *p, int fd);
+int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
+                       int64_t deadline, corio_fd_attach_fn attach);
+/* ...and corio_poller_detach: drop the kernel registration, then forget
+ * the slot (waiters get CORIO_ECLOSED). CORIO_EINVAL if never attached. */
+int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
+                         corio_fd_unregister_fn unregister);
 /* Detach: new generation, not attached, parked tasks get CORIO_ECLOSED. */
 void corio_fdtable_forget(corio_fdtable *t, size_t idx);
 void corio_fdtable_free(corio_fdtable *t);
