@@ -67,8 +67,12 @@ int corio_io_shutdown_write(corio_fd fd);
 /* Wake every task waiting on fd with CORIO_ECLOSED, detach, close. */
 int corio_io_close(corio_fd fd);
 
-/* Pipes for subprocesses and self-pipes: both ends non-blocking,
- * close-on-exec, usable with corio_io_read / corio_io_write. */
+/* Pipes for subprocesses and self-pipes. corio_io_pipe: fds[0] reads
+ * what fds[1] writes; both ends non-blocking (overlapped on Windows, where
+ * it is a named pipe pair), close-on-exec (not inherited), usable with
+ * corio_io_read / corio_io_write; close each with corio_io_close. */
+int corio_io_pipe(corio_fd fds[2]);
+/* Up to len bytes; 0 means end of stream (every writer closed). */
 ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline);
 ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline);

@@ -631,6 +631,27 @@ ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_sendto, &op);
 }
 
+int corio_io_pipe(corio_fd fds[2])
+{
+    int p[2];
+#ifdef SOCK_NONBLOCK /* the systems with SOCK_NONBLOCK have pipe2 too */
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return io_error(errno);
+#else
+    if (pipe(p) != 0) return io_error(errno);
+    if (fd_make_nonblocking_cloexec(p[0]) < 0 ||
+        fd_make_nonblocking_cloexec(p[1]) < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return io_error(e);
+    }
+#endif
+    /* Attached lazily, like sockets: on the first wait. */
+    fds[0] = p[0];
+    fds[1] = p[1];
+    return 0;
+}
+
 ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
