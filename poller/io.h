@@ -77,6 +77,18 @@ ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline);
 ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline);
 
+/* One attempt that never parks (asyncio's transport.write tries this
+ * first): some bytes (>= 1 unless len == 0), CORIO_EAGAIN when the
+ * kernel has no room right now, or another error. Streams use it only
+ * while no blocking send of theirs is in flight on fd, so bytes never
+ * overtake one another. write_nowait is for pipe ends (sockets only on
+ * Windows, like corio_io_write). */
+ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len);
+ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len);
+/* 1 if fd is a socket, 0 if it is something else (a pipe), or a
+ * CORIO_E* code if it is not open. */
+int corio_io_is_socket(corio_fd fd);
+
 /* Name resolution, BLOCKING (getaddrinfo): for a worker thread, never a
  * task (net/dns.c runs it on the thread pool). Fills up to max stream
  * addresses for host:port (family 0 = any, CORIO_AF_INET, CORIO_AF_INET6)

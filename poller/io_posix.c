@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
@@ -663,6 +664,36 @@ ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_write, &op);
+}
+
+/* One attempt, no parking: the same attempts as above, minus the
+ * io_until_done loop. */
+static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
+{
+    for (;;) {
+        ptrdiff_t n = attempt(fd, op);
+        if (n >= 0) return n;
+        if (errno != EINTR) return io_error(errno);
+    }
+}
+
+ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
+{
+    io_op op = { .buf = (void *)buf, .len = len };
+    return attempt_once(fd, attempt_send, &op);
+}
+
+ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
+{
+    io_op op = { .buf = (void *)buf, .len = len };
+    return attempt_once(fd, attempt_write, &op);
+}
+
+int corio_io_is_socket(corio_fd fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) return io_error(errno);
+    return S_ISSOCK(st.st_mode) ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -562,6 +562,32 @@ ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
     return corio_io_send(fd, buf, len, deadline);
 }
 
+/* One attempt, no completion port: a plain send() on the socket, which
+ * new_socket put in non-blocking mode, so a full send buffer answers
+ * WSAEWOULDBLOCK (CORIO_EAGAIN). No packet is queued for a plain call.
+ * The caller guarantees no overlapped send of its own is in flight on s,
+ * or the bytes could overtake it. */
+ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
+{
+    if (len == 0) return 0;
+    int chunk = (int)(len > MAX_CHUNK ? MAX_CHUNK : len);
+    int n = send((SOCKET)fd, buf, chunk, 0);
+    if (n == SOCKET_ERROR) return wsa_error();
+    return n;
+}
+
+/* Sockets only, as corio_io_write. */
+ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
+{
+    if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
+    return corio_io_send_nowait(fd, buf, len);
+}
+
+int corio_io_is_socket(corio_fd fd)
+{
+    return socket_type((SOCKET)fd) >= 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Ending                                                              */
 /* ------------------------------------------------------------------ */
