@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,20 +26,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Run body(arg) as the main task of a fresh loop, let whatever it left
- * detached finish, close the loop. Returns how many tasks the close
- * reported (must be 0: nothing leaked); *status gets main's status. */
-static int run_loop(corio_fn body, void *arg, int *status)
-{
-    corio_loop *l = corio_loop_new(NULL);
-    cr_assert_not_null(l);
-    corio_task *m = corio_loop_spawn(l, body, arg, NULL);
-    cr_assert_not_null(m);
-    int st = corio_loop_run_until_complete(l, m, NULL);
-    if (status) *status = st;
-    corio_loop_run(l);
-    return corio_loop_close(l);
-}
 
 /* A worker that waits for its gate, then returns `value` or fails with
  * `fail`. `saw` records what its wait returned (0 = the gate opened,
@@ -127,7 +114,7 @@ static void *gather_in_order_body(void *arg)
 Test(gather, results_in_order_whatever_the_finish_order, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_in_order_body, &c, NULL), 0);
+    corio_test_run_clean(gather_in_order_body, &c);
     cr_assert_eq(c.rc, 0);
     for (int i = 0; i < 3; i++) {
         cr_assert_null(c.t[i], "handle %d not consumed", i);
@@ -161,7 +148,7 @@ static void *gather_first_error_body(void *arg)
 Test(gather, default_mode_returns_first_error_and_leaves_the_rest_running, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_first_error_body, &c, NULL), 0);
+    corio_test_run_clean(gather_first_error_body, &c);
     cr_assert_eq(c.rc, CORIO_EIO);
     cr_assert_null(c.t[0]);
     cr_assert_null(c.t[2]);
@@ -193,7 +180,7 @@ static void *gather_cancel_on_error_body(void *arg)
 Test(gather, cancel_on_error_cancels_and_joins_the_rest, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_cancel_on_error_body, &c, NULL), 0);
+    corio_test_run_clean(gather_cancel_on_error_body, &c);
     cr_assert_eq(c.rc, CORIO_EPIPE);
     for (int i = 0; i < 3; i++) cr_assert_null(c.t[i]);
     cr_assert_eq(c.out[2].status, CORIO_EPIPE);
@@ -221,7 +208,7 @@ static void *gather_return_errors_body(void *arg)
 Test(gather, return_errors_collects_every_outcome, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_return_errors_body, &c, NULL), 0);
+    corio_test_run_clean(gather_return_errors_body, &c);
     cr_assert_eq(c.rc, 2, "two children failed");
     for (int i = 0; i < 4; i++) cr_assert_null(c.t[i]);
     cr_assert_eq(c.out[0].status, 0);
@@ -256,7 +243,7 @@ static void *calls_body(void *arg)
 Test(gather, calls_form_never_leaves_a_child_running, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(calls_body, &c, NULL), 0);
+    corio_test_run_clean(calls_body, &c);
     cr_assert_eq(c.rc, CORIO_EIO);
     cr_assert_eq(c.out[0].status, 0);
     cr_assert_eq((intptr_t)c.out[0].result, 5);
@@ -280,7 +267,7 @@ static void *gather_deadline_body(void *arg)
 Test(gather, deadline_cancels_and_joins_what_is_left, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(gather_deadline_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_null(c.t[0]);
     cr_assert_null(c.t[1]);
@@ -314,7 +301,7 @@ static void *gather_cancelled_body(void *arg)
 Test(gather, cancelling_the_caller_cancels_the_children, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_cancelled_body, &c, NULL), 0);
+    corio_test_run_clean(gather_cancelled_body, &c);
     cr_assert_eq(c.rc, CORIO_ECANCELED);
     cr_assert_eq(c.b_join_status, CORIO_ECANCELED);
     for (int i = 0; i < 2; i++) {
@@ -340,7 +327,7 @@ static void *gather_invalid_body(void *arg)
 Test(gather, invalid_handle_consumes_nothing, .timeout = 60)
 {
     gather_case c;
-    cr_assert_eq(run_loop(gather_invalid_body, &c, NULL), 0);
+    corio_test_run_clean(gather_invalid_body, &c);
     cr_assert_eq(c.rc, CORIO_EINVAL);
     cr_assert_eq(c.b_done_after, 1);
     cr_assert_eq(c.b_join_status, 0);
@@ -389,7 +376,7 @@ static void *wait_first_completed_body(void *arg)
 Test(wait, first_completed_returns_the_done_and_pending_sets, .timeout = 60)
 {
     wait_case c = { 0 };
-    cr_assert_eq(run_loop(wait_first_completed_body, &c, NULL), 0);
+    corio_test_run_clean(wait_first_completed_body, &c);
     cr_assert_eq(c.rc, 1);
     cr_assert_not(c.done[0]);
     cr_assert(c.done[1]);
@@ -415,7 +402,7 @@ static void *wait_pair_body(void *arg)
 Test(wait, tasks_finishing_in_one_round_wake_the_waiter_once, .timeout = 60)
 {
     wait_case c = { 0 };
-    cr_assert_eq(run_loop(wait_pair_body, &c, NULL), 0);
+    corio_test_run_clean(wait_pair_body, &c);
     cr_assert_eq(c.rc, 2, "both were done when the waiter looked");
     cr_assert(c.done[0]);
     cr_assert(c.done[1]);
@@ -454,7 +441,7 @@ static void *wait_first_exception_body(void *arg)
 Test(wait, first_exception_ignores_successes_and_cancellations, .timeout = 60)
 {
     wait_case c = { 0 };
-    cr_assert_eq(run_loop(wait_first_exception_body, &c, NULL), 0);
+    corio_test_run_clean(wait_first_exception_body, &c);
     cr_assert_eq(c.rc, 3, "returned at the failure, not before");
     cr_assert(c.done[0]);
     cr_assert(c.done[1]);
@@ -478,7 +465,7 @@ static void *wait_all_deadline_body(void *arg)
 Test(wait, deadline_is_not_an_error_and_cancels_nothing, .timeout = 60)
 {
     wait_case c = { 0 };
-    cr_assert_eq(run_loop(wait_all_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(wait_all_deadline_body, &c);
     cr_assert_eq(c.rc, 2);
     cr_assert(c.done[0]);
     cr_assert_not(c.done[1]);
@@ -504,7 +491,7 @@ static void *wait_in_scope_body(void *arg)
 Test(wait, an_expired_scope_is_an_error, .timeout = 60)
 {
     wait_case c = { 0 };
-    cr_assert_eq(run_loop(wait_in_scope_body, &c, NULL), 0);
+    corio_test_run_clean(wait_in_scope_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_eq(c.rc2, CORIO_ETIMEDOUT);
     cr_assert_not(c.done[0]);
@@ -566,7 +553,7 @@ static void *asc_order_body(void *arg)
 Test(as_completed, yields_in_completion_order, .timeout = 60)
 {
     asc_case c = { 0 };
-    cr_assert_eq(run_loop(asc_order_body, &c, NULL), 0);
+    corio_test_run_clean(asc_order_body, &c);
     cr_assert_eq(c.got, 4);
     cr_assert_eq(c.rc_end, CORIO_EOF);
     size_t want[4] = { 3, 1, 0, 2 };
@@ -599,7 +586,7 @@ static void *asc_batch_body(void *arg)
 Test(as_completed, tasks_done_before_looking_come_in_array_order, .timeout = 60)
 {
     asc_case c = { 0 };
-    cr_assert_eq(run_loop(asc_batch_body, &c, NULL), 0);
+    corio_test_run_clean(asc_batch_body, &c);
     cr_assert_eq(c.got, 3);
     for (int k = 0; k < 3; k++) cr_assert_eq(c.order[k], (size_t)k);
 }
@@ -631,7 +618,7 @@ static void *asc_deadline_body(void *arg)
 Test(as_completed, deadline_ends_the_iteration_and_cancels_nothing, .timeout = 60)
 {
     asc_case c = { 0 };
-    cr_assert_eq(run_loop(asc_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(asc_deadline_body, &c);
     cr_assert_eq(c.got, 1);
     cr_assert_eq(c.order[0], 1u);
     cr_assert_eq(c.rc_end, CORIO_ETIMEDOUT);
@@ -669,7 +656,7 @@ static void *scope_expiry_body(void *arg)
 Test(timeout, scope_expiry_is_sticky_inside_and_gone_after, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(scope_expiry_body, &c, NULL), 0);
+    corio_test_run_clean(scope_expiry_body, &c);
     cr_assert_eq(c.first, CORIO_ETIMEDOUT);
     cr_assert_eq(c.second, CORIO_ETIMEDOUT);
     cr_assert_eq(c.outer_end, CORIO_ETIMEDOUT);
@@ -692,7 +679,7 @@ static void *nested_inner_shorter_body(void *arg)
 Test(timeout, inner_scope_expiry_belongs_to_the_inner_scope, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(nested_inner_shorter_body, &c, NULL), 0);
+    corio_test_run_clean(nested_inner_shorter_body, &c);
     cr_assert_eq(c.first, CORIO_ETIMEDOUT);
     cr_assert_eq(c.inner_end, CORIO_ETIMEDOUT);
     cr_assert_eq(c.second, 0);
@@ -716,7 +703,7 @@ static void *nested_inner_longer_body(void *arg)
 Test(timeout, inner_scope_never_extends_the_outer_one, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(nested_inner_longer_body, &c, NULL), 0);
+    corio_test_run_clean(nested_inner_longer_body, &c);
     cr_assert_eq(c.first, CORIO_ETIMEDOUT);
     cr_assert_lt(c.elapsed, CORIO_SEC(30), "stopped by the outer 20 ms");
     cr_assert_eq(c.inner_end, 0, "not the inner scope's expiry");
@@ -739,7 +726,7 @@ static void *equal_deadlines_body(void *arg)
 Test(timeout, equal_deadlines_belong_to_the_outer_scope, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(equal_deadlines_body, &c, NULL), 0);
+    corio_test_run_clean(equal_deadlines_body, &c);
     cr_assert_eq(c.first, CORIO_ETIMEDOUT);
     cr_assert_eq(c.inner_end, 0);
     cr_assert_eq(c.outer_end, CORIO_ETIMEDOUT);
@@ -762,7 +749,7 @@ static void *own_deadline_body(void *arg)
 Test(timeout, a_calls_own_deadline_is_not_the_scopes, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(own_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(own_deadline_body, &c);
     cr_assert_eq(c.first, CORIO_ETIMEDOUT);
     cr_assert_eq(c.second, 0);
     cr_assert_eq(c.outer_end, 0);
@@ -783,7 +770,7 @@ static void *scope_join_body(void *arg)
 Test(timeout, expiry_cancels_the_work_being_joined, .timeout = 60)
 {
     scope_case c = { 0 };
-    cr_assert_eq(run_loop(scope_join_body, &c, NULL), 0);
+    corio_test_run_clean(scope_join_body, &c);
     cr_assert_eq(c.first, CORIO_ECANCELED, "the child was cancelled");
     cr_assert_eq(c.g.saw, CORIO_ECANCELED);
     cr_assert_eq(c.outer_end, CORIO_ETIMEDOUT);
@@ -812,7 +799,7 @@ static void *wait_for_expiry_body(void *arg)
 Test(wait_for, expiry_cancels_the_work_and_says_timed_out, .timeout = 60)
 {
     wf_case c = { 0 };
-    cr_assert_eq(run_loop(wait_for_expiry_body, &c, NULL), 0);
+    corio_test_run_clean(wait_for_expiry_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_eq(c.out.status, CORIO_ECANCELED);
     cr_assert_eq(c.g.saw, CORIO_ECANCELED);
@@ -832,7 +819,7 @@ static void *wait_for_in_time_body(void *arg)
 Test(wait_for, in_time_returns_the_outcome, .timeout = 60)
 {
     wf_case c = { 0 };
-    cr_assert_eq(run_loop(wait_for_in_time_body, &c, NULL), 0);
+    corio_test_run_clean(wait_for_in_time_body, &c);
     cr_assert_eq(c.rc, 0);
     cr_assert_eq(c.out.status, 0);
     cr_assert_eq((intptr_t)c.out.result, 42);
@@ -860,7 +847,7 @@ static void *wait_for_callee_deadline_body(void *arg)
 Test(wait_for, the_callees_own_timeout_is_not_ours, .timeout = 60)
 {
     wf_case c = { 0 };
-    cr_assert_eq(run_loop(wait_for_callee_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(wait_for_callee_deadline_body, &c);
     cr_assert_eq(c.rc, 0, "our deadline did not pass");
     cr_assert_eq(c.out.status, CORIO_ETIMEDOUT, "the callee's did");
 }
@@ -880,7 +867,7 @@ static void *wait_for_outer_scope_body(void *arg)
 Test(wait_for, an_outer_scope_stops_it_too, .timeout = 60)
 {
     wf_case c = { 0 };
-    cr_assert_eq(run_loop(wait_for_outer_scope_body, &c, NULL), 0);
+    corio_test_run_clean(wait_for_outer_scope_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_eq(c.out.status, CORIO_ECANCELED);
     cr_assert_eq(c.scope_end, CORIO_ETIMEDOUT, "the scope's expiry");
@@ -907,7 +894,7 @@ static void *wait_for_cancelled_body(void *arg)
 Test(wait_for, cancelling_the_caller_cancels_the_work, .timeout = 60)
 {
     wf_case c = { 0 };
-    cr_assert_eq(run_loop(wait_for_cancelled_body, &c, NULL), 0);
+    corio_test_run_clean(wait_for_cancelled_body, &c);
     cr_assert_eq(c.rc, CORIO_ECANCELED);
     cr_assert_eq(c.out.status, CORIO_ECANCELED);
     cr_assert_eq(c.g.saw, CORIO_ECANCELED);
@@ -965,7 +952,7 @@ Test(shield, a_cancelled_caller_stops_waiting_the_task_runs_on, .timeout = 60)
 {
     shield_case c = { 0 };
     the_shield_case = &c;
-    cr_assert_eq(run_loop(shield_cancel_body, &c, NULL), 0);
+    corio_test_run_clean(shield_cancel_body, &c);
     cr_assert_eq(c.rc, CORIO_ECANCELED);
     cr_assert_eq(c.out.status, CORIO_EAGAIN);
     cr_assert_eq(c.done_when_caller_returned, 0);
@@ -989,7 +976,7 @@ Test(shield, a_task_that_finishes_first_is_joined, .timeout = 60)
 {
     shield_case c = { 0 };
     the_shield_case = &c;
-    cr_assert_eq(run_loop(shield_in_time_body, &c, NULL), 0);
+    corio_test_run_clean(shield_in_time_body, &c);
     cr_assert_eq(c.rc, 0);
     cr_assert_eq(c.out.status, 0);
     cr_assert_eq((intptr_t)c.out.result, 5);
@@ -1013,7 +1000,7 @@ Test(shield, a_deadline_stops_the_wait_not_the_task, .timeout = 60)
 {
     shield_case c = { 0 };
     the_shield_case = &c;
-    cr_assert_eq(run_loop(shield_deadline_body, &c, NULL), 0);
+    corio_test_run_clean(shield_deadline_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_eq(c.cancelled_when_caller_returned, 0);
     cr_assert_eq(c.g.saw, 0);

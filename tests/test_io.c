@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
 #include "poller/io.h"
 
 #include <signal.h>
@@ -63,33 +64,9 @@ static void tally_fail(tally *t, int line, const char *fmt, ...)
     cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
                  (t).failures, (t).first)
 
-static void count_report(void *ctx, const char *message)
-{
-    ++*(int *)ctx;
-    cr_log_warn("loop close: %s", message);
-}
-
-/* Run fn(arg) as the main task of a new loop, close the loop, and check
- * that the close found no task left pending or unjoined. Returns the main
- * task's status. */
-static int run_task(corio_fn fn, void *arg)
-{
-    int reported = 0;
-    corio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.report = count_report;
-    cfg.report_ctx = &reported;
-
-    corio_loop *loop = corio_loop_new(&cfg);
-    cr_assert_not_null(loop, "corio_loop_new failed");
-    corio_task *main_task = corio_loop_spawn(loop, fn, arg, NULL);
-    cr_assert_not_null(main_task, "corio_loop_spawn failed");
-    int status = corio_loop_run_until_complete(loop, main_task, NULL);
-    int left = corio_loop_close(loop);
-    cr_assert_eq(left, 0, "loop close reported %d task(s)", left);
-    cr_assert_eq(reported, 0, "report callback called %d time(s)", reported);
-    return status;
-}
+/* Run fn(arg) as the main task of a new loop that must close clean;
+ * returns the main task's status (tests/util.h). */
+#define run_task corio_test_run_clean
 
 /* A recognisable byte for position i of a test stream (period 251, so it
  * does not line up with any power-of-two buffer size). */

@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
 #include "coro/os.h"
 
 #include <stdint.h>
@@ -29,16 +30,6 @@
 /* How many loop turns the "other" task counts while a worker is blocked. */
 #define TURNS 100
 
-static int run_loop(corio_fn body, void *arg)
-{
-    corio_loop *l = corio_loop_new(NULL);
-    cr_assert_not_null(l);
-    corio_task *m = corio_loop_spawn(l, body, arg, NULL);
-    cr_assert_not_null(m);
-    corio_loop_run_until_complete(l, m, NULL);
-    corio_loop_run(l);
-    return corio_loop_close(l);
-}
 
 /* ------------------------------------------------------------------ */
 /* A blocking call released by the test                                */
@@ -174,7 +165,7 @@ Test(pool, fifty_tasks_get_their_own_results_back, .timeout = 60)
     many_case c;
     memset(&c, 0, sizeof c);
     the_many = &c;
-    cr_assert_eq(run_loop(many_body, NULL), 0);
+    corio_test_run_clean(many_body, NULL);
     for (int i = 0; i < 50; i++) {
         cr_assert_eq(c.rc[i], 0);
         cr_assert_eq(c.r[i], (intptr_t)i * i);
@@ -209,7 +200,7 @@ Test(pool, other_tasks_run_while_a_worker_blocks_on_a_condvar, .timeout = 60)
     progress_case c;
     memset(&c, 0, sizeof c);
     blocker_init(&c.b);
-    cr_assert_eq(run_loop(progress_body, &c), 0);
+    corio_test_run_clean(progress_body, &c);
     blocker_free(&c.b);
     cr_assert_eq(c.k.saw_entered, 1);
     cr_assert_eq(c.rc, 0);
@@ -264,7 +255,7 @@ Test(pool, other_tasks_run_while_a_worker_blocks_in_read, .timeout = 60)
     pipe_case c;
     memset(&c, 0, sizeof c);
     cr_assert_eq(pipe(c.fds), 0);
-    cr_assert_eq(run_loop(pipe_body, &c), 0);
+    corio_test_run_clean(pipe_body, &c);
     close(c.fds[0]);
     close(c.fds[1]);
     cr_assert_eq(c.rc, 0);
@@ -346,7 +337,7 @@ Test(pool, cancelled_caller_returns_at_once_and_the_result_is_discarded, .timeou
     the_cancel = &c;
     blocker_init(&c.b);
     c.b.malloc_result = 1;
-    cr_assert_eq(run_loop(cancel_running_body, &c), 0);
+    corio_test_run_clean(cancel_running_body, &c);
     blocker_free(&c.b);
     check_abandoned(&c, CORIO_ECANCELED);
 }
@@ -359,7 +350,7 @@ Test(pool, deadline_returns_at_once_and_the_result_is_discarded, .timeout = 60)
     blocker_init(&c.b);
     c.b.malloc_result = 1;
     c.deadline_ms = 20;
-    cr_assert_eq(run_loop(cancel_running_body, &c), 0);
+    corio_test_run_clean(cancel_running_body, &c);
     blocker_free(&c.b);
     check_abandoned(&c, CORIO_ETIMEDOUT);
 }
@@ -430,7 +421,7 @@ Test(pool, a_queued_call_whose_caller_gave_up_never_runs, .timeout = 60)
     c.pool = corio_pool_new(1);
     cr_assert_not_null(c.pool);
     cr_assert_eq(corio_pool_max_threads(c.pool), 1u);
-    cr_assert_eq(run_loop(queued_body, &c), 0);
+    corio_test_run_clean(queued_body, &c);
     corio_pool_free(c.pool);
     blocker_free(&c.b);
     cr_assert_eq(c.rc_first, 0);
@@ -465,7 +456,7 @@ Test(pool, a_cancelled_task_does_not_start_a_call_unless_shielded, .timeout = 60
 {
     int rc[2] = { 1, 1 };
     ran_anyway = 0;
-    cr_assert_eq(run_loop(precancelled_body, rc), 0);
+    corio_test_run_clean(precancelled_body, rc);
     cr_assert_eq(rc[0], CORIO_ECANCELED);
     cr_assert_eq(rc[1], 0);
     cr_assert_eq(ran_anyway, 1);
@@ -524,7 +515,7 @@ Test(pool, two_workers_run_two_calls_at_the_same_time, .timeout = 30)
     r.arrived = 0;
     the_rdv = &r;
     int rc[2] = { 1, 0 };
-    cr_assert_eq(run_loop(rendezvous_body, rc), 0);
+    corio_test_run_clean(rendezvous_body, rc);
     corio_os_mutex_free(r.m);
     corio_os_cond_free(r.c);
     cr_assert_eq(rc[0], 0);

@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,33 +52,12 @@ static void tally_fail(int line, const char *fmt, ...)
 #define NOTE(cond, ...) \
     do { if (!(cond)) tally_fail(__LINE__, __VA_ARGS__); } while (0)
 
-static void count_report(void *ctx, const char *message)
-{
-    ++*(int *)ctx;
-    cr_log_warn("loop close: %s", message);
-}
-
-/* Run fn(arg) as the main task of a new loop, close the loop, and assert
- * that the task finished cleanly, that the close found nothing pending,
- * and that no task NOTEd a failure. */
 static void run_main(corio_fn fn, void *arg)
 {
     memset(&g_tally, 0, sizeof g_tally);
-    int reported = 0;
-    corio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.report = count_report;
-    cfg.report_ctx = &reported;
-    corio_loop *loop = corio_loop_new(&cfg);
-    cr_assert_not_null(loop, "corio_loop_new failed");
-    corio_task *main_task = corio_loop_spawn(loop, fn, arg, NULL);
-    cr_assert_not_null(main_task, "spawn of the main task failed");
-    int status = corio_loop_run_until_complete(loop, main_task, NULL);
-    int closed = corio_loop_close(loop);
+    int status = corio_test_run_clean(fn, arg);
     cr_assert_eq(status, 0, "main task status %d (%s)", status,
                  corio_strerror(status));
-    cr_assert_eq(closed, 0, "loop close reported %d task(s)", closed);
-    cr_assert_eq(reported, 0);
     cr_assert_eq(g_tally.failures, 0, "%d failure(s), first: %s",
                  g_tally.failures, g_tally.first);
 }

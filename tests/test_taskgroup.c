@@ -10,20 +10,11 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <string.h>
 
-static int run_loop(corio_fn body, void *arg)
-{
-    corio_loop *l = corio_loop_new(NULL);
-    cr_assert_not_null(l);
-    corio_task *m = corio_loop_spawn(l, body, arg, NULL);
-    cr_assert_not_null(m);
-    corio_loop_run_until_complete(l, m, NULL);
-    corio_loop_run(l);
-    return corio_loop_close(l);
-}
 
 /* A child that waits for its gate, then returns `value` or fails with
  * `fail`. If it is cancelled instead it returns, or fails with
@@ -113,7 +104,7 @@ Test(taskgroup, waits_for_every_child_and_keeps_their_results, .timeout = 60)
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(all_succeed_body, &c), 0);
+    corio_test_run_clean(all_succeed_body, &c);
     cr_assert_eq(c.rc, 0);
     cr_assert_eq(c.destroy_early, CORIO_EBUSY);
     cr_assert_eq(c.size, 3u);
@@ -155,7 +146,7 @@ Test(taskgroup, first_failure_cancels_the_siblings_at_once, .timeout = 60)
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(first_failure_body, &c), 0);
+    corio_test_run_clean(first_failure_body, &c);
     cr_assert_eq(c.siblings_cancelled_before_wait, 1);
     cr_assert_eq(c.late_spawn, CORIO_ESHUTDOWN);
     cr_assert_eq(c.rc, CORIO_EIO);
@@ -190,7 +181,7 @@ Test(taskgroup, reports_every_error_in_the_order_they_happened, .timeout = 60)
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(every_error_body, &c), 0);
+    corio_test_run_clean(every_error_body, &c);
     cr_assert_eq(c.rc, CORIO_EIO, "the wait returns the first failure");
     cr_assert_eq(c.nerr, 3u);
     cr_assert_eq(c.err[0], CORIO_EIO);
@@ -272,7 +263,7 @@ Test(taskgroup, cancelling_the_owner_in_the_wait_cancels_the_children, .timeout 
     tg_case c;
     memset(&c, 0, sizeof c);
     owner_case a = { &c, owner_in_wait };
-    cr_assert_eq(run_loop(cancel_owner_body, &a), 0);
+    corio_test_run_clean(cancel_owner_body, &a);
     check_owner_cancelled(&c);
 }
 
@@ -281,7 +272,7 @@ Test(taskgroup, cancelling_the_owner_in_the_body_cancels_the_children, .timeout 
     tg_case c;
     memset(&c, 0, sizeof c);
     owner_case a = { &c, owner_in_body };
-    cr_assert_eq(run_loop(cancel_owner_body, &a), 0);
+    corio_test_run_clean(cancel_owner_body, &a);
     check_owner_cancelled(&c);
 }
 
@@ -305,7 +296,7 @@ Test(taskgroup, deadline_cancels_the_children_still_running, .timeout = 60)
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(deadline_body, &c), 0);
+    corio_test_run_clean(deadline_body, &c);
     cr_assert_eq(c.rc, CORIO_ETIMEDOUT);
     cr_assert_eq(c.status[0], 0);
     cr_assert_eq(c.result[0], 5);
@@ -347,7 +338,7 @@ Test(taskgroup, children_may_spawn_siblings_while_the_owner_waits, .timeout = 60
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(nested_spawn_body, &c), 0);
+    corio_test_run_clean(nested_spawn_body, &c);
     cr_assert_eq(c.rc, 0);
     cr_assert_eq(c.size, 2u);
     cr_assert_eq(c.idx[1], 1);
@@ -380,7 +371,7 @@ Test(taskgroup, cancelling_one_child_does_not_abort_the_group, .timeout = 60)
 {
     tg_case c;
     memset(&c, 0, sizeof c);
-    cr_assert_eq(run_loop(cancel_one_body, &c), 0);
+    corio_test_run_clean(cancel_one_body, &c);
     cr_assert_eq(c.rc, 0);
     cr_assert_eq(c.status[0], 0);
     cr_assert_eq(c.status[1], CORIO_ECANCELED);
