@@ -26,6 +26,30 @@
  * asyncio polls every iteration; we poll every 50 us of busy running. */
 #define BUSY_POLL_INTERVAL_NS 50000
 
+/*
+ * fork(): the child gets a copy of the loop's memory but SHARES its epoll
+ * (kqueue is not inherited at all), so a child that went on using it would
+ * register its descriptors in the parent's set and steal its events. The
+ * child therefore forgets the inherited loop (it may make its own with
+ * corio_loop_new), and any explicit use of the old one fails with a clear
+ * message. A child that only execs (subprocesses) never notices.
+ */
+unsigned corio__fork_gen;
+
+static void after_fork_in_child(void)
+{
+    corio__fork_gen++;
+    corio__tls_loop = NULL; /* the forking thread is the child's only one */
+}
+
+static int loop_usable(corio_loop *l)
+{
+    if (l->fork_gen == corio__fork_gen) return 1;
+    fputs("corio: this loop belongs to the parent process (fork() shares its "
+          "poller with the parent); create a new loop in the child\n", stderr);
+    return 0;
+}
+
 static int env_debug(void)
 {
     const char *e = getenv("CORIO_DEBUG");
@@ -65,6 +89,9 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     }
     thread_stack_bounds(l);
     corio_stack_overflow_guard_thread();
+    static atomic_flag fork_hook = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&fork_hook)) corio_os_on_fork_child(after_fork_in_child);
+    l->fork_gen = corio__fork_gen;
     l->last_poll = corio_os_now_ns();
     corio__tls_loop = l;
     return l;
@@ -184,7 +211,7 @@ static int run_loop(corio_loop *l, corio_task *stop)
 int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result)
 {
     if (!l || !main || main->loop != l) return CORIO_EINVAL;
-    if (l->current) return CORIO_EINVAL; /* not from inside a task */
+    if (l->current || !loop_usable(l)) return CORIO_EINVAL; /* not from a task */
     if (main->joined || main->detached) return CORIO_EALREADY;
     main->joined = 1;
     l->stop_task = main;
@@ -199,7 +226,7 @@ int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result
 int corio_loop_run(corio_loop *l)
 {
     if (!l) return CORIO_EINVAL;
-    if (l->current) return CORIO_EINVAL;
+    if (l->current || !loop_usable(l)) return CORIO_EINVAL;
     return run_loop(l, NULL);
 }
 

@@ -14,6 +14,10 @@
 int64_t corio_os_now_ns(void);
 int corio_os_cpu_count(void);
 
+/* Call fn in the child after every fork() of this process (pthread_atfork;
+ * Windows has no fork: a no-op). Registered once per process. */
+void corio_os_on_fork_child(void (*fn)(void));
+
 typedef struct corio_os_mutex corio_os_mutex;
 typedef struct corio_os_cond corio_os_cond;
 typedef struct corio_os_thread corio_os_thread;

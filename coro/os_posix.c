@@ -17,6 +17,11 @@ int64_t corio_os_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void corio_os_on_fork_child(void (*fn)(void))
+{
+    pthread_atfork(NULL, NULL, fn);
+}
+
 int corio_os_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -49,6 +49,11 @@ int64_t corio_os_now_ns(void)
     return s * 1000000000 + r * 1000000000 / f;
 }
 
+void corio_os_on_fork_child(void (*fn)(void))
+{
+    (void)fn; /* no fork() on Windows */
+}
+
 int corio_os_cpu_count(void)
 {
     SYSTEM_INFO si;

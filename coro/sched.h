@@ -125,12 +125,17 @@ struct corio_loop {
     uint64_t next_id;
     int64_t last_poll;
     corio_config cfg;
+    unsigned fork_gen;            /* corio__fork_gen when it was made */
     void *sched_stack_lo;         /* the thread's stack, for ASan */
     size_t sched_stack_size;
     int debug;
     void *debug_state;            /* coro/debug.c */
     void *pool_state;             /* coro/pool.c (thread pool hook) */
 };
+
+/* Bumped in the child of every fork(): a loop whose fork_gen differs
+ * belongs to the parent (its epoll set is shared with the parent). */
+extern unsigned corio__fork_gen;
 
 /* The calling thread's loop. */
 extern _Thread_local corio_loop *corio__tls_loop;

@@ -248,3 +248,43 @@ Test(loop, debug_mode_reports_slow_tasks_and_stack_use)
     cr_assert(slow, "no slow-task report (%d reports, first: %s)", r.n, r.msg[0]);
     cr_assert(deepest, "no high-water report");
 }
+
+#ifndef _WIN32
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *nap(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)corio_sleep(CORIO_MS(1));
+}
+
+/* After fork() the child shares the parent's epoll set. It must not use
+ * the inherited loop silently: it sees no current loop, can make its own
+ * (with its own poller), and running the parent's fails with a message. */
+Test(loop, a_forked_child_gets_its_own_loop)
+{
+    corio_loop *parent = corio_loop_new(NULL);
+    cr_assert_not_null(parent);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int ok = corio_loop_current() == NULL;
+        ok = ok && corio_loop_run(parent) == CORIO_EINVAL;
+        corio_loop *mine = corio_loop_new(NULL);
+        ok = ok && mine != NULL;
+        if (mine) {
+            corio_task *t = corio_loop_spawn(mine, nap, NULL, NULL);
+            void *r = (void *)1;
+            ok = ok && corio_loop_run_until_complete(mine, t, &r) == 0 && r == NULL;
+            corio_loop_close(mine);
+        }
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+    cr_assert_eq(corio_loop_current(), parent, "the parent keeps its loop");
+    cr_assert_eq(corio_loop_close(parent), 0);
+}
+#endif
