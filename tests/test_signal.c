@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "tests/util.h"
 #include "net/signal_hooks.h"
 #include "poller/signal.h"
 
@@ -27,31 +28,6 @@
 #else
 #include <pthread.h>
 #endif
-
-static void count_report(void *ctx, const char *message)
-{
-    ++*(int *)ctx;
-    cr_log_warn("loop close: %s", message);
-}
-
-/* fn(arg) as the main task of a fresh loop; the loop must close clean. */
-static int run_task(corio_fn fn, void *arg)
-{
-    int reported = 0;
-    corio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.report = count_report;
-    cfg.report_ctx = &reported;
-    corio_loop *loop = corio_loop_new(&cfg);
-    cr_assert_not_null(loop, "corio_loop_new failed");
-    corio_task *main_task = corio_loop_spawn(loop, fn, arg, NULL);
-    cr_assert_not_null(main_task, "corio_loop_spawn failed");
-    int status = corio_loop_run_until_complete(loop, main_task, NULL);
-    int left = corio_loop_close(loop);
-    cr_assert_eq(left, 0, "loop close reported %d task(s)", left);
-    cr_assert_eq(reported, 0, "report callback called %d time(s)", reported);
-    return status;
-}
 
 /* Let other tasks run until `n` tasks wait for signum. Bounded in count
  * and time: a task that never gets there fails the test. */
@@ -123,7 +99,7 @@ static void *wake_main(void *arg)
 Test(signal, a_waiter_wakes_when_the_signal_arrives, .timeout = 30)
 {
     wake_case c = { .n = 1 };
-    cr_assert_eq(run_task(wake_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(wake_main, &c), 0);
     cr_assert_eq(c.park_rc, 0, "the waiter never parked");
     cr_assert_eq(c.send_rc, 0, "sending the signal failed");
     cr_assert_eq(c.jobs[0].rc, 0, "wait returned %s",
@@ -135,7 +111,7 @@ Test(signal, a_waiter_wakes_when_the_signal_arrives, .timeout = 30)
 Test(signal, every_waiter_wakes, .timeout = 30)
 {
     wake_case c = { .n = 3 };
-    cr_assert_eq(run_task(wake_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(wake_main, &c), 0);
     cr_assert_eq(c.park_rc, 0, "the waiters never parked");
     cr_assert_eq(c.send_rc, 0, "sending the signal failed");
     for (size_t i = 0; i < c.n; i++)
@@ -159,7 +135,7 @@ static void *deadline_main(void *arg)
 Test(signal, the_deadline_ends_the_wait, .timeout = 30)
 {
     wait_job j;
-    cr_assert_eq(run_task(deadline_main, &j), 0);
+    cr_assert_eq(corio_test_run_clean(deadline_main, &j), 0);
     cr_assert_eq(j.rc, CORIO_ETIMEDOUT, "wait returned %s", corio_strerror(j.rc));
     cr_assert_geq(j.took, CORIO_MS(50), "returned %lld ns early",
                   (long long)(CORIO_MS(50) - j.took));
@@ -185,7 +161,7 @@ static void *cancel_main(void *arg)
 Test(signal, a_cancelled_waiter_leaves, .timeout = 30)
 {
     cancel_case c;
-    cr_assert_eq(run_task(cancel_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(cancel_main, &c), 0);
     cr_assert_eq(c.park_rc, 0, "the waiter never parked");
     cr_assert_eq(c.job.rc, CORIO_ECANCELED, "wait returned %s",
                  corio_strerror(c.job.rc));
@@ -232,7 +208,7 @@ static void *pending_main(void *arg)
 Test(signal, a_signal_nobody_waits_for_is_remembered_once, .timeout = 30)
 {
     pending_case c;
-    cr_assert_eq(run_task(pending_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(pending_main, &c), 0);
     cr_assert_eq(c.install_rc, CORIO_ETIMEDOUT, "install wait: %s",
                  corio_strerror(c.install_rc));
     cr_assert_eq(c.send1_rc, 0, "first delivery never arrived");
@@ -262,7 +238,7 @@ static void *args_main(void *arg)
 Test(signal, bad_signal_numbers_are_refused)
 {
     args_case c;
-    cr_assert_eq(run_task(args_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(args_main, &c), 0);
     cr_assert_eq(c.zero, CORIO_EINVAL);
     cr_assert_eq(c.huge, CORIO_EINVAL);
     /* SIGSEGV cannot be waited for (POSIX: a fault signal; Windows: not
@@ -291,7 +267,7 @@ static void *break_main(void *arg)
 Test(signal, an_unwatched_console_event_is_left_to_windows)
 {
     int claimed = -1;
-    cr_assert_eq(run_task(break_main, &claimed), 0);
+    cr_assert_eq(corio_test_run_clean(break_main, &claimed), 0);
     cr_assert_eq(claimed, 0, "Ctrl+Break was claimed though nobody watches "
                  "SIGBREAK (the default handler would never see it)");
 }
@@ -336,7 +312,7 @@ Test(signal, waiters_in_two_loops_both_wake, .timeout = 30)
                               CORIO_EINVAL, 0 };
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, other_loop_thread, &c.other), 0);
-    int status = run_task(two_loops_main, &c);
+    int status = corio_test_run_clean(two_loops_main, &c);
     pthread_join(th, NULL);
     cr_assert_eq(status, 0);
     cr_assert_eq(c.park_rc, 0, "both waiters never parked");
@@ -373,7 +349,7 @@ Test(signal, an_earlier_handler_is_chained, .timeout = 30)
     signal(SIGUSR2, program_handler);
     program_handler_ran = 0;
     wake_case c = { .n = 1 };
-    cr_assert_eq(run_task(chain_main, &c), 0);
+    cr_assert_eq(corio_test_run_clean(chain_main, &c), 0);
     cr_assert_eq(c.park_rc, 0);
     cr_assert_eq(c.send_rc, 0);
     cr_assert_eq(c.jobs[0].rc, 0, "wait returned %s", corio_strerror(c.jobs[0].rc));
