@@ -1,7 +1,7 @@
 # corio — build, test, bench, install.
 #
 #   make                  build/libcorio.a (native: epoll + x86-64 asm switch)
-#   make demo             build and run examples/demo.c
+#   make demo             build and run examples/demo.c, then echo_demo.c
 #   make test             Criterion suites (installs libcriterion-dev if missing)
 #   make test SWITCH=ucontext   the same suites on the portable switch
 #   make test-sanitize    the suites under ASan + UBSan
@@ -201,6 +201,9 @@ $(B)/examples/%$(EXE): examples/%.c $(LIB)
 # runs natively here (the ucontext fallback). AArch64 under qemu is a
 # correctness check only: emulated times are not reported.
 bench: $(BENCH_BIN)
+ifeq ($(TARGET),native)
+	@.ci/ensure-packages golang-go || echo "# go not installed: bench_echo skips its Go peer"
+endif
 	@for b in $(BENCH_BIN); do $(RUN) $$b || exit 1; done
 ifeq ($(TARGET)-$(SWITCH),native-asm)
 	@$(MAKE) --no-print-directory SWITCH=ucontext build/native-ucontext-epoll/bench/bench_core >/dev/null
@@ -209,8 +212,9 @@ endif
 
 examples: $(EXAMPLE_BIN)
 
-demo: $(B)/examples/demo$(EXE)
+demo: $(B)/examples/demo$(EXE) $(B)/examples/echo_demo$(EXE)
 	$(RUN) $(B)/examples/demo$(EXE)
+	$(RUN) $(B)/examples/echo_demo$(EXE)
 
 # --- install ------------------------------------------------------------
 install: $(LIB)
