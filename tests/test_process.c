@@ -224,9 +224,23 @@ static void count_report(void *ctx, const char *message)
     cr_log_warn("loop close: %s", message);
 }
 
+/* Criterion runs each test in a process marked by BXFI_MAP in its
+ * environment, and its sandbox library (BoxFort), in ANY process that
+ * inherits the variable, takes itself for a test instance and talks to
+ * the runner ("Could not spawn test instance: Protocol error"). Our
+ * children must not inherit the mark. Criterion has read it by the time a
+ * test body runs; the harness never sets it. */
+static void unmark_test_process(void)
+{
+#ifndef _WIN32
+    unsetenv("BXFI_MAP");
+#endif
+}
+
 /* fn(arg) as the main task of a new loop; the loop must close clean. */
 static int run_task(corio_fn fn, void *arg)
 {
+    unmark_test_process();
     int reported = 0;
     corio_config cfg;
     memset(&cfg, 0, sizeof cfg);
