@@ -533,6 +533,9 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n)
         /* Nothing queued, nobody sending: try right now, no copy. */
         ptrdiff_t m = s->is_socket ? corio_io_send_nowait(s->fd, p, n)
                                    : corio_io_write_nowait(s->fd, p, n);
+        /* CORIO_ENOTSUP: no such attempt for this descriptor (a pipe on
+         * Windows): the flusher's blocking write does the job. */
+        if (m == CORIO_ENOTSUP) m = CORIO_EAGAIN;
         if (m < 0 && m != CORIO_EAGAIN) {
             s->werr = (int)m;
             update_events(s);

@@ -81,8 +81,9 @@ ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
  * first): some bytes (>= 1 unless len == 0), CORIO_EAGAIN when the
  * kernel has no room right now, or another error. Streams use it only
  * while no blocking send of theirs is in flight on fd, so bytes never
- * overtake one another. write_nowait is for pipe ends (sockets only on
- * Windows, like corio_io_write). */
+ * overtake one another. write_nowait is for pipe ends; where a
+ * descriptor has no non-blocking attempt (a Windows pipe) it answers
+ * CORIO_ENOTSUP and the caller uses corio_io_write. */
 ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len);
 ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len);
 /* 1 if fd is a socket, 0 if it is something else (a pipe), or a

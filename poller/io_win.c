@@ -576,7 +576,9 @@ ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
     return n;
 }
 
-/* Sockets only, as corio_io_write. */
+/* Sockets only: an overlapped pipe handle has no "try without waiting",
+ * so a pipe answers CORIO_ENOTSUP and streams queue its bytes for
+ * corio_io_write (see io.h). */
 ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
 {
     if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
