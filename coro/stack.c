@@ -29,6 +29,25 @@
 #endif
 #endif
 
+/*
+ * AddressSanitizer marks the redzones around a function's locals as it
+ * enters, and clears them as it returns. A finished task's last frames
+ * (task_finish -> leave_final -> the switch) never return, so their marks
+ * stay in the shadow of the stack; a later task on the same stack would
+ * trip over them (a false report, or an ASan CHECK failure inside
+ * __asan_handle_no_return). A stack going back to the pool is clean.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_STACK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_STACK_ASAN 1
+#endif
+#endif
+#ifdef CORIO_STACK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 static void vg_register(corio_stack *s)
 {
 #ifdef CORIO_VALGRIND
@@ -176,6 +195,9 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
 
 void corio_stack_put(corio_stack_pool *p, corio_stack *s)
 {
+#ifdef CORIO_STACK_ASAN
+    __asan_unpoison_memory_region(s->lo, s->size);
+#endif
     size_class *c = class_for(p, s->size);
     if (!s->dense && (!c || c->count >= p->keep)) {
         vg_deregister(s);
