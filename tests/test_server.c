@@ -488,7 +488,7 @@ Test(server, accept_at_the_descriptor_limit_backs_off, .timeout = 60)
  */
 
 #ifdef _WIN32
-enum { MANY = 500 };
+enum { MANY = 2000 };
 #else
 enum { MANY = 10000 };
 #endif
