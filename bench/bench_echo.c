@@ -787,6 +787,9 @@ static void run_point(int kind, int si, int64_t run_deadline)
         if (cbusy >= 90)
             printf("# %s %d: the load generator was near saturation: a floor for this "
                    "server, not its limit\n", name, n);
+        else if (sbusy >= 0 && sbusy < 70)
+            printf("# %s %d: neither side kept its core busy: other work held the cores "
+                   "(a disturbed figure)\n", name, n);
     } else {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
@@ -905,6 +908,12 @@ static int bench(const char *only_kind, int only_n)
            WARM_NS / 1e9, WINDOWS, WINDOW_NS / 1e9, nofile);
     printf("# thread server and corio tasks: %d KiB stacks; both run the same echo_serve()\n",
            STACK_BYTES / 1024);
+    double load1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la && fscanf(la, "%lf", &load1) == 1)
+        printf("# load average at start: %.2f (other work on the machine makes figures "
+               "noisy)\n", load1);
+    if (la) fclose(la);
     build_go_peer(run_deadline);
     if (go_server[0]) printf("# go peer: %s, GOMAXPROCS=1\n", go_server);
     fflush(stdout);
