@@ -1,0 +1,296 @@
+/*
+ * test_dns.c — net/dns.c: corio_resolve, getaddrinfo on the thread pool.
+ *
+ * Only names that never leave the machine: "localhost", literals, and a
+ * name under ".invalid", the top-level domain reserved never to exist
+ * (RFC 6761). The resolver may still ask the configured DNS server about
+ * that one; the answer is "no such name" either way.
+ *
+ * Cancellation and deadlines: to stop a lookup while it is still QUEUED,
+ * the loop's pool is cut to one worker and that worker is kept busy by a
+ * call that waits for the test's say-so. To stop lookups while they RUN
+ * or after their answer is on its way, many lookups are cancelled after
+ * varying numbers of turns. Under `make test-sanitize` LeakSanitizer then
+ * proves that every abandoned answer was freed (and ASan that nothing
+ * was used after it).
+ */
+#include <criterion/criterion.h>
+
+#include "corio.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct tally {
+    int failures;
+    char first[256];
+} tally;
+
+static void tally_fail(tally *t, int line, const char *fmt, ...)
+{
+    if (t->failures++ == 0) {
+        int n = snprintf(t->first, sizeof t->first, "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->first + n, sizeof t->first - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+}
+
+#define NOTE(t, cond, ...) \
+    do { if (!(cond)) tally_fail((t), __LINE__, __VA_ARGS__); } while (0)
+
+#define ASSERT_TALLY_CLEAN(t) \
+    cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
+                 (t).failures, (t).first)
+
+static void count_report(void *ctx, const char *message)
+{
+    ++*(int *)ctx;
+    cr_log_warn("loop close: %s", message);
+}
+
+static int run_task(corio_fn fn, void *arg)
+{
+    int reported = 0;
+    corio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.report = count_report;
+    cfg.report_ctx = &reported;
+    corio_loop *loop = corio_loop_new(&cfg);
+    cr_assert_not_null(loop, "corio_loop_new failed");
+    corio_task *main_task = corio_loop_spawn(loop, fn, arg, NULL);
+    cr_assert_not_null(main_task, "corio_loop_spawn failed");
+    int status = corio_loop_run_until_complete(loop, main_task, NULL);
+    corio_loop_run(loop);
+    int left = corio_loop_close(loop);
+    cr_assert_eq(left, 0, "loop close reported %d task(s)", left);
+    cr_assert_eq(reported, 0, "report callback called %d time(s)", reported);
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers                                                             */
+/* ------------------------------------------------------------------ */
+
+#define MAXA 16
+
+typedef struct answer_case {
+    int n, n4, n6_literal_as_v4, lit;
+    corio_addr any[MAXA], v4[MAXA], litv[2];
+    int invalid, bad_family, bad_port;
+    tally t;
+} answer_case;
+
+static void *answer_main(void *arg)
+{
+    answer_case *c = arg;
+    int64_t dl = corio_deadline_in(CORIO_SEC(20));
+    c->n = corio_resolve("localhost", 8080, 0, c->any, MAXA, dl);
+    c->n4 = corio_resolve("localhost", 80, CORIO_AF_INET, c->v4, MAXA, dl);
+    c->lit = corio_resolve("::1", 443, 0, c->litv, 2, dl);
+    c->n6_literal_as_v4 = corio_resolve("::1", 443, CORIO_AF_INET, c->litv + 1,
+                                        1, dl);
+    c->invalid = corio_resolve("no-such-host.invalid", 80, 0, c->any + MAXA / 2,
+                               MAXA / 2, dl);
+    c->bad_family = corio_resolve("localhost", 80, 99, c->v4, 1, dl);
+    c->bad_port = corio_resolve("localhost", 70000, 0, c->v4, 1, dl);
+    return NULL;
+}
+
+Test(dns, resolve_localhost_and_literals, .timeout = 60)
+{
+    static answer_case c;
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(run_task(answer_main, &c), 0);
+    ASSERT_TALLY_CLEAN(c.t);
+
+    cr_assert_geq(c.n, 1, "localhost: %s", c.n < 0 ? corio_strerror(c.n) : "0");
+    int loopback = 0;
+    for (int i = 0; i < c.n && i < MAXA / 2; i++) {
+        char text[80];
+        int f = corio_addr_family(&c.any[i]);
+        cr_assert(f == CORIO_AF_INET || f == CORIO_AF_INET6, "family %d", f);
+        cr_assert_eq(corio_addr_port(&c.any[i]), 8080, "port set");
+        corio_addr_format(&c.any[i], text, sizeof text);
+        cr_log_info("localhost -> %s", text);
+        if (strncmp(text, "127.", 4) == 0 || strncmp(text, "[::1]", 5) == 0)
+            loopback++;
+    }
+    cr_assert_geq(loopback, 1, "no loopback address for localhost");
+
+    cr_assert_geq(c.n4, 1, "localhost v4: %d", c.n4);
+    for (int i = 0; i < c.n4; i++) {
+        cr_assert_eq(corio_addr_family(&c.v4[i]), CORIO_AF_INET);
+        cr_assert_eq(corio_addr_port(&c.v4[i]), 80);
+    }
+
+    cr_assert_eq(c.lit, 1);
+    char text[80];
+    corio_addr_format(&c.litv[0], text, sizeof text);
+    cr_assert_str_eq(text, "[::1]:443");
+    cr_assert_eq(c.n6_literal_as_v4, CORIO_ENOTFOUND);
+
+    cr_assert_eq(c.invalid, CORIO_ENOTFOUND, ".invalid: %s",
+                 corio_strerror(c.invalid));
+    cr_assert_eq(c.bad_family, CORIO_EINVAL);
+    cr_assert_eq(c.bad_port, CORIO_EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stopping a lookup that waits in the pool's queue                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct queued_case {
+    atomic_int release;     /* the blocker may return */
+    atomic_int blocking;    /* the blocker runs */
+    corio_task *lookup;
+    int timed_rc, cancel_rc, after_rc;
+    tally t;
+} queued_case;
+
+/* Occupies the pool's only worker until told to stop (bounded: 20 s). */
+static void *blocker(void *arg)
+{
+    queued_case *c = arg;
+    atomic_store(&c->blocking, 1);
+    int64_t limit = corio_deadline_in(CORIO_SEC(20));
+    while (!atomic_load(&c->release) && corio_now() < limit) {
+    }
+    return NULL;
+}
+
+static void *blocker_task(void *arg)
+{
+    queued_case *c = arg;
+    int rc = corio_to_thread(blocker, c, NULL, NULL);
+    NOTE(&c->t, rc == 0, "blocker: %s", corio_strerror(rc));
+    return NULL;
+}
+
+static void *cancelled_lookup(void *arg)
+{
+    queued_case *c = arg;
+    corio_addr out[4];
+    c->cancel_rc = corio_resolve("localhost", 1, 0, out, 4, CORIO_NEVER);
+    return NULL;
+}
+
+static void *queued_main(void *arg)
+{
+    queued_case *c = arg;
+    NOTE(&c->t, corio_default_pool_threads(NULL, 1) == 0, "pool size");
+    corio_task *b = corio_spawn(blocker_task, c, NULL);
+    for (int i = 0; i < 20000 && !atomic_load(&c->blocking); i++)
+        corio_sleep(CORIO_US(100)); /* bounded: the worker starts */
+    NOTE(&c->t, atomic_load(&c->blocking), "blocker never started");
+
+    /* A deadline passes while the lookup is queued behind the blocker. */
+    corio_addr out[4];
+    int64_t dl = corio_deadline_in(CORIO_MS(50));
+    c->timed_rc = corio_resolve("localhost", 1, 0, out, 4, dl);
+    NOTE(&c->t, corio_now() >= dl, "returned before the deadline");
+
+    /* A cancel arrives while it is queued. */
+    corio_task *l = corio_spawn(cancelled_lookup, c, NULL);
+    for (int i = 0; i < 10000 && l && corio_task_state_of(l) != CORIO_TASK_WAITING; i++)
+        corio_yield();
+    if (l) {
+        corio_cancel(l);
+        corio_join(l, NULL);
+    }
+
+    atomic_store(&c->release, 1);
+    if (b) corio_join(b, NULL);
+    /* The pool works on: the withdrawn jobs left nothing behind. */
+    c->after_rc = corio_resolve("localhost", 1, 0, out, 4,
+                                corio_deadline_in(CORIO_SEC(20)));
+    return NULL;
+}
+
+Test(dns, deadline_and_cancel_while_queued, .timeout = 60)
+{
+    static queued_case c;
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(run_task(queued_main, &c), 0);
+    ASSERT_TALLY_CLEAN(c.t);
+    cr_assert_eq(c.timed_rc, CORIO_ETIMEDOUT, "deadline: %s",
+                 corio_strerror(c.timed_rc));
+    cr_assert_eq(c.cancel_rc, CORIO_ECANCELED, "cancel: %s",
+                 corio_strerror(c.cancel_rc));
+    cr_assert_geq(c.after_rc, 1, "lookup after: %s",
+                  c.after_rc < 0 ? corio_strerror(c.after_rc) : "0");
+}
+
+/* ------------------------------------------------------------------ */
+/* Stopping lookups at every stage: queued, running, answered          */
+/* ------------------------------------------------------------------ */
+
+#define RACERS 128
+#define NEVER_RAN 1000000
+
+typedef struct race_case {
+    int rc[RACERS];
+    int answered, cancelled, other;
+    tally t;
+} race_case;
+
+typedef struct racer {
+    race_case *c;
+    int i;
+} racer;
+
+static void *race_lookup(void *arg)
+{
+    racer *r = arg;
+    corio_addr out[4];
+    r->c->rc[r->i] = corio_resolve("localhost", 1, 0, out, 4, CORIO_NEVER);
+    return NULL;
+}
+
+static void *race_main(void *arg)
+{
+    race_case *c = arg;
+    static racer rs[RACERS];
+    /* One lookup at a time: start it, let it reach the pool, then hold
+     * the loop's thread for a growing while (the worker runs meanwhile on
+     * its own thread) and cancel. Early ones are stopped queued, later
+     * ones while getaddrinfo runs, the last ones with their answer
+     * already on its way back. */
+    for (int i = 0; i < RACERS; i++) {
+        c->rc[i] = NEVER_RAN;
+        rs[i].c = c;
+        rs[i].i = i;
+        corio_task *t = corio_spawn(race_lookup, &rs[i], NULL);
+        NOTE(&c->t, t != NULL, "spawn");
+        if (!t) continue;
+        for (int k = 0; k < 1000 && corio_task_state_of(t) != CORIO_TASK_WAITING; k++)
+            corio_yield();
+        int64_t until = corio_now() + CORIO_US(3) * i;
+        while (corio_now() < until) {
+        }
+        corio_cancel(t);
+        int status = corio_join(t, NULL);
+        /* A task cancelled before its first turn never runs at all. */
+        if (c->rc[i] == NEVER_RAN && status == CORIO_ECANCELED)
+            c->rc[i] = CORIO_ECANCELED;
+        if (c->rc[i] >= 1 && c->rc[i] != NEVER_RAN) c->answered++;
+        else if (c->rc[i] == CORIO_ECANCELED) c->cancelled++;
+        else c->other++;
+    }
+    return NULL;
+}
+
+Test(dns, cancel_at_every_stage_leaks_nothing, .timeout = 60)
+{
+    static race_case c;
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(run_task(race_main, &c), 0);
+    ASSERT_TALLY_CLEAN(c.t);
+    cr_log_info("%d answered, %d cancelled", c.answered, c.cancelled);
+    cr_assert_eq(c.other, 0, "a lookup ended neither answered nor cancelled");
+    cr_assert_eq(c.answered + c.cancelled, RACERS);
+    cr_assert_geq(c.cancelled, 1, "no lookup was stopped");
+}
