@@ -34,10 +34,12 @@
  *   - Unix-domain addresses answer CORIO_ENOTSUP: Windows 10 has AF_UNIX,
  *     but without documented AcceptEx/ConnectEx support, and wine (where
  *     this is tested) has none.
- *   - corio_io_read / corio_io_write work on sockets only: an anonymous
- *     pipe cannot be opened for overlapped I/O, so the pipes a subprocess
- *     gets would need named pipes made with FILE_FLAG_OVERLAPPED. Any
- *     other handle answers CORIO_ENOTSUP for now.
+ *   - Pipes (corio_io_pipe, a child's stdio) are named pipes: an
+ *     anonymous pipe cannot be opened for overlapped I/O. corio_io_read /
+ *     corio_io_write on a pipe handle are overlapped ReadFile / WriteFile
+ *     with the same OVERLAPPED-on-the-stack rule as the socket calls; a
+ *     read whose writer has gone (ERROR_BROKEN_PIPE) is end of stream, a
+ *     write whose reader has gone is CORIO_EPIPE.
  *   - corio_io_set_reuseaddr is accepted and does nothing: on Windows
  *     SO_REUSEADDR lets a second socket steal a port that is in use (what
  *     POSIX's option is for, rebinding over TIME_WAIT, Windows allows by
@@ -548,17 +550,116 @@ ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
     return data_op(OP_SENDTO, fd, (void *)buf, len, to, NULL, deadline);
 }
 
-/* Sockets only, for now: see the top of this file. */
+/* ------------------------------------------------------------------ */
+/* Pipes: named pipe pairs, overlapped ReadFile / WriteFile            */
+/* ------------------------------------------------------------------ */
+
+/* What each side of our pipes buffers. Writes are cut to this size: an
+ * overlapped WriteFile larger than the pipe's buffer completes only when
+ * the reader has taken most of it, and a write cancelled half way (a
+ * deadline) cannot say how much went through. */
+#define PIPE_BUFFER ((DWORD)64 * 1024)
+
+int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
+                    int client_overlapped, int client_inherit)
+{
+    /* A name nobody else can have opened first: our process id, a
+     * counter, and FILE_FLAG_FIRST_PIPE_INSTANCE, which fails if the name
+     * exists already (then we take the next number). */
+    static atomic_uint counter;
+    *server = *client = INVALID_HANDLE_VALUE;
+    wchar_t name[64];
+    HANDLE s = INVALID_HANDLE_VALUE;
+    for (int tries = 0; tries < 16 && s == INVALID_HANDLE_VALUE; tries++) {
+        _snwprintf(name, sizeof name / sizeof name[0],
+                   L"\\\\.\\pipe\\corio-%lu-%u", GetCurrentProcessId(),
+                   atomic_fetch_add(&counter, 1));
+        name[sizeof name / sizeof name[0] - 1] = L'\0';
+        s = CreateNamedPipeW(name,
+                             (server_reads ? PIPE_ACCESS_INBOUND
+                                           : PIPE_ACCESS_OUTBOUND) |
+                                 FILE_FLAG_OVERLAPPED |
+                                 FILE_FLAG_FIRST_PIPE_INSTANCE,
+                             PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                                 PIPE_REJECT_REMOTE_CLIENTS,
+                             1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
+        if (s == INVALID_HANDLE_VALUE && GetLastError() != ERROR_ACCESS_DENIED &&
+            GetLastError() != ERROR_PIPE_BUSY)
+            return corio_iocp_error(GetLastError());
+    }
+    if (s == INVALID_HANDLE_VALUE) return CORIO_EIO;
+
+    SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, client_inherit ? TRUE : FALSE };
+    /* FILE_WRITE_ATTRIBUTES / FILE_READ_ATTRIBUTES: what a reading (or
+     * writing) client needs besides its direction to query and set the
+     * pipe's state, as libuv opens it. */
+    DWORD access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES
+                                : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+    HANDLE c = CreateFileW(name, access, 0, &sa, OPEN_EXISTING,
+                           client_overlapped ? FILE_FLAG_OVERLAPPED : 0, NULL);
+    if (c == INVALID_HANDLE_VALUE) {
+        int rc = corio_iocp_error(GetLastError());
+        CloseHandle(s);
+        return rc;
+    }
+    /* The client opened the only instance, so the pipe is connected:
+     * no ConnectNamedPipe needed. */
+    *server = s;
+    *client = c;
+    return 0;
+}
+
+int corio_io_pipe(corio_fd fds[2])
+{
+    HANDLE rd, wr;
+    int rc = corio_iocp_pipe(&rd, &wr, 1, 1, 0);
+    if (rc) return rc;
+    /* Attached to the loop's port lazily, by the first read or write. */
+    fds[0] = (corio_fd)rd;
+    fds[1] = (corio_fd)wr;
+    return 0;
+}
+
+/* One overlapped ReadFile or WriteFile on a pipe handle: data_op's shape
+ * with the file calls instead of Winsock's. */
+static ptrdiff_t pipe_op(int writing, corio_fd fd, void *buf, size_t len,
+                         int64_t deadline)
+{
+    HANDLE h = (HANDLE)fd;
+    if (len == 0) return 0;
+    DWORD want = (DWORD)(len > PIPE_BUFFER ? PIPE_BUFFER : len), n = 0;
+    corio_iocp_op op;
+    corio_poller *p;
+    int rc = corio_iocp_op_start(&op, (SOCKET)h, &p);
+    if (rc) return rc;
+    BOOL ok = writing ? WriteFile(h, buf, want, NULL, &op.ov)
+                      : ReadFile(h, buf, want, NULL, &op.ov);
+    DWORD e = ok ? 0 : GetLastError();
+    if (!corio_iocp_packet_due(e)) {
+        corio_iocp_op_abandon(p, &op);
+        /* Every writer closed: end of stream, as read(2) says. */
+        if (!writing && (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF))
+            return 0;
+        return corio_iocp_error(e);
+    }
+    rc = corio_iocp_op_finish(p, &op, deadline, writing ? "write" : "read", &n);
+    if (!writing && rc == CORIO_EPIPE) return 0; /* ERROR_BROKEN_PIPE */
+    if (rc < 0) return rc;
+    return (ptrdiff_t)n;
+}
+
+/* A socket goes to recv/send, anything else is taken for a pipe. */
 ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
-    if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
+    if (socket_type((SOCKET)fd) < 0) return pipe_op(0, fd, buf, len, deadline);
     return corio_io_recv(fd, buf, len, deadline);
 }
 
 ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline)
 {
-    if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
+    if (socket_type((SOCKET)fd) < 0)
+        return pipe_op(1, fd, (void *)buf, len, deadline);
     return corio_io_send(fd, buf, len, deadline);
 }
 
@@ -606,7 +707,10 @@ int corio_io_close(corio_fd fd)
      * made to finish it (CancelIoEx) and will say CORIO_ECLOSED. Detach
      * answers CORIO_EINVAL for a socket that never did any I/O here. */
     corio_loop *loop = corio__loop();
+    int is_socket = socket_type((SOCKET)fd) >= 0;
     if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+    if (!is_socket) /* a pipe end: a plain handle */
+        return CloseHandle((HANDLE)fd) ? 0 : corio_iocp_error(GetLastError());
     if (closesocket((SOCKET)fd) != 0) return wsa_error();
     return 0;
 }

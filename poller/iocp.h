@@ -72,6 +72,16 @@ static inline int corio_iocp_packet_due(DWORD err)
 /* The operation failed at once and no packet will come for it. */
 void corio_iocp_op_abandon(corio_poller *p, corio_iocp_op *op);
 
+/* A pipe for corio_io_pipe and for a child's stdio (io_win.c). Anonymous
+ * pipes cannot do overlapped I/O, so this is a named pipe: *server is
+ * created with FILE_FLAG_OVERLAPPED and never inherited; *client is its
+ * other end, opened at once, overlapped or not (a child's stdio must not
+ * be: programs do plain ReadFile on it), inheritable or not.
+ * server_reads: the server end reads what the client writes; else the
+ * other way round. 0, or a CORIO_E code with nothing left open. */
+int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
+                    int client_overlapped, int client_inherit);
+
 /* Wait for op's packet as described above. Returns 0 when the operation
  * succeeded (*bytes = bytes transferred; a datagram cut short to the
  * buffer counts as success), else a CORIO_E* code: the operation's own
