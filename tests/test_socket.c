@@ -573,6 +573,86 @@ Test(socket, cancel_blocked_accept_and_recv, .timeout = 30)
     cr_assert_eq(c.recv_after, 1);
 }
 
+typedef struct cancel2_case {
+    corio_addr full;       /* a listener whose backlog is full */
+    corio_fd udp;
+    int connect_rc, connected_first;
+    ptrdiff_t recvfrom_rc;
+    tally t;
+} cancel2_case;
+
+static void *blocked_connect(void *arg)
+{
+    cancel2_case *c = arg;
+    corio_fd fd;
+    c->connect_rc = corio_tcp_connect(&c->full, CORIO_NEVER, &fd);
+    if (c->connect_rc == 0) corio_sock_close(fd);
+    return NULL;
+}
+
+static void *blocked_recvfrom(void *arg)
+{
+    cancel2_case *c = arg;
+    char b[8];
+    c->recvfrom_rc = corio_udp_recvfrom(c->udp, b, sizeof b, NULL, CORIO_NEVER);
+    return NULL;
+}
+
+static void *cancel2_main(void *arg)
+{
+    cancel2_case *c = arg;
+    corio_fd lfd, fds[BACKLOG_PROBES];
+    int rc = listen_ip("127.0.0.1", 1, &lfd, &c->full);
+    NOTE(&c->t, rc == 0, "listen: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    /* Fill the backlog (see deadline_main), then one more connect parks
+     * for good: cancel it. */
+    int open = 0;
+    for (int i = 0; i < BACKLOG_PROBES; i++) {
+        rc = corio_tcp_connect(&c->full, corio_deadline_in(CORIO_MS(150)),
+                               &fds[open]);
+        if (rc != 0) break;
+        open++;
+    }
+    c->connected_first = open;
+    corio_task *t = corio_spawn(blocked_connect, c, NULL);
+    NOTE(&c->t, t && until_parked(t) == 0, "connect parks");
+    if (t) {
+        corio_cancel(t);
+        corio_join(t, NULL);
+    }
+    for (int i = 0; i < open; i++) corio_sock_close(fds[i]);
+    corio_sock_close(lfd);
+
+    corio_addr any;
+    corio_addr_ip(&any, "127.0.0.1", 0);
+    rc = corio_udp_bind(&any, &c->udp);
+    NOTE(&c->t, rc == 0, "udp bind: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    t = corio_spawn(blocked_recvfrom, c, NULL);
+    NOTE(&c->t, t && until_parked(t) == 0, "recvfrom parks");
+    if (t) {
+        corio_cancel(t);
+        corio_join(t, NULL);
+    }
+    corio_sock_close(c->udp);
+    return NULL;
+}
+
+Test(socket, cancel_blocked_connect_and_recvfrom, .timeout = 30)
+{
+    cancel2_case c;
+    memset(&c, 0, sizeof c);
+    c.connect_rc = 1;
+    c.recvfrom_rc = 1;
+    cr_assert_eq(run_task(cancel2_main, &c), 0);
+    ASSERT_TALLY_CLEAN(c.t);
+    cr_assert_eq(c.connect_rc, CORIO_ECANCELED, "connect: %s",
+                 c.connect_rc == 1 ? "(not run)" : corio_strerror(c.connect_rc));
+    cr_assert_eq(c.recvfrom_rc, CORIO_ECANCELED, "recvfrom: %td",
+                 c.recvfrom_rc);
+}
+
 /* ------------------------------------------------------------------ */
 /* TCP_NODELAY                                                         */
 /* ------------------------------------------------------------------ */
