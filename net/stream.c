@@ -283,10 +283,18 @@ static int fill(corio_stream *s, size_t room, int64_t deadline)
     return 0;
 }
 
+/* The first buffered byte. (rbuf is NULL until the first fill, and C
+ * allows no arithmetic on a null pointer, not even + 0.) */
+static const char *rdata(const corio_stream *s)
+{
+    return s->rbuf ? s->rbuf + s->rstart : "";
+}
+
 /* Hand out the first n buffered bytes. */
 static void consume(corio_stream *s, void *dst, size_t n)
 {
-    memcpy(dst, s->rbuf + s->rstart, n);
+    if (n == 0) return;
+    memcpy(dst, rdata(s), n);
     s->rstart += n;
     s->rlen -= n;
     if (s->rlen == 0) {
@@ -372,8 +380,7 @@ static ptrdiff_t read_record(corio_stream *s, const char *sep, size_t seplen,
     size_t searched = 0;
     for (;;) {
         size_t from = searched >= seplen ? searched - (seplen - 1) : 0;
-        ptrdiff_t at = find_sep(s->rbuf + s->rstart, s->rlen, sep, seplen,
-                                from);
+        ptrdiff_t at = find_sep(rdata(s), s->rlen, sep, seplen, from);
         if (at >= 0) {
             size_t rec = (size_t)at + seplen;
             if (rec > lim) return CORIO_ELIMIT; /* it stays buffered */

@@ -362,6 +362,23 @@ static void *eof_main(void *arg)
     NOTE(&c->t, u == CORIO_EINCOMPLETE, "readuntil: %td", u);
     c->read_rest = corio_stream_read(s, c->rest, sizeof c->rest, dl);
     corio_stream_close(s, dl);
+
+    /* A peer that sends nothing: read sees the end without ever filling
+     * the buffer, and the record calls then answer from an empty one. */
+    rc = stream_and_peer(NULL, &s, &peer);
+    if (rc < 0) return NULL;
+    corio_sock_close(peer);
+    char tiny[4];
+    size_t got = 9;
+    NOTE(&c->t, corio_stream_read(s, tiny, sizeof tiny, dl) == 0, "read at end");
+    NOTE(&c->t, corio_stream_readline(s, tiny, sizeof tiny, dl) == 0 &&
+                tiny[0] == '\0', "readline at end");
+    NOTE(&c->t, corio_stream_readuntil(s, "\n", 1, tiny, sizeof tiny, dl) ==
+                CORIO_EINCOMPLETE, "readuntil at end");
+    NOTE(&c->t, corio_stream_readexactly(s, tiny, 2, &got, dl) ==
+                CORIO_EINCOMPLETE && got == 0, "readexactly at end");
+    NOTE(&c->t, corio_stream_at_eof(s), "at_eof");
+    corio_stream_close(s, dl);
     return NULL;
 }
 
