@@ -96,7 +96,7 @@ int main(void)
 #define CONNECTS_IN_FLIGHT 256       /* the load generator's connect window */
 #define FD_SPARE 64                  /* descriptors beyond the connections */
 
-#define CONNECT_CAP_NS CORIO_SEC(20) /* all connected and echoed once */
+#define CONNECT_CAP_NS CORIO_SEC(30) /* all connected and echoed once */
 #define WARM_NS CORIO_MS(500)
 #define WINDOW_NS CORIO_SEC(1)
 #define WINDOWS 3
