@@ -50,11 +50,12 @@
  * Linux only (epoll, fork/exec, sched_setaffinity): elsewhere it prints one
  * `# skipped` line.
  *
- * Modes of this one binary: no argument = the benchmark (`bench_echo
- * KIND [N]`: only those points); `--serve KIND`
- * = a server, printing its port on stdout; `--load PORT N PID` = the load
- * generator, printing one result line; `--ping` = exits 0 (checks that
- * this binary can exec itself, which fails e.g. under qemu-user).
+ * Modes of this one binary:
+ *   bench_echo [KIND [N]]     the benchmark (or only those points)
+ *   bench_echo --serve KIND   a server; prints its port on stdout
+ *   bench_echo --load PORT N PID   the load generator; prints one result line
+ *   bench_echo --ping         exits 0: can this binary exec itself? (not
+ *                             under qemu-user without binfmt, for one)
  */
 #include <corio.h>
 
