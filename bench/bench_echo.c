@@ -39,8 +39,8 @@
  *     (a closed loop: N messages in flight). It connects everything (at
  *     most 256 connects in flight), waits until every connection has had
  *     one echo, warms up for 0.5 s, then measures WINDOWS windows of 1 s.
- *     The best window (highest rate, the least disturbed by the other
- *     helpers of a shared machine) is reported with its own p99.
+ *     The best window (highest rate, the least disturbed by other work on
+ *     a shared machine) is reported with its own p99.
  *   - Each point also prints how busy the server and the load generator
  *     were during that window: a load generator near 100% means the figure
  *     is a floor for that server, not its limit.
