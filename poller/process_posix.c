@@ -101,15 +101,32 @@ struct corio_child {
 };
 
 static atomic_int pidfd_allowed = 1;
+/* Does pidfd_open work here? -1 not asked yet, 0 no, 1 yes. A kernel
+ * older than 5.3, a seccomp filter or an emulator may say ENOSYS. */
+static atomic_int pidfd_works = -1;
 
 void corio_child_allow_pidfd(int allow) { atomic_store(&pidfd_allowed, allow != 0); }
 
-const char *corio_child_watch_name(void)
+static int pidfd_usable(void)
 {
 #ifdef SYS_pidfd_open
-    if (atomic_load(&pidfd_allowed)) return "pidfd";
+    if (!atomic_load(&pidfd_allowed)) return 0;
+    int works = atomic_load(&pidfd_works);
+    if (works < 0) {
+        int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        works = fd >= 0;
+        if (fd >= 0) close(fd);
+        atomic_store(&pidfd_works, works);
+    }
+    return works;
+#else
+    return 0;
 #endif
-    return "waiter thread";
+}
+
+const char *corio_child_watch_name(void)
+{
+    return pidfd_usable() ? "pidfd" : "waiter thread";
 }
 
 /* ------------------------------------------------------------------ */
@@ -396,7 +413,7 @@ static waiter *waiter_start(pid_t pid, int notify_fd, int thread_reaps)
 static int open_pidfd(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-    if (!atomic_load(&pidfd_allowed)) return -1;
+    if (!pidfd_usable()) return -1;
     /* The pidfd is close-on-exec from birth. Until we reap the child,
      * its pid cannot be reused, so this names our child for sure. */
     return (int)syscall(SYS_pidfd_open, pid, 0);

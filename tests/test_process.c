@@ -180,15 +180,90 @@ __attribute__((constructor)) static void test_process_child_hook(int argc,
 }
 #endif
 
-/* argv for this binary as a child: {self, flag, a, b, c, NULL}. */
+/* argv for a child in MODE with up to 12 arguments (NULL-terminated
+ * `args`): normally {self, flag, mode, args..., NULL}. */
 typedef struct child_argv {
-    const char *v[10];
+    const char *v[20];
 } child_argv;
+
+#ifndef _WIN32
+/* The same modes as POSIX shell scripts ($1, $2 are the arguments), for
+ * where this binary cannot run itself: under qemu-user without
+ * binfmt_misc (make test-aarch64) an AArch64 program cannot execve
+ * another AArch64 program (ENOEXEC), but it can run the host's /bin/sh. */
+static const char *shell_script(const char *mode)
+{
+    static const char *const table[][2] = {
+        { "cat", "exec cat" },
+        { "outerr", "echo out; echo err >&2" },
+        { "flood", "head -c \"$1\" /dev/zero | tr '\\0' e >&2;"
+                   " head -c \"$1\" /dev/zero | tr '\\0' o" },
+        { "exit", "exit \"$1\"" },
+        { "sleep", "exec sleep \"$(($1 / 1000)).$(printf %03d $(($1 % 1000)))\"" },
+        { "echo-after", "sleep \"$(($1 / 1000)).$(printf %03d $(($1 % 1000)))\";"
+                        " echo \"$2\"" },
+        { "env", "eval \"printf %s \\\"\\${$1-(unset)}\\\"\"" },
+        { "cwd", "printf %s \"$(pwd)\"" },
+        { "args", "for a; do printf '[%s]\\n' \"$a\"; done" },
+        { "raise", "kill -\"$1\" $$; sleep 5" },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i][0], mode) == 0) return table[i][1];
+    return "exit 124";
+}
+#endif
+
+/* Can this binary start itself? Asked once, from a task. */
+static int self_exec_ok(void)
+{
+#ifdef _WIN32
+    return 1;
+#else
+    static int known = -1;
+    if (known < 0) {
+        const char *argv[] = { self_path, CHILD_FLAG, "exit", "0", NULL };
+        corio_process *p;
+        int rc = corio_process_spawn(argv, NULL, &p);
+        known = rc != CORIO_EINVAL; /* ENOEXEC: not a format this host runs */
+        if (rc == 0) {
+            corio_process_wait(p, NULL, corio_deadline_in(CORIO_SEC(30)));
+            corio_process_free(p);
+        } else if (!known) {
+            cr_log_warn("this binary cannot execve itself here (%s): the "
+                        "children are /bin/sh scripts instead",
+                        corio_strerror(rc));
+        }
+    }
+    return known;
+#endif
+}
+
+static child_argv child_args(const char *mode, const char *const *args)
+{
+    child_argv c;
+    memset(&c, 0, sizeof c);
+    size_t k = 0;
+#ifndef _WIN32
+    if (!self_exec_ok()) {
+        c.v[k++] = "/bin/sh";
+        c.v[k++] = "-c";
+        c.v[k++] = shell_script(mode);
+        c.v[k++] = "sh"; /* $0 */
+    } else
+#endif
+    {
+        c.v[k++] = self_path;
+        c.v[k++] = CHILD_FLAG;
+        c.v[k++] = mode;
+    }
+    for (size_t i = 0; args && args[i] && i < 12; i++) c.v[k++] = args[i];
+    return c;
+}
 
 static child_argv child(const char *mode, const char *a, const char *b)
 {
-    child_argv c = { { self_path, CHILD_FLAG, mode, a, a ? b : NULL, NULL } };
-    return c;
+    const char *args[3] = { a, a ? b : NULL, NULL };
+    return child_args(mode, args);
 }
 
 /* ------------------------------------------------------------------ */
@@ -650,6 +725,7 @@ static void check_stop(void)
 
 Test(process, wait_deadline_terminate_kill, .timeout = 60)
 {
+    cr_log_info("exit watch: %s", corio_child_watch_name());
     check_stop();
 }
 
@@ -1021,9 +1097,8 @@ static void *setup_main(void *arg)
     run_child(a.v, &o, NULL, 0, &c->env);
     o.env = NULL;
 
-    const char *v[16] = { self_path, CHILD_FLAG, "args" };
-    for (int i = 0; awkward[i]; i++) v[3 + i] = awkward[i];
-    run_child(v, &o, NULL, 0, &c->args);
+    a = child_args("args", awkward);
+    run_child(a.v, &o, NULL, 0, &c->args);
     return NULL;
 }
 
