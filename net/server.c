@@ -106,7 +106,9 @@ static void *conn_main(void *arg)
     conn *c = arg;
     c->srv->handler(c->stream, c->srv->arg);
     /* A handler that was cancelled (shutdown) may not flush: its blocking
-     * calls all fail now. Otherwise flush what it wrote, then close. */
+     * calls all fail now. Otherwise flush what it wrote, then close. A
+     * peer that stops reading keeps us (and our slot) here until it reads
+     * or shutdown cancels us, as asyncio's transport keeps its buffer. */
     if (corio_cancelled()) corio_stream_abort(c->stream);
     else corio_stream_close(c->stream, CORIO_NEVER);
     conn_finished(c);
