@@ -1053,7 +1053,7 @@ int corio_server_shutdown(corio_server *srv, int64_t grace_deadline);
  * for the same signal: all wake. */
 int corio_signal_wait(int signum, int64_t deadline);
 
-/* ---- subprocesses (net/process.c) ---- */
+/* ---- subprocesses (net/process.c): asyncio.create_subprocess_exec ---- */
 
 typedef struct corio_process corio_process;
 
@@ -1067,30 +1067,48 @@ typedef enum {
 typedef struct corio_process_opts {
     corio_stdio stdin_, stdout_, stderr_;
     const char *cwd;       /* NULL = ours */
-    char *const *env;      /* NULL = ours; else a NULL-terminated list */
+    char *const *env;      /* NULL = ours; else a NULL-terminated list of
+                              "NAME=value" (its PATH, if any, is the one
+                              searched on Unix) */
 } corio_process_opts;
 
-/* Start argv[0] (searched in PATH) with argv; no shell. */
+/* Start argv[0] (searched in PATH unless it holds a '/'; on Windows as
+ * CreateProcess searches) with argv; no shell. o NULL = inherit all.
+ * 0, or CORIO_ENOTFOUND (no such program or cwd), CORIO_EPERM (not
+ * executable), CORIO_EINVAL (empty argv, a bad mode), CORIO_EMFILE,
+ * CORIO_ENOMEM: reported by spawn itself, not as an exit code later. */
 int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
                         corio_process **out);
-corio_stream *corio_process_stdin(corio_process *p);  /* NULL unless PIPE */
+/* The pipes, as streams owned by p (NULL unless that mode is PIPE). Close
+ * stdin (corio_stream_write_eof) to send end of file. */
+corio_stream *corio_process_stdin(corio_process *p);
 corio_stream *corio_process_stdout(corio_process *p);
 corio_stream *corio_process_stderr(corio_process *p);
 long corio_process_pid(const corio_process *p);
-/* Wait for exit without blocking the loop: *exit_code gets the exit
- * status, or -signal if a signal ended it. */
+/* Wait for exit without blocking the loop: *exit_code (may be NULL) gets
+ * the exit status, or -signal if a signal ended it (on Windows -15 / -9
+ * for a child ended by corio_process_terminate / _kill). Several tasks
+ * may wait at once; later calls return the same code at once.
+ * CORIO_ETIMEDOUT / CORIO_ECANCELED leave the child running. */
 int corio_process_wait(corio_process *p, int *exit_code, int64_t deadline);
-/* Growable buffer for communicate's output. */
+/* Growable buffer for communicate's output; start it as { 0 }. */
 typedef struct corio_buf { char *data; size_t len, cap; } corio_buf;
 void corio_buf_free(corio_buf *b);
-/* Write `in` to stdin and close it, while collecting stdout and stderr
- * (either may be NULL), then wait for exit: no deadlock on full pipes. */
+/* Write `in` to stdin and close it, while collecting stdout and stderr,
+ * then wait for exit: no deadlock on full pipes. Output is appended to
+ * out / err and kept NUL-terminated; a piped stream whose buffer is NULL
+ * is read and dropped. inlen > 0 needs a piped stdin (else CORIO_EINVAL).
+ * On an error (CORIO_ETIMEDOUT, CORIO_ECANCELED, ...) out / err hold what
+ * arrived, stdin is closed, and the child keeps running. */
 int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
                               corio_buf *out, corio_buf *err, int *exit_code,
                               int64_t deadline);
-int corio_process_terminate(corio_process *p); /* SIGTERM / TerminateProcess */
-int corio_process_kill(corio_process *p);      /* SIGKILL */
-/* Free p (waits for nothing: a live child is left running, reaped later). */
+/* SIGTERM / SIGKILL (TerminateProcess on Windows). 0, or CORIO_EALREADY
+ * once wait has collected its exit. */
+int corio_process_terminate(corio_process *p);
+int corio_process_kill(corio_process *p);
+/* Close the pipes and free p, once no task uses it. Never kills: a live
+ * child is left running and reaped when it exits (no zombie). */
 void corio_process_free(corio_process *p);
 
 #ifdef __cplusplus
