@@ -35,7 +35,9 @@
 #include <io.h>
 #define getcwd _getcwd
 #else
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +150,14 @@ static int child_main(int argc, char **argv)
         return 0;
     }
 #ifndef _WIN32
+    if (strcmp(mode, "open-fds") == 0) {          /* which of these are open */
+        for (int i = 3; i < argc; i++) {
+            child_print(1, argv[i]);
+            child_print(1, fcntl(atoi(argv[i]), F_GETFD) >= 0 ? ":open\n"
+                                                              : ":closed\n");
+        }
+        return 0;
+    }
     if (strcmp(mode, "raise") == 0 && argc > 3) {
         raise(atoi(argv[3]));
         return 123;
@@ -206,19 +216,18 @@ static const char *shell_script(const char *mode)
         { "cwd", "printf %s \"$(pwd)\"" },
         { "args", "for a; do printf '[%s]\\n' \"$a\"; done" },
         { "raise", "kill -\"$1\" $$; sleep 5" },
+        /* [ is the shell's own builtin: /proc/self is the shell. */
+        { "open-fds", "for n; do if [ -e \"/proc/self/fd/$n\" ];"
+                      " then echo \"$n:open\"; else echo \"$n:closed\"; fi; done" },
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i][0], mode) == 0) return table[i][1];
     return "exit 124";
 }
-#endif
 
 /* Can this binary start itself? Asked once, from a task. */
 static int self_exec_ok(void)
 {
-#ifdef _WIN32
-    return 1;
-#else
     static int known = -1;
     if (known < 0) {
         const char *argv[] = { self_path, CHILD_FLAG, "exit", "0", NULL };
@@ -235,8 +244,8 @@ static int self_exec_ok(void)
         }
     }
     return known;
-#endif
 }
+#endif
 
 static child_argv child_args(const char *mode, const char *const *args)
 {
@@ -1132,6 +1141,100 @@ Test(process, null_stdin_cwd_env_and_quoting, .timeout = 60)
     run_result_free(&c.cwd);
     run_result_free(&c.env);
     run_result_free(&c.args);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fork hygiene: the child inherits none of corio's descriptors         */
+/* ------------------------------------------------------------------ */
+
+#ifdef __linux__
+#define MAX_FDS 64
+
+typedef struct hygiene_case {
+    int before[MAX_FDS], nbefore; /* open before the loop existed */
+    char fds[16][16];             /* opened since: corio's, as text */
+    int n;
+    run_result r;
+    tally t;
+} hygiene_case;
+
+/* Our open descriptors (not counting the one that reads the list). */
+static int list_fds(int *out, int max)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        if (e->d_name[0] == '.') continue;
+        int fd = atoi(e->d_name);
+        if (fd != dirfd(d)) out[n++] = fd;
+    }
+    closedir(d);
+    return n;
+}
+
+static void *hygiene_main(void *arg)
+{
+    hygiene_case *c = arg;
+    /* Make corio open one of each kind: the loop's set and wakeup exist
+     * already; a running child adds its pidfd (or waiter pipe), and
+     * corio_io_pipe a pipe. */
+    corio_process *sleeper = spawn_sleeper(&c->t);
+    corio_fd pfd[2];
+    int rc = corio_io_pipe(pfd);
+    NOTE(&c->t, rc == 0, "pipe: %s", corio_strerror(rc));
+    corio_sleep(CORIO_MS(1));
+
+    int now[MAX_FDS], nnow = list_fds(now, MAX_FDS);
+    for (int i = 0; i < nnow && c->n < 16; i++) {
+        int old = 0;
+        for (int k = 0; k < c->nbefore; k++) old |= now[i] == c->before[k];
+        if (!old) snprintf(c->fds[c->n++], sizeof c->fds[0], "%d", now[i]);
+    }
+    const char *args[17] = { 0 };
+    for (int i = 0; i < c->n; i++) args[i] = c->fds[i];
+    child_argv a = child_args("open-fds", args);
+    corio_process_opts o;
+    memset(&o, 0, sizeof o);
+    o.stdout_ = CORIO_STDIO_PIPE;
+    run_child(a.v, &o, NULL, 0, &c->r);
+    if (rc == 0) {
+        corio_io_close(pfd[0]);
+        corio_io_close(pfd[1]);
+    }
+    if (sleeper) {
+        corio_process_kill(sleeper);
+        corio_process_wait(sleeper, NULL, in_s(30));
+        corio_process_free(sleeper);
+    }
+    return NULL;
+}
+#endif
+
+/* Every descriptor corio opened (the loop's epoll set and eventfd, a
+ * child's pidfd, our pipes) is close-on-exec: a child has none of them. */
+Test(process, child_inherits_no_corio_descriptor, .timeout = 60)
+{
+#ifndef __linux__
+    cr_skip_test("lists descriptors through /proc/self/fd (Linux only)");
+#else
+    hygiene_case c;
+    memset(&c, 0, sizeof c);
+    c.nbefore = list_fds(c.before, MAX_FDS);
+    run_task(hygiene_main, &c);
+    ASSERT_TALLY_CLEAN(c.t);
+    cr_assert_eq(c.r.comm_rc, 0, "%s", corio_strerror(c.r.comm_rc));
+    cr_assert_eq(c.r.code, 0, "%d", c.r.code);
+    cr_assert_geq(c.n, 4, "found only %d new descriptors", c.n);
+    for (int i = 0; i < c.n; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "%s:closed\n", c.fds[i]);
+        cr_assert(strstr(c.r.out.data, line) != NULL,
+                  "descriptor %s reached the child:\n%s", c.fds[i], c.r.out.data);
+    }
+    run_result_free(&c.r);
+#endif
 }
 
 /* ------------------------------------------------------------------ */
