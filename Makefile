@@ -173,8 +173,11 @@ test-valgrind: $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) tests/valgrind_check.c $(LIB) $(LDLIBS) -o $(B)/tests/valgrind_check
 	valgrind -q --error-exitcode=1 $(B)/tests/valgrind_check
 
+# Use-after-return detection is on: it moves frames to ASan's fake stacks,
+# which every task switch must announce right (coro/sched.c).
 test-sanitize:
-	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	@ASAN_OPTIONS=detect_stack_use_after_return=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory SANITIZE=1 test
 
 test-windows:
