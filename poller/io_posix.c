@@ -31,6 +31,7 @@
  * Errors are turned into CORIO_E* codes by one function, io_error().
  */
 #include "io.h"
+#include "addr.h"
 #include "poller.h"
 #include "coro/sched.h"
 
@@ -154,159 +155,6 @@ static ptrdiff_t io_until_done(corio_fd fd, int dir, int64_t deadline,
 }
 
 /* ------------------------------------------------------------------ */
-/* Addresses                                                           */
-/* ------------------------------------------------------------------ */
-
-/* corio_addr is a plain byte box so that no OS type crosses io.h. We copy
- * in and out with memcpy instead of casting the bytes to a sockaddr_in:
- * that keeps the compiler's aliasing rules happy and shows a reader that
- * the bytes are simply the kernel's own sockaddr. */
-
-static const struct sockaddr *sa_of(const corio_addr *a)
-{
-    return (const struct sockaddr *)(const void *)a->u.bytes;
-}
-
-static void addr_store(corio_addr *a, const void *sa, socklen_t len)
-{
-    if (len > (socklen_t)sizeof a->u.bytes) len = sizeof a->u.bytes;
-    memset(a, 0, sizeof *a);
-    memcpy(a->u.bytes, sa, len);
-    a->len = (int)len;
-}
-
-static int addr_load(const corio_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (!a || a->len <= 0 || a->len > (int)sizeof *ss) return CORIO_EINVAL;
-    memcpy(ss, a->u.bytes, (size_t)a->len);
-    return 0;
-}
-
-int corio_addr_ip(corio_addr *a, const char *ip, int port)
-{
-    if (!a) return CORIO_EINVAL;
-    memset(a, 0, sizeof *a);
-    if (!ip || port < 0 || port > 65535) return CORIO_EINVAL;
-
-    struct sockaddr_in v4;
-    memset(&v4, 0, sizeof v4);
-    if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1) {
-        v4.sin_family = AF_INET;
-        v4.sin_port = htons((uint16_t)port);
-        addr_store(a, &v4, sizeof v4);
-        return 0;
-    }
-
-    /* Accept "[::1]" as well as "::1", so corio_addr_format's output can
-     * be fed back in. */
-    char text[INET6_ADDRSTRLEN + 2];
-    size_t n = strlen(ip);
-    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
-        if (n - 2 >= sizeof text) return CORIO_EINVAL;
-        memcpy(text, ip + 1, n - 2);
-        text[n - 2] = '\0';
-        ip = text;
-    }
-    struct sockaddr_in6 v6;
-    memset(&v6, 0, sizeof v6);
-    if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1) {
-        v6.sin6_family = AF_INET6;
-        v6.sin6_port = htons((uint16_t)port);
-        addr_store(a, &v6, sizeof v6);
-        return 0;
-    }
-    return CORIO_EINVAL;
-}
-
-int corio_addr_unix(corio_addr *a, const char *path)
-{
-    if (!a) return CORIO_EINVAL;
-    memset(a, 0, sizeof *a);
-    struct sockaddr_un un;
-    memset(&un, 0, sizeof un);
-    /* sun_path must hold the path and its terminating NUL. */
-    if (!path || path[0] == '\0' || strlen(path) >= sizeof un.sun_path)
-        return CORIO_EINVAL;
-    un.sun_family = AF_UNIX;
-    memcpy(un.sun_path, path, strlen(path) + 1);
-    addr_store(a, &un,
-               (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-                           strlen(path) + 1));
-    return 0;
-}
-
-int corio_addr_family(const corio_addr *a)
-{
-    struct sockaddr_storage ss;
-    if (addr_load(a, &ss) < 0) return CORIO_EINVAL;
-    switch (ss.ss_family) {
-    case AF_INET:  return CORIO_AF_INET;
-    case AF_INET6: return CORIO_AF_INET6;
-    case AF_UNIX:  return CORIO_AF_UNIX;
-    default:       return CORIO_ENOTSUP;
-    }
-}
-
-int corio_addr_port(const corio_addr *a)
-{
-    struct sockaddr_storage ss;
-    if (addr_load(a, &ss) < 0) return -1;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in v4;
-        memcpy(&v4, &ss, sizeof v4);
-        return ntohs(v4.sin_port);
-    }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 v6;
-        memcpy(&v6, &ss, sizeof v6);
-        return ntohs(v6.sin6_port);
-    }
-    return -1;
-}
-
-int corio_addr_format(const corio_addr *a, char *buf, size_t n)
-{
-    struct sockaddr_storage ss;
-    char host[INET6_ADDRSTRLEN];
-    int w;
-
-    if (!buf || n == 0) return 0;
-    if (addr_load(a, &ss) < 0) {
-        w = snprintf(buf, n, "(none)");
-    } else if (ss.ss_family == AF_INET) {
-        struct sockaddr_in v4;
-        memcpy(&v4, &ss, sizeof v4);
-        inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
-        w = snprintf(buf, n, "%s:%d", host, ntohs(v4.sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 v6;
-        memcpy(&v6, &ss, sizeof v6);
-        inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
-        w = snprintf(buf, n, "[%s]:%d", host, ntohs(v6.sin6_port));
-    } else if (ss.ss_family == AF_UNIX) {
-        struct sockaddr_un un;
-        memcpy(&un, &ss, sizeof un);
-        size_t plen = (size_t)a->len > offsetof(struct sockaddr_un, sun_path)
-                    ? (size_t)a->len - offsetof(struct sockaddr_un, sun_path)
-                    : 0;
-        if (plen > 0 && un.sun_path[0] == '\0') {
-            /* Linux abstract namespace: a leading NUL, shown as '@'. */
-            w = snprintf(buf, n, "unix:@%.*s", (int)(plen - 1),
-                         un.sun_path + 1);
-        } else {
-            /* An unnamed socket (a connected client) has no path. */
-            w = snprintf(buf, n, "unix:%.*s", (int)plen, un.sun_path);
-        }
-    } else {
-        w = snprintf(buf, n, "(family %d)", (int)ss.ss_family);
-    }
-    /* "chars written": what landed in buf, not what would have. */
-    if (w < 0) { buf[0] = '\0'; return 0; }
-    return (size_t)w < n ? w : (int)(n - 1);
-}
-
-/* ------------------------------------------------------------------ */
 /* Sockets and options                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -417,7 +265,7 @@ int corio_io_get_nodelay(corio_fd fd)
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
-    if (bind(fd, sa_of(a), (socklen_t)a->len) < 0) return io_error(errno);
+    if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return io_error(errno);
     return 0;
 }
 
@@ -435,7 +283,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     memset(out, 0, sizeof *out);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return io_error(errno);
-    addr_store(out, &ss, len);
+    corio__addr_store(out, &ss, len);
     return 0;
 }
 
@@ -447,7 +295,7 @@ int corio_io_peer_addr(corio_fd fd, corio_addr *out)
     memset(out, 0, sizeof *out);
     if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
         return io_error(errno);
-    addr_store(out, &ss, len);
+    corio__addr_store(out, &ss, len);
     return 0;
 }
 
@@ -484,7 +332,7 @@ static ptrdiff_t attempt_accept(corio_fd lfd, io_op *op)
         }
         fd_no_sigpipe(fd);
         *op->accepted = fd;
-        if (op->from) addr_store(op->from, &ss, len);
+        if (op->from) corio__addr_store(op->from, &ss, len);
         return 0;
     }
 }
@@ -504,7 +352,7 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
 
-    int rc = connect(fd, sa_of(a), (socklen_t)a->len);
+    int rc = connect(fd, corio__addr_sa(a), (socklen_t)a->len);
     if (rc == 0) return 0; /* loopback and Unix sockets often finish here */
     /* EINTR on connect does not abort it: the handshake goes on in the
      * kernel, exactly as with EINPROGRESS. (A Unix-domain connect to a
@@ -553,13 +401,13 @@ static ptrdiff_t attempt_recvfrom(corio_fd fd, io_op *op)
     socklen_t len = sizeof ss;
     ptrdiff_t n = recvfrom(fd, op->buf, op->len, 0,
                            (struct sockaddr *)&ss, &len);
-    if (n >= 0 && op->from) addr_store(op->from, &ss, len);
+    if (n >= 0 && op->from) corio__addr_store(op->from, &ss, len);
     return n;
 }
 
 static ptrdiff_t attempt_sendto(corio_fd fd, io_op *op)
 {
-    const struct sockaddr *sa = op->to ? sa_of(op->to) : NULL;
+    const struct sockaddr *sa = op->to ? corio__addr_sa(op->to) : NULL;
     socklen_t len = op->to ? (socklen_t)op->to->len : 0;
     return sendto(fd, op->buf, op->len, IO_SEND_FLAGS, sa, len);
 }
@@ -777,7 +625,7 @@ int corio_io_resolve_blocking(const char *host, int port, int family,
     size_t n = 0;
     for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-        addr_store(&out[n++], ai->ai_addr, ai->ai_addrlen);
+        corio__addr_store(&out[n++], ai->ai_addr, ai->ai_addrlen);
     }
     freeaddrinfo(res);
     return n > 0 ? (int)n : CORIO_ENOTFOUND;

@@ -46,6 +46,7 @@
  *     default). asyncio makes the same choice.
  */
 #include "io.h"
+#include "addr.h"
 #include "iocp.h"
 #include "coro/sched.h"
 
@@ -62,129 +63,6 @@
 #define MAX_CHUNK ((size_t)INT_MAX)
 
 static int wsa_error(void) { return corio_iocp_error((DWORD)WSAGetLastError()); }
-
-/* ------------------------------------------------------------------ */
-/* Addresses (the same byte box as io_posix.c)                         */
-/* ------------------------------------------------------------------ */
-
-static const struct sockaddr *sa_of(const corio_addr *a)
-{
-    return (const struct sockaddr *)(const void *)a->u.bytes;
-}
-
-static void addr_store(corio_addr *a, const void *sa, int len)
-{
-    if (len > (int)sizeof a->u.bytes) len = (int)sizeof a->u.bytes;
-    if (len < 0) len = 0;
-    memset(a, 0, sizeof *a);
-    memcpy(a->u.bytes, sa, (size_t)len);
-    a->len = len;
-}
-
-static int addr_load(const corio_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (!a || a->len <= 0 || a->len > (int)sizeof *ss) return CORIO_EINVAL;
-    memcpy(ss, a->u.bytes, (size_t)a->len);
-    return 0;
-}
-
-int corio_addr_ip(corio_addr *a, const char *ip, int port)
-{
-    if (!a) return CORIO_EINVAL;
-    memset(a, 0, sizeof *a);
-    if (!ip || port < 0 || port > 65535) return CORIO_EINVAL;
-    corio_iocp_wsa_init(); /* inet_pton is part of Winsock */
-
-    struct sockaddr_in v4;
-    memset(&v4, 0, sizeof v4);
-    if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1) {
-        v4.sin_family = AF_INET;
-        v4.sin_port = htons((u_short)port);
-        addr_store(a, &v4, sizeof v4);
-        return 0;
-    }
-
-    char text[INET6_ADDRSTRLEN + 2];
-    size_t n = strlen(ip);
-    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']') {
-        if (n - 2 >= sizeof text) return CORIO_EINVAL;
-        memcpy(text, ip + 1, n - 2);
-        text[n - 2] = '\0';
-        ip = text;
-    }
-    struct sockaddr_in6 v6;
-    memset(&v6, 0, sizeof v6);
-    if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1) {
-        v6.sin6_family = AF_INET6;
-        v6.sin6_port = htons((u_short)port);
-        addr_store(a, &v6, sizeof v6);
-        return 0;
-    }
-    return CORIO_EINVAL;
-}
-
-int corio_addr_unix(corio_addr *a, const char *path)
-{
-    (void)path;
-    if (a) memset(a, 0, sizeof *a);
-    return CORIO_ENOTSUP; /* see the top of this file */
-}
-
-int corio_addr_family(const corio_addr *a)
-{
-    struct sockaddr_storage ss;
-    if (addr_load(a, &ss) < 0) return CORIO_EINVAL;
-    switch (ss.ss_family) {
-    case AF_INET:  return CORIO_AF_INET;
-    case AF_INET6: return CORIO_AF_INET6;
-    default:       return CORIO_ENOTSUP;
-    }
-}
-
-int corio_addr_port(const corio_addr *a)
-{
-    struct sockaddr_storage ss;
-    if (addr_load(a, &ss) < 0) return -1;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in v4;
-        memcpy(&v4, &ss, sizeof v4);
-        return ntohs(v4.sin_port);
-    }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 v6;
-        memcpy(&v6, &ss, sizeof v6);
-        return ntohs(v6.sin6_port);
-    }
-    return -1;
-}
-
-int corio_addr_format(const corio_addr *a, char *buf, size_t n)
-{
-    struct sockaddr_storage ss;
-    char host[INET6_ADDRSTRLEN];
-    int w;
-
-    if (!buf || n == 0) return 0;
-    corio_iocp_wsa_init();
-    if (addr_load(a, &ss) < 0) {
-        w = snprintf(buf, n, "(none)");
-    } else if (ss.ss_family == AF_INET) {
-        struct sockaddr_in v4;
-        memcpy(&v4, &ss, sizeof v4);
-        inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
-        w = snprintf(buf, n, "%s:%d", host, ntohs(v4.sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 v6;
-        memcpy(&v6, &ss, sizeof v6);
-        inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
-        w = snprintf(buf, n, "[%s]:%d", host, ntohs(v6.sin6_port));
-    } else {
-        w = snprintf(buf, n, "(family %d)", (int)ss.ss_family);
-    }
-    if (w < 0) { buf[0] = '\0'; return 0; }
-    return (size_t)w < n ? w : (int)(n - 1);
-}
 
 /* ------------------------------------------------------------------ */
 /* Sockets and options                                                 */
@@ -274,7 +152,7 @@ int corio_io_get_nodelay(corio_fd fd)
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
-    if (bind((SOCKET)fd, sa_of(a), a->len) != 0) return wsa_error();
+    if (bind((SOCKET)fd, corio__addr_sa(a), a->len) != 0) return wsa_error();
     return 0;
 }
 
@@ -292,7 +170,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     memset(out, 0, sizeof *out);
     if (getsockname((SOCKET)fd, (struct sockaddr *)&ss, &len) != 0)
         return wsa_error();
-    addr_store(out, &ss, len);
+    corio__addr_store(out, &ss, len);
     return 0;
 }
 
@@ -304,7 +182,7 @@ int corio_io_peer_addr(corio_fd fd, corio_addr *out)
     memset(out, 0, sizeof *out);
     if (getpeername((SOCKET)fd, (struct sockaddr *)&ss, &len) != 0)
         return wsa_error();
-    addr_store(out, &ss, len);
+    corio__addr_store(out, &ss, len);
     return 0;
 }
 
@@ -403,7 +281,7 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
             struct sockaddr_storage ss;
             int len = sizeof ss;
             if (getpeername(a, (struct sockaddr *)&ss, &len) == 0)
-                addr_store(peer, &ss, len);
+                corio__addr_store(peer, &ss, len);
         }
         *out = (corio_fd)a;
         return 0;
@@ -430,11 +308,11 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 {
     SOCKET s = (SOCKET)fd;
     struct sockaddr_storage to;
-    if (addr_load(a, &to) < 0) return CORIO_EINVAL;
+    if (corio__addr_load(a, &to) < 0) return CORIO_EINVAL;
 
     /* A datagram "connect" only records the peer: no handshake, no wait. */
     if (socket_type(s) == SOCK_DGRAM) {
-        if (connect(s, sa_of(a), a->len) != 0) return wsa_error();
+        if (connect(s, corio__addr_sa(a), a->len) != 0) return wsa_error();
         return 0;
     }
     LPFN_CONNECTEX connect_ex = atomic_load(&connect_ex_ptr);
@@ -507,7 +385,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
         what = "recvfrom";
         break;
     default:
-        r = WSASendTo(s, &wb, 1, NULL, 0, to ? sa_of(to) : NULL,
+        r = WSASendTo(s, &wb, 1, NULL, 0, to ? corio__addr_sa(to) : NULL,
                       to ? to->len : 0, &op.ov, NULL);
         what = "sendto";
         break;
@@ -521,7 +399,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
     }
     rc = corio_iocp_op_finish(p, &op, deadline, what, &n);
     if (rc < 0) return rc;
-    if (kind == OP_RECVFROM && from) addr_store(from, &ss, ss_len);
+    if (kind == OP_RECVFROM && from) corio__addr_store(from, &ss, ss_len);
     return (ptrdiff_t)n;
 }
 
@@ -762,7 +640,7 @@ int corio_io_resolve_blocking(const char *host, int port, int family,
     size_t n = 0;
     for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-        addr_store(&out[n++], ai->ai_addr, (int)ai->ai_addrlen);
+        corio__addr_store(&out[n++], ai->ai_addr, (int)ai->ai_addrlen);
     }
     freeaddrinfo(res);
     return n > 0 ? (int)n : CORIO_ENOTFOUND;
