@@ -17,59 +17,18 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "util.h"
+
+/* Run fn(arg) as the main task of a new loop that must close clean. */
+#define run_task corio_test_run_clean
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct tally {
-    int failures;
-    char first[256];
-} tally;
 
-static void tally_fail(tally *t, int line, const char *fmt, ...)
-{
-    if (t->failures++ == 0) {
-        int n = snprintf(t->first, sizeof t->first, "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->first + n, sizeof t->first - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-}
 
-#define NOTE(t, cond, ...) \
-    do { if (!(cond)) tally_fail((t), __LINE__, __VA_ARGS__); } while (0)
-
-#define ASSERT_TALLY_CLEAN(t) \
-    cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
-                 (t).failures, (t).first)
-
-static void count_report(void *ctx, const char *message)
-{
-    ++*(int *)ctx;
-    cr_log_warn("loop close: %s", message);
-}
-
-static int run_task(corio_fn fn, void *arg)
-{
-    int reported = 0;
-    corio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.report = count_report;
-    cfg.report_ctx = &reported;
-    corio_loop *loop = corio_loop_new(&cfg);
-    cr_assert_not_null(loop, "corio_loop_new failed");
-    corio_task *main_task = corio_loop_spawn(loop, fn, arg, NULL);
-    cr_assert_not_null(main_task, "corio_loop_spawn failed");
-    int status = corio_loop_run_until_complete(loop, main_task, NULL);
-    corio_loop_run(loop);
-    int left = corio_loop_close(loop);
-    cr_assert_eq(left, 0, "loop close reported %d task(s)", left);
-    cr_assert_eq(reported, 0, "report callback called %d time(s)", reported);
-    return status;
-}
 
 /* ------------------------------------------------------------------ */
 /* Answers                                                             */

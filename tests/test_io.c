@@ -39,30 +39,6 @@
 /* Harness: tallies, running a loop, small socket helpers              */
 /* ------------------------------------------------------------------ */
 
-/* What tasks saw. The first failure keeps its message for the report. */
-typedef struct tally {
-    int failures;
-    char first[256];
-} tally;
-
-static void tally_fail(tally *t, int line, const char *fmt, ...)
-{
-    if (t->failures++ == 0) {
-        int n = snprintf(t->first, sizeof t->first, "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->first + n, sizeof t->first - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-}
-
-/* NOTE(tally, condition, printf-style message) — record, do not abort. */
-#define NOTE(t, cond, ...) \
-    do { if (!(cond)) tally_fail((t), __LINE__, __VA_ARGS__); } while (0)
-
-#define ASSERT_TALLY_CLEAN(t) \
-    cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
-                 (t).failures, (t).first)
 
 /* Run fn(arg) as the main task of a new loop that must close clean;
  * returns the main task's status (tests/util.h). */
@@ -72,27 +48,6 @@ static void tally_fail(tally *t, int line, const char *fmt, ...)
  * does not line up with any power-of-two buffer size). */
 static unsigned char pattern(size_t i) { return (unsigned char)(i % 251); }
 
-/* A test runner may ignore SIGPIPE for its own pipes (Criterion's
- * workers do), which would hide a send that raises it. The tests about
- * dead peers put the default, fatal disposition back, so a SIGPIPE kills
- * the test and shows up as a crash. Windows has no SIGPIPE. */
-typedef void (*signal_handler)(int);
-static signal_handler sigpipe_fatal(void)
-{
-#ifdef SIGPIPE
-    return signal(SIGPIPE, SIG_DFL);
-#else
-    return SIG_DFL;
-#endif
-}
-static void sigpipe_restore(signal_handler previous)
-{
-#ifdef SIGPIPE
-    signal(SIGPIPE, previous);
-#else
-    (void)previous;
-#endif
-}
 
 /* Let other tasks run until t is parked in a blocking call. Bounded:
  * a task that never parks fails the test instead of hanging it. */

@@ -21,26 +21,7 @@
 /* Harness                                                            */
 /* ------------------------------------------------------------------ */
 
-typedef struct tally {
-    int failures;
-    char first[256];
-} tally;
-
 static tally g_tally; /* reset by run_main; one test at a time */
-
-static void tally_fail(int line, const char *fmt, ...)
-{
-    if (g_tally.failures++ == 0) {
-        int n = snprintf(g_tally.first, sizeof g_tally.first, "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_tally.first + n, sizeof g_tally.first - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-}
-
-#define NOTE(cond, ...) \
-    do { if (!(cond)) tally_fail(__LINE__, __VA_ARGS__); } while (0)
 
 static void run_main(corio_fn fn, void *arg)
 {
@@ -56,7 +37,7 @@ static corio_task *go(corio_fn fn, void *arg)
 {
     corio_task_opts opts = { .name = NULL, .stack_size = 64 * 1024 };
     corio_task *t = corio_spawn(fn, arg, &opts);
-    NOTE(t != NULL, "spawn failed");
+    NOTE(&g_tally, t != NULL, "spawn failed");
     return t;
 }
 
@@ -89,39 +70,39 @@ static void *order_main(void *arg)
     (void)arg;
     corio_queue q;
 
-    NOTE(corio_queue_init(&q, CORIO_QUEUE_FIFO, 3) == 0, "init fifo");
-    NOTE(corio_queue_empty(&q) && !corio_queue_full(&q), "new queue empty");
-    NOTE(corio_queue_maxsize(&q) == 3, "maxsize");
-    NOTE(take(&q) == -1, "get from empty");
+    NOTE(&g_tally, corio_queue_init(&q, CORIO_QUEUE_FIFO, 3) == 0, "init fifo");
+    NOTE(&g_tally, corio_queue_empty(&q) && !corio_queue_full(&q), "new queue empty");
+    NOTE(&g_tally, corio_queue_maxsize(&q) == 3, "maxsize");
+    NOTE(&g_tally, take(&q) == -1, "get from empty");
     void *dummy;
-    NOTE(corio_queue_get_nowait(&q, &dummy) == CORIO_EEMPTY, "EEMPTY");
+    NOTE(&g_tally, corio_queue_get_nowait(&q, &dummy) == CORIO_EEMPTY, "EEMPTY");
     for (int i = 1; i <= 3; i++)
-        NOTE(corio_queue_put_nowait(&q, ITEM(i)) == 0, "put %d", i);
-    NOTE(corio_queue_full(&q) && corio_queue_size(&q) == 3, "full at 3");
-    NOTE(corio_queue_put_nowait(&q, ITEM(4)) == CORIO_EFULL, "EFULL");
-    NOTE(corio_queue_put_until(&q, ITEM(4), corio_deadline_in(CORIO_MS(1)))
+        NOTE(&g_tally, corio_queue_put_nowait(&q, ITEM(i)) == 0, "put %d", i);
+    NOTE(&g_tally, corio_queue_full(&q) && corio_queue_size(&q) == 3, "full at 3");
+    NOTE(&g_tally, corio_queue_put_nowait(&q, ITEM(4)) == CORIO_EFULL, "EFULL");
+    NOTE(&g_tally, corio_queue_put_until(&q, ITEM(4), corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "timed put on a full queue");
-    for (int i = 1; i <= 3; i++) NOTE(take(&q) == i, "fifo order at %d", i);
-    NOTE(corio_queue_get_until(&q, &dummy, corio_deadline_in(CORIO_MS(1)))
+    for (int i = 1; i <= 3; i++) NOTE(&g_tally, take(&q) == i, "fifo order at %d", i);
+    NOTE(&g_tally, corio_queue_get_until(&q, &dummy, corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "timed get on an empty queue");
     corio_queue_destroy(&q);
 
-    NOTE(corio_queue_init(&q, CORIO_QUEUE_LIFO, 0) == 0, "init lifo");
+    NOTE(&g_tally, corio_queue_init(&q, CORIO_QUEUE_LIFO, 0) == 0, "init lifo");
     for (int i = 1; i <= 5; i++) corio_queue_put_nowait(&q, ITEM(i));
-    for (int i = 5; i >= 1; i--) NOTE(take(&q) == i, "lifo order at %d", i);
+    for (int i = 5; i >= 1; i--) NOTE(&g_tally, take(&q) == i, "lifo order at %d", i);
     corio_queue_destroy(&q);
 
     /* Priority: lower first; equal priorities in insertion order. */
-    NOTE(corio_queue_init(&q, CORIO_QUEUE_PRIORITY, 0) == 0, "init priority");
+    NOTE(&g_tally, corio_queue_init(&q, CORIO_QUEUE_PRIORITY, 0) == 0, "init priority");
     static const int prio[8] = { 5, 1, 5, 3, 1, 5, -2, 3 };
     static const int expect[8] = { 7, 2, 5, 4, 8, 1, 3, 6 }; /* item numbers */
     for (int i = 0; i < 8; i++)
         corio_queue_put_prio_nowait(&q, ITEM(i + 1), prio[i]);
     for (int i = 0; i < 8; i++)
-        NOTE(take(&q) == expect[i], "priority position %d", i);
+        NOTE(&g_tally, take(&q) == expect[i], "priority position %d", i);
     corio_queue_destroy(&q);
 
-    NOTE(corio_queue_init(&q, (corio_queue_kind)42, 0) == CORIO_EINVAL, "bad kind");
+    NOTE(&g_tally, corio_queue_init(&q, (corio_queue_kind)42, 0) == CORIO_EINVAL, "bad kind");
     return NULL;
 }
 
@@ -138,20 +119,20 @@ static void *priority_many_main(void *arg)
     corio_queue q;
     corio_queue_init(&q, CORIO_QUEUE_PRIORITY, 0); /* grows from 16 */
     for (int i = 0; i < MANY; i++) {
-        NOTE(corio_queue_put_prio(&q, ITEM(i), (i * 7919) % 13) == 0, "put %d", i);
+        NOTE(&g_tally, corio_queue_put_prio(&q, ITEM(i), (i * 7919) % 13) == 0, "put %d", i);
     }
-    NOTE(corio_queue_size(&q) == MANY, "size %zu", corio_queue_size(&q));
+    NOTE(&g_tally, corio_queue_size(&q) == MANY, "size %zu", corio_queue_size(&q));
     int prev_prio = -1, prev_item = -1;
     for (int n = 0; n < MANY; n++) {
         int item = take(&q);
         int p = (item * 7919) % 13;
-        NOTE(p > prev_prio || (p == prev_prio && item > prev_item),
+        NOTE(&g_tally, p > prev_prio || (p == prev_prio && item > prev_item),
              "item %d (priority %d) after item %d (priority %d)",
              item, p, prev_item, prev_prio);
         prev_prio = p;
         prev_item = item;
     }
-    NOTE(corio_queue_empty(&q), "drained");
+    NOTE(&g_tally, corio_queue_empty(&q), "drained");
     corio_queue_destroy(&q);
     return NULL;
 }
@@ -172,17 +153,17 @@ static void *fifo_grow_main(void *arg)
         for (int k = 0; k < 3; k++) corio_queue_put_nowait(&q, ITEM(next_put++));
         for (int k = 0; k < 2; k++) {
             int got = take(&q);
-            NOTE(got == next_get, "got %d, expected %d", got, next_get);
+            NOTE(&g_tally, got == next_get, "got %d, expected %d", got, next_get);
             next_get++;
         }
         if (g_tally.failures) break;
     }
     while (!corio_queue_empty(&q)) {
         int got = take(&q);
-        NOTE(got == next_get, "drain: got %d, expected %d", got, next_get);
+        NOTE(&g_tally, got == next_get, "drain: got %d, expected %d", got, next_get);
         next_get++;
     }
-    NOTE(next_get == next_put, "%d out, %d in", next_get, next_put);
+    NOTE(&g_tally, next_get == next_put, "%d out, %d in", next_get, next_put);
     corio_queue_destroy(&q);
     return NULL;
 }
@@ -318,12 +299,12 @@ static void *handoff_main(void *arg)
     }
     corio_yield();
     for (int i = 0; i < 3; i++) {
-        NOTE(corio_queue_put_prio_nowait(&c.q, ITEM(i + 1), 9 - i) == 0, "put");
-        NOTE(corio_queue_size(&c.q) == 0, "handed over, not queued");
+        NOTE(&g_tally, corio_queue_put_prio_nowait(&c.q, ITEM(i + 1), 9 - i) == 0, "put");
+        NOTE(&g_tally, corio_queue_size(&c.q) == 0, "handed over, not queued");
     }
     for (int i = 0; i < 3; i++) join(t[i]);
     for (int i = 0; i < 3; i++)
-        NOTE(c.rc[i] == 0 && c.got[i] == i + 1, "getter %d: rc %d item %d",
+        NOTE(&g_tally, c.rc[i] == 0 && c.got[i] == i + 1, "getter %d: rc %d item %d",
              i, c.rc[i], c.got[i]);
     corio_queue_destroy(&c.q);
 
@@ -336,13 +317,13 @@ static void *handoff_main(void *arg)
         t[i] = go(putter, &roles[i]);
     }
     corio_yield();
-    NOTE(take(&c.q) == 1, "first item");
-    NOTE(corio_queue_full(&c.q), "refilled by the first putter");
-    NOTE(corio_queue_put_nowait(&c.q, ITEM(7)) == CORIO_EFULL, "barging put");
-    for (int i = 0; i < 3; i++) NOTE(take(&c.q) == 100 + i, "putter %d's item", i);
+    NOTE(&g_tally, take(&c.q) == 1, "first item");
+    NOTE(&g_tally, corio_queue_full(&c.q), "refilled by the first putter");
+    NOTE(&g_tally, corio_queue_put_nowait(&c.q, ITEM(7)) == CORIO_EFULL, "barging put");
+    for (int i = 0; i < 3; i++) NOTE(&g_tally, take(&c.q) == 100 + i, "putter %d's item", i);
     for (int i = 0; i < 3; i++) join(t[i]);
-    for (int i = 0; i < 3; i++) NOTE(c.rc[i] == 0, "putter %d: %d", i, c.rc[i]);
-    NOTE(corio_queue_empty(&c.q), "empty");
+    for (int i = 0; i < 3; i++) NOTE(&g_tally, c.rc[i] == 0, "putter %d: %d", i, c.rc[i]);
+    NOTE(&g_tally, corio_queue_empty(&c.q), "empty");
     corio_queue_destroy(&c.q);
 
     /* LIFO with a waiting putter: its item lands on top. */
@@ -352,9 +333,9 @@ static void *handoff_main(void *arg)
     roles[0] = (waiter_role){ &c, 0 };
     t[0] = go(putter, &roles[0]);
     corio_yield();
-    NOTE(take(&c.q) == 2, "lifo top");
-    NOTE(take(&c.q) == 100, "the putter's item is the new top");
-    NOTE(take(&c.q) == 1, "lifo bottom");
+    NOTE(&g_tally, take(&c.q) == 2, "lifo top");
+    NOTE(&g_tally, take(&c.q) == 100, "the putter's item is the new top");
+    NOTE(&g_tally, take(&c.q) == 1, "lifo bottom");
     join(t[0]);
     corio_queue_destroy(&c.q);
     return NULL;
@@ -397,19 +378,19 @@ static void *join_main(void *arg)
     join_ctx c;
     memset(&c, 0, sizeof c);
     corio_queue_init(&c.q, CORIO_QUEUE_FIFO, 0);
-    NOTE(corio_queue_task_done(&c.q) == CORIO_EINVAL, "task_done with nothing put");
-    NOTE(corio_queue_join(&c.q) == 0, "join with nothing put");
+    NOTE(&g_tally, corio_queue_task_done(&c.q) == CORIO_EINVAL, "task_done with nothing put");
+    NOTE(&g_tally, corio_queue_join(&c.q) == 0, "join with nothing put");
     for (int i = 0; i < 10; i++) corio_queue_put_nowait(&c.q, ITEM(i));
-    NOTE(corio_queue_join_until(&c.q, corio_deadline_in(CORIO_MS(1)))
+    NOTE(&g_tally, corio_queue_join_until(&c.q, corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "join with 10 unfinished");
     c.joined_rc = 99;
     corio_task *j = go(joiner, &c);
     corio_task *w = go(worker, &c);
     join(w);
     join(j);
-    NOTE(c.processed == 10, "processed %d", c.processed);
-    NOTE(c.joined_rc == 0, "joiner: %d", c.joined_rc);
-    NOTE(corio_queue_task_done(&c.q) == CORIO_EINVAL, "one task_done too many");
+    NOTE(&g_tally, c.processed == 10, "processed %d", c.processed);
+    NOTE(&g_tally, c.joined_rc == 0, "joiner: %d", c.joined_rc);
+    NOTE(&g_tally, corio_queue_task_done(&c.q) == CORIO_EINVAL, "one task_done too many");
     corio_queue_destroy(&c.q);
     return NULL;
 }
@@ -440,14 +421,14 @@ static void *shutdown_main(void *arg)
     corio_yield();
     corio_queue_shutdown(&c.q, false);
     for (int i = 0; i < 2; i++) join(t[i]);
-    NOTE(c.rc[0] == CORIO_ESHUTDOWN && c.rc[1] == CORIO_ESHUTDOWN,
+    NOTE(&g_tally, c.rc[0] == CORIO_ESHUTDOWN && c.rc[1] == CORIO_ESHUTDOWN,
          "blocked putters: %d %d", c.rc[0], c.rc[1]);
-    NOTE(corio_queue_is_shutdown(&c.q), "is_shutdown");
-    NOTE(corio_queue_put_nowait(&c.q, ITEM(3)) == CORIO_ESHUTDOWN, "put after");
-    NOTE(corio_queue_put(&c.q, ITEM(3)) == CORIO_ESHUTDOWN, "blocking put after");
-    NOTE(take(&c.q) == 1 && take(&c.q) == 2, "items drain after shutdown");
-    NOTE(corio_queue_get(&c.q, &item) == CORIO_ESHUTDOWN, "get once drained");
-    NOTE(corio_queue_get_nowait(&c.q, &item) == CORIO_ESHUTDOWN, "nowait too");
+    NOTE(&g_tally, corio_queue_is_shutdown(&c.q), "is_shutdown");
+    NOTE(&g_tally, corio_queue_put_nowait(&c.q, ITEM(3)) == CORIO_ESHUTDOWN, "put after");
+    NOTE(&g_tally, corio_queue_put(&c.q, ITEM(3)) == CORIO_ESHUTDOWN, "blocking put after");
+    NOTE(&g_tally, take(&c.q) == 1 && take(&c.q) == 2, "items drain after shutdown");
+    NOTE(&g_tally, corio_queue_get(&c.q, &item) == CORIO_ESHUTDOWN, "get once drained");
+    NOTE(&g_tally, corio_queue_get_nowait(&c.q, &item) == CORIO_ESHUTDOWN, "nowait too");
     corio_queue_destroy(&c.q);
 
     /* Blocked getters are woken with ESHUTDOWN. */
@@ -461,7 +442,7 @@ static void *shutdown_main(void *arg)
     corio_queue_shutdown(&c.q, false);
     for (int i = 0; i < 3; i++) join(t[i]);
     for (int i = 0; i < 3; i++)
-        NOTE(c.rc[i] == CORIO_ESHUTDOWN, "blocked getter %d: %d", i, c.rc[i]);
+        NOTE(&g_tally, c.rc[i] == CORIO_ESHUTDOWN, "blocked getter %d: %d", i, c.rc[i]);
     corio_queue_destroy(&c.q);
 
     /* Immediate: items dropped, counted as done, so join returns. */
@@ -474,10 +455,10 @@ static void *shutdown_main(void *arg)
     corio_yield();
     corio_queue_shutdown(&j.q, true);
     join(jt);
-    NOTE(j.joined_rc == 0, "joiner after immediate shutdown: %d", j.joined_rc);
-    NOTE(corio_queue_size(&j.q) == 0, "items dropped");
-    NOTE(corio_queue_get_nowait(&j.q, &item) == CORIO_ESHUTDOWN, "get after");
-    NOTE(corio_queue_task_done(&j.q) == CORIO_EINVAL, "nothing left to be done");
+    NOTE(&g_tally, j.joined_rc == 0, "joiner after immediate shutdown: %d", j.joined_rc);
+    NOTE(&g_tally, corio_queue_size(&j.q) == 0, "items dropped");
+    NOTE(&g_tally, corio_queue_get_nowait(&j.q, &item) == CORIO_ESHUTDOWN, "get after");
+    NOTE(&g_tally, corio_queue_task_done(&j.q) == CORIO_EINVAL, "nothing left to be done");
     corio_queue_destroy(&j.q);
     return NULL;
 }
@@ -495,7 +476,7 @@ static void *destroy_main(void *arg)
     corio_yield();
     corio_queue_destroy(&c.q);
     join(t);
-    NOTE(c.rc[0] == CORIO_ECLOSED, "getter of a destroyed queue: %d", c.rc[0]);
+    NOTE(&g_tally, c.rc[0] == CORIO_ECLOSED, "getter of a destroyed queue: %d", c.rc[0]);
     return NULL;
 }
 
@@ -547,7 +528,7 @@ static void count_outcome(race_outcomes *o, int rc)
     if (rc == 0) o->got++;
     else if (rc == CORIO_ECANCELED) o->cancelled++;
     else if (rc == CORIO_ETIMEDOUT) o->timed_out++;
-    else NOTE(0, "target returned %d (%s)", rc, corio_strerror(rc));
+    else NOTE(&g_tally, 0, "target returned %d (%s)", rc, corio_strerror(rc));
 }
 
 typedef struct canceller_arg {
@@ -636,9 +617,9 @@ static void *get_race_main(void *arg)
         int left;
         while ((left = take(&r.q)) != -1)
             if (left >= 1 && left <= 2) seen[left]++;
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
-        NOTE(r.target_rc != 0 || r.target_item != 0, "round %d: 0 without item", round);
-        NOTE(seen[1] == 1 && seen[2] == 1, "round %d: item 1 seen %d times, "
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, r.target_rc != 0 || r.target_item != 0, "round %d: 0 without item", round);
+        NOTE(&g_tally, seen[1] == 1 && seen[2] == 1, "round %d: item 1 seen %d times, "
              "item 2 seen %d times", round, seen[1], seen[2]);
         corio_queue_destroy(&r.q);
         if (g_tally.failures) break;
@@ -720,8 +701,8 @@ static void *put_race_main(void *arg)
         int left;
         while ((left = take(&r.q)) != -1)
             if (left >= 1 && left <= 3) seen[left]++;
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
-        NOTE(seen[1] == 1 && seen[3] == 1 && seen[2] == (r.target_rc == 0),
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, seen[1] == 1 && seen[3] == 1 && seen[2] == (r.target_rc == 0),
              "round %d: items seen %d %d %d, target put %d", round, seen[1],
              seen[2], seen[3], r.target_rc);
         corio_queue_destroy(&r.q);

@@ -33,30 +33,6 @@
 
 /* ------------------------------------------------------------------ */
 /* Harness                                                              */
-/* ------------------------------------------------------------------ */
-
-typedef struct tally {
-    int failures;
-    char first[256];
-} tally;
-
-static void tally_fail(tally *t, int line, const char *fmt, ...)
-{
-    if (t->failures++ == 0) {
-        int n = snprintf(t->first, sizeof t->first, "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->first + n, sizeof t->first - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-}
-
-#define NOTE(t, cond, ...) \
-    do { if (!(cond)) tally_fail((t), __LINE__, __VA_ARGS__); } while (0)
-
-#define ASSERT_TALLY_CLEAN(t) \
-    cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
-                 (t).failures, (t).first)
 
 /* Yield and sleep until *counter reaches want, at most 10 s. */
 static int until_count(const size_t *counter, size_t want)

@@ -30,27 +30,7 @@
 /* Harness                                                            */
 /* ------------------------------------------------------------------ */
 
-typedef struct tally {
-    int failures;
-    char first[256];
-} tally;
-
 static tally g_tally; /* reset by run_main; one test at a time */
-
-static void tally_fail(int line, const char *fmt, ...)
-{
-    if (g_tally.failures++ == 0) {
-        int n = snprintf(g_tally.first, sizeof g_tally.first, "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_tally.first + n, sizeof g_tally.first - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-}
-
-/* NOTE(condition, printf-style message): record a failure, do not abort. */
-#define NOTE(cond, ...) \
-    do { if (!(cond)) tally_fail(__LINE__, __VA_ARGS__); } while (0)
 
 static void run_main(corio_fn fn, void *arg)
 {
@@ -67,7 +47,7 @@ static corio_task *go(corio_fn fn, void *arg)
 {
     corio_task_opts opts = { .name = NULL, .stack_size = 64 * 1024 };
     corio_task *t = corio_spawn(fn, arg, &opts);
-    NOTE(t != NULL, "spawn failed");
+    NOTE(&g_tally, t != NULL, "spawn failed");
     return t;
 }
 
@@ -130,7 +110,7 @@ static void count_outcome(race_outcomes *o, int rc)
     if (rc == 0) o->got++;
     else if (rc == CORIO_ECANCELED) o->cancelled++;
     else if (rc == CORIO_ETIMEDOUT) o->timed_out++;
-    else NOTE(0, "target returned %d (%s)", rc, corio_strerror(rc));
+    else NOTE(&g_tally, 0, "target returned %d (%s)", rc, corio_strerror(rc));
 }
 
 static void log_outcomes(const char *what, const race_outcomes *o)
@@ -195,26 +175,26 @@ static void *lock_basic_main(void *arg)
     (void)arg;
     lock_ctx c;
     corio_lock_init(&c.lock);
-    NOTE(!corio_lock_locked(&c.lock), "a new lock is free");
-    NOTE(corio_lock_release(&c.lock) == CORIO_EPERM, "release of a free lock");
-    NOTE(corio_lock_acquire(&c.lock) == 0, "acquire of a free lock");
-    NOTE(corio_lock_locked(&c.lock), "locked after acquire");
-    NOTE(corio_lock_acquire(&c.lock) == CORIO_EALREADY, "second acquire");
-    NOTE(corio_lock_try_acquire(&c.lock) == CORIO_EAGAIN, "try while held");
+    NOTE(&g_tally, !corio_lock_locked(&c.lock), "a new lock is free");
+    NOTE(&g_tally, corio_lock_release(&c.lock) == CORIO_EPERM, "release of a free lock");
+    NOTE(&g_tally, corio_lock_acquire(&c.lock) == 0, "acquire of a free lock");
+    NOTE(&g_tally, corio_lock_locked(&c.lock), "locked after acquire");
+    NOTE(&g_tally, corio_lock_acquire(&c.lock) == CORIO_EALREADY, "second acquire");
+    NOTE(&g_tally, corio_lock_try_acquire(&c.lock) == CORIO_EAGAIN, "try while held");
 
     join(go(lock_intruder, &c));
-    NOTE(c.try_rc == CORIO_EAGAIN, "other task's try: %d", c.try_rc);
-    NOTE(c.release_rc == CORIO_EPERM, "other task's release: %d", c.release_rc);
-    NOTE(corio_lock_locked(&c.lock), "still ours after the intruder");
+    NOTE(&g_tally, c.try_rc == CORIO_EAGAIN, "other task's try: %d", c.try_rc);
+    NOTE(&g_tally, c.release_rc == CORIO_EPERM, "other task's release: %d", c.release_rc);
+    NOTE(&g_tally, corio_lock_locked(&c.lock), "still ours after the intruder");
 
-    NOTE(corio_lock_release(&c.lock) == 0, "owner's release");
-    NOTE(!corio_lock_locked(&c.lock), "free after release");
-    NOTE(corio_lock_try_acquire(&c.lock) == 0, "try on a free lock");
-    NOTE(corio_lock_release(&c.lock) == 0, "release after try");
+    NOTE(&g_tally, corio_lock_release(&c.lock) == 0, "owner's release");
+    NOTE(&g_tally, !corio_lock_locked(&c.lock), "free after release");
+    NOTE(&g_tally, corio_lock_try_acquire(&c.lock) == 0, "try on a free lock");
+    NOTE(&g_tally, corio_lock_release(&c.lock) == 0, "release after try");
     corio_lock_destroy(&c.lock);
 
     corio_lock s = CORIO_LOCK_INIT; /* the static initialiser works too */
-    NOTE(corio_lock_acquire(&s) == 0 && corio_lock_release(&s) == 0,
+    NOTE(&g_tally, corio_lock_acquire(&s) == 0 && corio_lock_release(&s) == 0,
          "CORIO_LOCK_INIT lock");
     return NULL;
 }
@@ -250,15 +230,15 @@ static void *lock_fifo_main(void *arg)
         t[i] = go(lock_fifo_worker, &w[i]);
     }
     corio_yield(); /* all five queue, in spawn order */
-    NOTE(corio_lock_release(&c.lock) == 0, "release");
+    NOTE(&g_tally, corio_lock_release(&c.lock) == 0, "release");
     /* Handed straight to worker 0: nobody, us included, can barge in. */
-    NOTE(corio_lock_locked(&c.lock), "the release handed the lock over");
-    NOTE(corio_lock_try_acquire(&c.lock) == CORIO_EAGAIN, "barging succeeded");
+    NOTE(&g_tally, corio_lock_locked(&c.lock), "the release handed the lock over");
+    NOTE(&g_tally, corio_lock_try_acquire(&c.lock) == CORIO_EAGAIN, "barging succeeded");
     for (int i = 0; i < 5; i++) join(t[i]);
-    NOTE(c.n == 5, "%d workers got the lock", c.n);
+    NOTE(&g_tally, c.n == 5, "%d workers got the lock", c.n);
     for (int i = 0; i < c.n; i++)
-        NOTE(c.order[i] == i, "position %d went to worker %d", i, c.order[i]);
-    NOTE(!corio_lock_locked(&c.lock), "free at the end");
+        NOTE(&g_tally, c.order[i] == i, "position %d went to worker %d", i, c.order[i]);
+    NOTE(&g_tally, !corio_lock_locked(&c.lock), "free at the end");
     return NULL;
 }
 
@@ -279,16 +259,16 @@ static void *lock_timeout_cancel_main(void *arg)
     corio_lock_acquire(&c.lock);
 
     join(go(lock_timed_waiter, &c));
-    NOTE(c.acquire_rc == CORIO_ETIMEDOUT, "timed acquire: %d", c.acquire_rc);
+    NOTE(&g_tally, c.acquire_rc == CORIO_ETIMEDOUT, "timed acquire: %d", c.acquire_rc);
 
     corio_task *t = go(lock_timed_waiter, &c);
     corio_yield();
     corio_cancel(t);
     join(t);
-    NOTE(c.acquire_rc == CORIO_ECANCELED, "cancelled acquire: %d", c.acquire_rc);
+    NOTE(&g_tally, c.acquire_rc == CORIO_ECANCELED, "cancelled acquire: %d", c.acquire_rc);
 
-    NOTE(corio_lock_release(&c.lock) == 0, "still ours");
-    NOTE(!corio_lock_locked(&c.lock), "nobody was handed the lock");
+    NOTE(&g_tally, corio_lock_release(&c.lock) == 0, "still ours");
+    NOTE(&g_tally, !corio_lock_locked(&c.lock), "nobody was handed the lock");
     return NULL;
 }
 
@@ -360,13 +340,13 @@ static void *lock_race_main(void *arg)
         join(target);
         join(bystander);
         count_outcome(o, r.target_rc);
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
-        NOTE(r.overlaps == 0, "round %d: two holders at once", round);
-        NOTE(r.acquired == 2 + (r.target_rc == 0), "round %d: %d acquires",
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, r.overlaps == 0, "round %d: two holders at once", round);
+        NOTE(&g_tally, r.acquired == 2 + (r.target_rc == 0), "round %d: %d acquires",
              round, r.acquired);
-        NOTE(r.released == r.acquired, "round %d: %d acquires, %d releases",
+        NOTE(&g_tally, r.released == r.acquired, "round %d: %d acquires, %d releases",
              round, r.acquired, r.released);
-        NOTE(!corio_lock_locked(&r.lock), "round %d: lock left held", round);
+        NOTE(&g_tally, !corio_lock_locked(&r.lock), "round %d: lock left held", round);
         if (g_tally.failures) break;
     }
     return NULL;
@@ -409,7 +389,7 @@ static void *sem_limit_main(void *arg)
     corio_task *t[100];
     for (int i = 0; i < 100; i++) t[i] = go(sem_limited_worker, s);
     for (int i = 0; i < 100; i++) join(t[i]);
-    NOTE(corio_sem_value(&s->sem) == 10, "value %zu at the end",
+    NOTE(&g_tally, corio_sem_value(&s->sem) == 10, "value %zu at the end",
          corio_sem_value(&s->sem));
     corio_sem_destroy(&s->sem);
     return NULL;
@@ -447,9 +427,9 @@ static void *sem_basic_main(void *arg)
     sem_fifo s;
     memset(&s, 0, sizeof s);
     corio_sem_init(&s.sem, 0);
-    NOTE(corio_sem_locked(&s.sem), "a zero semaphore is locked");
-    NOTE(corio_sem_try_acquire(&s.sem) == CORIO_EAGAIN, "try on zero");
-    NOTE(corio_sem_acquire_until(&s.sem, corio_deadline_in(CORIO_MS(1)))
+    NOTE(&g_tally, corio_sem_locked(&s.sem), "a zero semaphore is locked");
+    NOTE(&g_tally, corio_sem_try_acquire(&s.sem) == CORIO_EAGAIN, "try on zero");
+    NOTE(&g_tally, corio_sem_acquire_until(&s.sem, corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "timed acquire on zero");
 
     sem_fifo_worker w[5];
@@ -460,20 +440,20 @@ static void *sem_basic_main(void *arg)
     }
     corio_yield();
     for (int i = 0; i < 5; i++) {
-        NOTE(corio_sem_release(&s.sem) == 0, "release %d", i);
+        NOTE(&g_tally, corio_sem_release(&s.sem) == 0, "release %d", i);
         /* The unit went to a waiter, not into the counter. */
-        NOTE(corio_sem_value(&s.sem) == 0, "value after hand-off %d", i);
+        NOTE(&g_tally, corio_sem_value(&s.sem) == 0, "value after hand-off %d", i);
     }
     for (int i = 0; i < 5; i++) join(t[i]);
-    NOTE(s.n == 5, "%d waiters served", s.n);
+    NOTE(&g_tally, s.n == 5, "%d waiters served", s.n);
     for (int i = 0; i < s.n; i++)
-        NOTE(s.order[i] == i, "unit %d went to waiter %d", i, s.order[i]);
+        NOTE(&g_tally, s.order[i] == i, "unit %d went to waiter %d", i, s.order[i]);
 
     /* A plain semaphore may go above its initial value. */
-    NOTE(corio_sem_release(&s.sem) == 0 && corio_sem_release(&s.sem) == 0,
+    NOTE(&g_tally, corio_sem_release(&s.sem) == 0 && corio_sem_release(&s.sem) == 0,
          "plain release");
-    NOTE(corio_sem_value(&s.sem) == 2, "value %zu", corio_sem_value(&s.sem));
-    NOTE(corio_sem_try_acquire(&s.sem) == 0, "try with units");
+    NOTE(&g_tally, corio_sem_value(&s.sem) == 2, "value %zu", corio_sem_value(&s.sem));
+    NOTE(&g_tally, corio_sem_try_acquire(&s.sem) == 0, "try with units");
     corio_sem_destroy(&s.sem);
     return NULL;
 }
@@ -485,17 +465,17 @@ static void *bsem_main(void *arg)
     (void)arg;
     corio_sem b;
     corio_bsem_init(&b, 2);
-    NOTE(corio_sem_release(&b) == CORIO_EOVERFLOW, "release of a full bounded");
-    NOTE(corio_sem_value(&b) == 2, "value unchanged by the refused release");
-    NOTE(corio_sem_acquire(&b) == 0 && corio_sem_acquire(&b) == 0, "acquire x2");
-    NOTE(corio_sem_locked(&b), "locked at zero");
-    NOTE(corio_sem_release(&b) == 0 && corio_sem_release(&b) == 0, "release x2");
-    NOTE(corio_sem_release(&b) == CORIO_EOVERFLOW, "third release");
-    NOTE(corio_sem_value(&b) == 2, "value %zu", corio_sem_value(&b));
+    NOTE(&g_tally, corio_sem_release(&b) == CORIO_EOVERFLOW, "release of a full bounded");
+    NOTE(&g_tally, corio_sem_value(&b) == 2, "value unchanged by the refused release");
+    NOTE(&g_tally, corio_sem_acquire(&b) == 0 && corio_sem_acquire(&b) == 0, "acquire x2");
+    NOTE(&g_tally, corio_sem_locked(&b), "locked at zero");
+    NOTE(&g_tally, corio_sem_release(&b) == 0 && corio_sem_release(&b) == 0, "release x2");
+    NOTE(&g_tally, corio_sem_release(&b) == CORIO_EOVERFLOW, "third release");
+    NOTE(&g_tally, corio_sem_value(&b) == 2, "value %zu", corio_sem_value(&b));
 
     corio_sem zero;
     corio_bsem_init(&zero, 0);
-    NOTE(corio_sem_release(&zero) == CORIO_EOVERFLOW, "bounded at zero");
+    NOTE(&g_tally, corio_sem_release(&zero) == CORIO_EOVERFLOW, "bounded at zero");
     return NULL;
 }
 
@@ -513,7 +493,7 @@ typedef struct sem_race {
 /* A unit may sit in the counter only while nobody live waits for one. */
 static void check_no_idle_unit(sem_race *r)
 {
-    NOTE(corio_sem_value(&r->sem) == 0
+    NOTE(&g_tally, corio_sem_value(&r->sem) == 0
          || corio_task_state_of(r->bystander) != CORIO_TASK_WAITING,
          "a unit is free while the bystander still waits");
 }
@@ -564,8 +544,8 @@ static void *sem_race_main(void *arg)
         join(bystander);
         count_outcome(o, r.target_rc);
         int taken = (r.target_rc == 0) + (r.bystander_rc == 0);
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
-        NOTE(taken + (int)corio_sem_value(&r.sem) == 2,
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, taken + (int)corio_sem_value(&r.sem) == 2,
              "round %d: 2 units released, %d taken, %zu left", round, taken,
              corio_sem_value(&r.sem));
         if (g_tally.failures) break;
@@ -609,8 +589,8 @@ static void *event_crowd_main(void *arg)
     static corio_task *t[EVENT_WAITERS];
     for (int i = 0; i < EVENT_WAITERS; i++) t[i] = go(event_waiter, c);
     corio_yield(); /* every waiter runs once and parks */
-    NOTE(c->started == EVENT_WAITERS, "%d started", c->started);
-    NOTE(c->woken == 0, "%d woke before the set", c->woken);
+    NOTE(&g_tally, c->started == EVENT_WAITERS, "%d started", c->started);
+    NOTE(&g_tally, c->woken == 0, "%d woke before the set", c->woken);
     corio_event_set(&c->ev);
     for (int i = 0; i < EVENT_WAITERS; i++) join(t[i]);
     corio_event_destroy(&c->ev);
@@ -650,8 +630,8 @@ static void *event_basic_main(void *arg)
     (void)arg;
     event_ctx c;
     corio_event_init(&c.ev);
-    NOTE(!corio_event_is_set(&c.ev), "new event is clear");
-    NOTE(corio_event_wait_until(&c.ev, corio_deadline_in(CORIO_MS(1)))
+    NOTE(&g_tally, !corio_event_is_set(&c.ev), "new event is clear");
+    NOTE(&g_tally, corio_event_wait_until(&c.ev, corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "wait on a clear event times out");
 
     /* Woken by a set, the waiter returns 0 even if cleared since. */
@@ -660,21 +640,21 @@ static void *event_basic_main(void *arg)
     corio_yield();
     join(go(event_set_then_clear, &c));
     join(w);
-    NOTE(c.rc == 0, "waiter woken by a set then clear: %d", c.rc);
-    NOTE(!corio_event_is_set(&c.ev), "cleared");
+    NOTE(&g_tally, c.rc == 0, "waiter woken by a set then clear: %d", c.rc);
+    NOTE(&g_tally, !corio_event_is_set(&c.ev), "cleared");
 
     corio_event_set(&c.ev);
     corio_event_set(&c.ev); /* setting twice is harmless */
-    NOTE(corio_event_is_set(&c.ev), "set");
-    NOTE(corio_event_wait(&c.ev) == 0, "wait on a set event");
+    NOTE(&g_tally, corio_event_is_set(&c.ev), "set");
+    NOTE(&g_tally, corio_event_wait(&c.ev) == 0, "wait on a set event");
     /* Does not suspend, so it succeeds even for a cancelled task. */
     corio_cancel(corio_current());
-    NOTE(corio_event_wait(&c.ev) == 0, "cancelled task, set event");
+    NOTE(&g_tally, corio_event_wait(&c.ev) == 0, "cancelled task, set event");
     corio_event_clear(&c.ev);
-    NOTE(corio_event_wait(&c.ev) == CORIO_ECANCELED, "cancelled task, clear event");
+    NOTE(&g_tally, corio_event_wait(&c.ev) == CORIO_ECANCELED, "cancelled task, clear event");
     corio_event_destroy(&c.ev);
     corio_event s = CORIO_EVENT_INIT;
-    NOTE(!corio_event_is_set(&s), "CORIO_EVENT_INIT is clear");
+    NOTE(&g_tally, !corio_event_is_set(&s), "CORIO_EVENT_INIT is clear");
     return NULL;
 }
 
@@ -682,7 +662,7 @@ static void *event_basic_outer(void *arg)
 {
     /* The inner main cancels itself: run it as a child and expect that. */
     int rc = join(go(event_basic_main, arg));
-    NOTE(rc == CORIO_ECANCELED, "inner status %d", rc);
+    NOTE(&g_tally, rc == CORIO_ECANCELED, "inner status %d", rc);
     return NULL;
 }
 
@@ -734,7 +714,7 @@ static void *event_race_main(void *arg)
         join(target);
         join(bystander);
         count_outcome(o, r.target_rc);
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
         if (g_tally.failures) break;
     }
     return NULL;
@@ -798,21 +778,21 @@ static void *cond_notify2_main(void *arg)
         t[i] = go(cond_fifo_waiter, &w[i]);
     }
     for (int i = 0; i < 100 && c->waiting < 5; i++) corio_yield();
-    NOTE(c->waiting == 5, "%d waiting", c->waiting);
+    NOTE(&g_tally, c->waiting == 5, "%d waiting", c->waiting);
 
     corio_cond_acquire(&c->cond);
     int woken = corio_cond_notify(&c->cond, 2);
-    NOTE(woken == 2, "notify(2) woke %d", woken);
+    NOTE(&g_tally, woken == 2, "notify(2) woke %d", woken);
     corio_cond_release(&c->cond);
     /* Give the woken ones every chance to run, and anybody else to (wrongly)
      * wake too. Nothing here depends on time: it is all scheduling. */
     yield_n(20);
-    NOTE(c->n == 2, "%d returned after notify(2)", c->n);
-    NOTE(c->waiting == 3, "%d still waiting", c->waiting);
+    NOTE(&g_tally, c->n == 2, "%d returned after notify(2)", c->n);
+    NOTE(&g_tally, c->waiting == 3, "%d still waiting", c->waiting);
 
     corio_cond_acquire(&c->cond);
     woken = corio_cond_notify_all(&c->cond);
-    NOTE(woken == 3, "notify_all woke %d", woken);
+    NOTE(&g_tally, woken == 3, "notify_all woke %d", woken);
     corio_cond_release(&c->cond);
     for (int i = 0; i < 5; i++) join(t[i]);
     corio_cond_destroy(&c->cond);
@@ -837,18 +817,18 @@ static void *cond_errors_main(void *arg)
     corio_lock_init(&mine);
     corio_cond c;
     corio_cond_init(&c, &mine);
-    NOTE(corio_cond_lock(&c) == &mine, "uses the given lock");
-    NOTE(corio_cond_wait(&c) == CORIO_EPERM, "wait without the lock");
-    NOTE(corio_cond_notify(&c, 1) == CORIO_EPERM, "notify without the lock");
-    NOTE(corio_cond_notify_all(&c) == CORIO_EPERM, "notify_all without the lock");
-    NOTE(corio_lock_acquire(&mine) == 0, "acquire the shared lock");
-    NOTE(corio_cond_notify(&c, 3) == 0, "notify with nobody waiting");
+    NOTE(&g_tally, corio_cond_lock(&c) == &mine, "uses the given lock");
+    NOTE(&g_tally, corio_cond_wait(&c) == CORIO_EPERM, "wait without the lock");
+    NOTE(&g_tally, corio_cond_notify(&c, 1) == CORIO_EPERM, "notify without the lock");
+    NOTE(&g_tally, corio_cond_notify_all(&c) == CORIO_EPERM, "notify_all without the lock");
+    NOTE(&g_tally, corio_lock_acquire(&mine) == 0, "acquire the shared lock");
+    NOTE(&g_tally, corio_cond_notify(&c, 3) == 0, "notify with nobody waiting");
 
     /* Timeout: returns ETIMEDOUT, holding the lock. */
-    NOTE(corio_cond_wait_until(&c, corio_deadline_in(CORIO_MS(1)))
+    NOTE(&g_tally, corio_cond_wait_until(&c, corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "timed wait");
-    NOTE(holds(&c), "timed-out wait returned holding the lock");
-    NOTE(corio_cond_release(&c) == 0, "release");
+    NOTE(&g_tally, holds(&c), "timed-out wait returned holding the lock");
+    NOTE(&g_tally, corio_cond_release(&c) == 0, "release");
     corio_cond_destroy(&c);
     corio_lock_destroy(&mine);
     return NULL;
@@ -928,13 +908,13 @@ static void *cond_pred_main(void *arg)
     join(w);
     /* Predicate already true: no wait at all. */
     corio_cond_acquire(&c->cond);
-    NOTE(corio_cond_wait_for(&c->cond, value_reached_3, c) == 0, "true at once");
+    NOTE(&g_tally, corio_cond_wait_for(&c->cond, value_reached_3, c) == 0, "true at once");
     /* Never true: times out, still holding the lock. */
     c->value = 0;
-    NOTE(corio_cond_wait_for_until(&c->cond, value_reached_3, c,
+    NOTE(&g_tally, corio_cond_wait_for_until(&c->cond, value_reached_3, c,
                                    corio_deadline_in(CORIO_MS(1)))
          == CORIO_ETIMEDOUT, "predicate never true");
-    NOTE(holds(&c->cond), "holding after wait_for timeout");
+    NOTE(&g_tally, holds(&c->cond), "holding after wait_for timeout");
     corio_cond_release(&c->cond);
     corio_cond_destroy(&c->cond);
     return NULL;
@@ -1022,13 +1002,13 @@ static void *cond_race_main(void *arg)
         corio_cond_release(&r.cond);
         join(bystander);
         count_outcome(o, r.target_rc);
-        NOTE(r.first_woke == 1, "round %d: notify(1) woke %d", round, r.first_woke);
-        NOTE(r.zeros == r.first_woke + second_woke,
+        NOTE(&g_tally, r.first_woke == 1, "round %d: notify(1) woke %d", round, r.first_woke);
+        NOTE(&g_tally, r.zeros == r.first_woke + second_woke,
              "round %d: %d notified returns for %d + %d notifications", round,
              r.zeros, r.first_woke, second_woke);
-        NOTE(r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
-        NOTE(r.not_holding == 0, "round %d: a wait returned without the lock", round);
-        NOTE(!corio_lock_locked(corio_cond_lock(&r.cond)), "round %d: lock held", round);
+        NOTE(&g_tally, r.bystander_rc == 0, "round %d: bystander %d", round, r.bystander_rc);
+        NOTE(&g_tally, r.not_holding == 0, "round %d: a wait returned without the lock", round);
+        NOTE(&g_tally, !corio_lock_locked(corio_cond_lock(&r.cond)), "round %d: lock held", round);
         corio_cond_destroy(&r.cond);
         if (g_tally.failures) break;
     }
@@ -1070,19 +1050,19 @@ static void *barrier_cycler(void *arg)
 static void *barrier_cycles_main(void *arg)
 {
     barrier_ctx *c = arg;
-    NOTE(corio_barrier_init(&c->b, 0) == CORIO_EINVAL, "zero parties");
-    NOTE(corio_barrier_init(&c->b, 3) == 0, "init");
-    NOTE(corio_barrier_parties(&c->b) == 3, "parties");
+    NOTE(&g_tally, corio_barrier_init(&c->b, 0) == CORIO_EINVAL, "zero parties");
+    NOTE(&g_tally, corio_barrier_init(&c->b, 3) == 0, "init");
+    NOTE(&g_tally, corio_barrier_parties(&c->b) == 3, "parties");
     corio_task *t[3];
     for (int i = 0; i < 3; i++) t[i] = go(barrier_cycler, c);
     for (int i = 0; i < 3; i++) join(t[i]);
-    NOTE(corio_barrier_n_waiting(&c->b) == 0, "nobody left waiting");
-    NOTE(!corio_barrier_broken(&c->b), "not broken");
+    NOTE(&g_tally, corio_barrier_n_waiting(&c->b) == 0, "nobody left waiting");
+    NOTE(&g_tally, !corio_barrier_broken(&c->b), "not broken");
 
     /* One party: passes at once, index 0. */
     corio_barrier one;
     corio_barrier_init(&one, 1);
-    NOTE(corio_barrier_wait(&one) == 0, "one-party barrier");
+    NOTE(&g_tally, corio_barrier_wait(&one) == 0, "one-party barrier");
     corio_barrier_destroy(&c->b);
     return NULL;
 }
@@ -1125,17 +1105,17 @@ static void *barrier_abort_main(void *arg)
         t[i] = go(barrier_waiter, &s[i]);
     }
     corio_yield();
-    NOTE(corio_barrier_n_waiting(&c->b) == 2, "two waiting");
+    NOTE(&g_tally, corio_barrier_n_waiting(&c->b) == 2, "two waiting");
     corio_barrier_abort(&c->b);
     for (int i = 0; i < 2; i++) join(t[i]);
-    NOTE(c->rc[0] == CORIO_EBROKEN && c->rc[1] == CORIO_EBROKEN,
+    NOTE(&g_tally, c->rc[0] == CORIO_EBROKEN && c->rc[1] == CORIO_EBROKEN,
          "waiters after abort: %d %d", c->rc[0], c->rc[1]);
-    NOTE(corio_barrier_broken(&c->b), "broken");
-    NOTE(corio_barrier_wait(&c->b) == CORIO_EBROKEN, "wait on a broken barrier");
+    NOTE(&g_tally, corio_barrier_broken(&c->b), "broken");
+    NOTE(&g_tally, corio_barrier_wait(&c->b) == CORIO_EBROKEN, "wait on a broken barrier");
 
     /* Reset: usable again. */
     corio_barrier_reset(&c->b);
-    NOTE(!corio_barrier_broken(&c->b), "reset clears broken");
+    NOTE(&g_tally, !corio_barrier_broken(&c->b), "reset clears broken");
     for (int i = 0; i < 2; i++) {
         s[i] = (barrier_slot){ c, i, CORIO_NEVER };
         t[i] = go(barrier_waiter, &s[i]);
@@ -1143,7 +1123,7 @@ static void *barrier_abort_main(void *arg)
     corio_yield();
     int mine = corio_barrier_wait(&c->b);
     for (int i = 0; i < 2; i++) join(t[i]);
-    NOTE(mine == 2 && c->rc[0] == 0 && c->rc[1] == 1,
+    NOTE(&g_tally, mine == 2 && c->rc[0] == 0 && c->rc[1] == 1,
          "indexes after reset: %d %d %d", c->rc[0], c->rc[1], mine);
 
     /* Reset with waiters: they get EBROKEN, the barrier stays usable. */
@@ -1152,22 +1132,22 @@ static void *barrier_abort_main(void *arg)
     corio_yield();
     corio_barrier_reset(&c->b);
     join(t[0]);
-    NOTE(c->rc[0] == CORIO_EBROKEN, "waiter during reset: %d", c->rc[0]);
-    NOTE(!corio_barrier_broken(&c->b), "not broken after reset");
+    NOTE(&g_tally, c->rc[0] == CORIO_EBROKEN, "waiter during reset: %d", c->rc[0]);
+    NOTE(&g_tally, !corio_barrier_broken(&c->b), "not broken after reset");
 
     /* A waiter that times out withdraws; the barrier is not broken and the
      * next group of three still forms. */
     s[3] = (barrier_slot){ c, 3, corio_deadline_in(CORIO_MS(1)) };
     join(go(barrier_waiter, &s[3]));
-    NOTE(c->rc[3] == CORIO_ETIMEDOUT, "timed wait: %d", c->rc[3]);
-    NOTE(corio_barrier_n_waiting(&c->b) == 0, "withdrawn");
-    NOTE(!corio_barrier_broken(&c->b), "timeout does not break it");
+    NOTE(&g_tally, c->rc[3] == CORIO_ETIMEDOUT, "timed wait: %d", c->rc[3]);
+    NOTE(&g_tally, corio_barrier_n_waiting(&c->b) == 0, "withdrawn");
+    NOTE(&g_tally, !corio_barrier_broken(&c->b), "timeout does not break it");
     for (int i = 0; i < 3; i++) {
         s[i] = (barrier_slot){ c, i, CORIO_NEVER };
         t[i] = go(barrier_waiter, &s[i]);
     }
     for (int i = 0; i < 3; i++) join(t[i]);
-    NOTE(c->rc[0] + c->rc[1] + c->rc[2] == 0 + 1 + 2, "group after a withdrawal:"
+    NOTE(&g_tally, c->rc[0] + c->rc[1] + c->rc[2] == 0 + 1 + 2, "group after a withdrawal:"
          " %d %d %d", c->rc[0], c->rc[1], c->rc[2]);
     corio_barrier_destroy(&c->b);
     return NULL;
@@ -1239,11 +1219,11 @@ static void *barrier_race_main(void *arg)
             else if (r.rc[i] == CORIO_EBROKEN) broken++;
             else if (i == 0 && (r.rc[i] == CORIO_ECANCELED
                                 || r.rc[i] == CORIO_ETIMEDOUT)) withdrawn++;
-            else NOTE(0, "round %d: task %d returned %d", round, i, r.rc[i]);
+            else NOTE(&g_tally, 0, "round %d: task %d returned %d", round, i, r.rc[i]);
         }
-        NOTE(seen[0] == 1 && seen[1] == 1 && seen[2] == 1,
+        NOTE(&g_tally, seen[0] == 1 && seen[1] == 1 && seen[2] == 1,
              "round %d: indexes seen %d %d %d", round, seen[0], seen[1], seen[2]);
-        NOTE(broken + withdrawn == 1, "round %d: %d broken, %d withdrawn",
+        NOTE(&g_tally, broken + withdrawn == 1, "round %d: %d broken, %d withdrawn",
              round, broken, withdrawn);
         corio_barrier_destroy(&r.b);
         if (g_tally.failures) break;

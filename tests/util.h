@@ -1,6 +1,7 @@
 /*
- * util.h — what several suites share: run a body as the main task of a
- * fresh loop and check that nothing leaked.
+ * util.h — what several suites share: tallies for checks made inside
+ * tasks, SIGPIPE handling, and running a body as the main task of a fresh
+ * loop that must close with nothing leaked.
  *
  * corio_test_run_clean(fn, arg) runs fn(arg) as the main task, lets
  * whatever it left detached finish (corio_loop_run), closes the loop, and
@@ -12,6 +13,61 @@
 
 #include <criterion/criterion.h>
 #include <corio.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+/*
+ * A tally: what the tasks of one test saw. Code inside tasks records a
+ * failed check with NOTE(&t, cond, message...) and goes on (an assert
+ * from deep inside a task would leave its loop half-run); the test checks
+ * ASSERT_TALLY_CLEAN(t) after the loop is closed. The first failure keeps
+ * its message for the report.
+ */
+typedef struct tally {
+    int failures;
+    char first[256];
+} tally;
+
+static inline void tally_fail(tally *t, int line, const char *fmt, ...)
+{
+    if (t->failures++ == 0) {
+        int n = snprintf(t->first, sizeof t->first, "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->first + n, sizeof t->first - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+}
+
+#define NOTE(t, cond, ...) \
+    do { if (!(cond)) tally_fail((t), __LINE__, __VA_ARGS__); } while (0)
+
+#define ASSERT_TALLY_CLEAN(t) \
+    cr_assert_eq((t).failures, 0, "%d failure(s), first: %s", \
+                 (t).failures, (t).first)
+
+/* Test runners may ignore SIGPIPE; the dead-peer tests put the fatal
+ * default back so that a send raising it would kill the test (Windows has
+ * no SIGPIPE). */
+typedef void (*signal_handler)(int);
+static inline signal_handler sigpipe_fatal(void)
+{
+#ifdef SIGPIPE
+    return signal(SIGPIPE, SIG_DFL);
+#else
+    return SIG_DFL;
+#endif
+}
+static inline void sigpipe_restore(signal_handler previous)
+{
+#ifdef SIGPIPE
+    signal(SIGPIPE, previous);
+#else
+    (void)previous;
+#endif
+}
 
 static void corio_test_count_report(void *ctx, const char *message)
 {
