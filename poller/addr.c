@@ -1,14 +1,20 @@
 /*
  * addr.c — corio_addr, the address box that crosses io.h without any OS
- * type, on both socket APIs. POSIX sockets and Winsock share these structs
- * and calls; the two differences are spelled out here: Winsock must be
- * started before inet_pton/inet_ntop, and Windows has no AF_UNIX here.
+ * type, and name resolution, on both socket APIs. POSIX sockets and Winsock
+ * share these structs and calls; the differences are spelled out here:
+ * Winsock must be started first, Windows has no AF_UNIX here, and
+ * getaddrinfo's odd failures map differently.
  */
 #include "addr.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#ifndef _WIN32
+#include <netdb.h>
+#endif
 
 #ifdef _WIN32
 static void sockets_ready(void) { corio_iocp_wsa_init(); }
@@ -176,4 +182,74 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t n)
     /* "chars written": what landed in buf, not what would have. */
     if (w < 0) { buf[0] = '\0'; return 0; }
     return (size_t)w < n ? w : (int)(n - 1);
+}
+
+/* ---------- name resolution (blocking: net/dns.c runs it on the pool) ---------- */
+
+/* getaddrinfo's failures in corio's terms. Both APIs share the EAI_
+ * names (Winsock defines them as WSA error numbers); what else can come
+ * back differs. "Temporary failure" (EAI_AGAIN) is what a name under a TLD
+ * that cannot exist gets from a resolver with no reachable DNS server: it
+ * found nothing too. */
+static int resolve_error(int e)
+{
+    switch (e) {
+    case EAI_NONAME:
+    case EAI_AGAIN:
+    case EAI_FAIL:
+#ifdef _WIN32
+    case WSANO_DATA:
+#else
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+#endif
+        return CORIO_ENOTFOUND;
+    case EAI_MEMORY: return CORIO_ENOMEM;
+    case EAI_FAMILY:
+    case EAI_SERVICE:
+    case EAI_BADFLAGS: return CORIO_EINVAL;
+#ifdef _WIN32
+    default:           return corio_iocp_error((DWORD)e);
+#else
+#ifdef EAI_SYSTEM
+    case EAI_SYSTEM:   return corio__io_errno(errno);
+#endif
+    default:           return CORIO_EIO;
+#endif
+    }
+}
+
+int corio_io_resolve_blocking(const char *host, int port, int family,
+                              corio_addr *out, size_t max)
+{
+    if (!host || !out || max == 0 || port < 0 || port > 65535)
+        return CORIO_EINVAL;
+    sockets_ready(); /* getaddrinfo is part of Winsock on Windows */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    switch (family) {
+    case 0:              hints.ai_family = AF_UNSPEC; break;
+    case CORIO_AF_INET:  hints.ai_family = AF_INET; break;
+    case CORIO_AF_INET6: hints.ai_family = AF_INET6; break;
+    default: return CORIO_EINVAL;
+    }
+    /* One socket type, or every address comes back once per type. */
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+
+    int e = getaddrinfo(host, service, &hints, &res);
+    if (e != 0) return resolve_error(e);
+    size_t n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        corio__addr_store(&out[n++], ai->ai_addr, (size_t)ai->ai_addrlen);
+    }
+    freeaddrinfo(res);
+    return n > 0 ? (int)n : CORIO_ENOTFOUND;
 }

@@ -28,7 +28,7 @@
  *   -> corio_fdtable_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
- * Errors are turned into CORIO_E* codes by one function, io_error().
+ * Errors are turned into CORIO_E* codes by one function, corio__io_errno().
  */
 #include "io.h"
 #include "addr.h"
@@ -55,7 +55,7 @@
 /* errno -> CORIO_E*: the only place that knows both numbering schemes */
 /* ------------------------------------------------------------------ */
 
-static int io_error(int e)
+int corio__io_errno(int e)
 {
     switch (e) {
     case EAGAIN:
@@ -148,7 +148,7 @@ static ptrdiff_t io_until_done(corio_fd fd, int dir, int64_t deadline,
         if (n >= 0) return n;
         int e = errno;
         if (e == EINTR) continue; /* a signal handler ran: just retry */
-        if (e != EAGAIN && e != EWOULDBLOCK) return io_error(e);
+        if (e != EAGAIN && e != EWOULDBLOCK) return corio__io_errno(e);
         int rc = io_park(fd, dir, deadline);
         if (rc < 0) return rc;
     }
@@ -208,14 +208,14 @@ int corio_io_socket(int family, int type, corio_fd *out)
     }
 #ifdef SOCK_NONBLOCK
     int fd = socket(af, st | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return io_error(errno);
+    if (fd < 0) return corio__io_errno(errno);
 #else
     int fd = socket(af, st, 0);
-    if (fd < 0) return io_error(errno);
+    if (fd < 0) return corio__io_errno(errno);
     if (fd_make_nonblocking_cloexec(fd) < 0) {
         int e = errno;
         close(fd);
-        return io_error(e);
+        return corio__io_errno(e);
     }
 #endif
     fd_no_sigpipe(fd);
@@ -229,7 +229,7 @@ int corio_io_socket(int family, int type, corio_fd *out)
 static int set_int_option(corio_fd fd, int level, int name, int value)
 {
     if (setsockopt(fd, level, name, &value, sizeof value) < 0)
-        return io_error(errno);
+        return corio__io_errno(errno);
     return 0;
 }
 
@@ -258,20 +258,20 @@ int corio_io_get_nodelay(corio_fd fd)
     int value = 0;
     socklen_t len = sizeof value;
     if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) < 0)
-        return io_error(errno);
+        return corio__io_errno(errno);
     return value != 0;
 }
 
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
-    if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return io_error(errno);
+    if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return corio__io_errno(errno);
     return 0;
 }
 
 int corio_io_listen(corio_fd fd, int backlog)
 {
-    if (listen(fd, backlog) < 0) return io_error(errno);
+    if (listen(fd, backlog) < 0) return corio__io_errno(errno);
     return 0;
 }
 
@@ -282,7 +282,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     if (!out) return CORIO_EINVAL;
     memset(out, 0, sizeof *out);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return io_error(errno);
+        return corio__io_errno(errno);
     corio__addr_store(out, &ss, len);
     return 0;
 }
@@ -294,7 +294,7 @@ int corio_io_peer_addr(corio_fd fd, corio_addr *out)
     if (!out) return CORIO_EINVAL;
     memset(out, 0, sizeof *out);
     if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return io_error(errno);
+        return corio__io_errno(errno);
     corio__addr_store(out, &ss, len);
     return 0;
 }
@@ -358,7 +358,7 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
      * kernel, exactly as with EINPROGRESS. (A Unix-domain connect to a
      * full backlog says EAGAIN instead: that connect did NOT start, so it
      * is returned as CORIO_EAGAIN for the caller to retry or give up.) */
-    if (errno != EINPROGRESS && errno != EINTR) return io_error(errno);
+    if (errno != EINPROGRESS && errno != EINTR) return corio__io_errno(errno);
 
     /* The handshake is under way: the socket turns writable when it ends,
      * either way. SO_ERROR tells which way. */
@@ -369,15 +369,15 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            return io_error(errno);
-        if (err != 0) return io_error(err);
+            return corio__io_errno(errno);
+        if (err != 0) return corio__io_errno(err);
 
         /* No error yet: connected, or a spurious wake before the
          * handshake ended. Having a peer is what "connected" means. */
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) return 0;
-        if (errno != ENOTCONN) return io_error(errno);
+        if (errno != ENOTCONN) return corio__io_errno(errno);
     }
 }
 
@@ -484,15 +484,15 @@ int corio_io_pipe(corio_fd fds[2])
 {
     int p[2];
 #ifdef SOCK_NONBLOCK /* the systems with SOCK_NONBLOCK have pipe2 too */
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return io_error(errno);
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return corio__io_errno(errno);
 #else
-    if (pipe(p) != 0) return io_error(errno);
+    if (pipe(p) != 0) return corio__io_errno(errno);
     if (fd_make_nonblocking_cloexec(p[0]) < 0 ||
         fd_make_nonblocking_cloexec(p[1]) < 0) {
         int e = errno;
         close(p[0]);
         close(p[1]);
-        return io_error(e);
+        return corio__io_errno(e);
     }
 #endif
     /* Attached lazily, like sockets: on the first wait. */
@@ -521,7 +521,7 @@ static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
     for (;;) {
         ptrdiff_t n = attempt(fd, op);
         if (n >= 0) return n;
-        if (errno != EINTR) return io_error(errno);
+        if (errno != EINTR) return corio__io_errno(errno);
     }
 }
 
@@ -540,7 +540,7 @@ ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
 int corio_io_is_socket(corio_fd fd)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0) return io_error(errno);
+    if (fstat(fd, &st) < 0) return corio__io_errno(errno);
     return S_ISSOCK(st.st_mode) ? 1 : 0;
 }
 
@@ -550,7 +550,7 @@ int corio_io_is_socket(corio_fd fd)
 
 int corio_io_shutdown_write(corio_fd fd)
 {
-    if (shutdown(fd, SHUT_WR) < 0) return io_error(errno);
+    if (shutdown(fd, SHUT_WR) < 0) return corio__io_errno(errno);
     return 0;
 }
 
@@ -566,7 +566,7 @@ int corio_io_close(corio_fd fd)
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */
-    if (close(fd) < 0 && errno != EINTR) return io_error(errno);
+    if (close(fd) < 0 && errno != EINTR) return corio__io_errno(errno);
     return 0;
 }
 
@@ -574,59 +574,4 @@ int corio_io_close(corio_fd fd)
 /* Name resolution (blocking: runs on a worker thread)                 */
 /* ------------------------------------------------------------------ */
 
-/* getaddrinfo's own error numbers (EAI_*) -> CORIO_E*. "Temporary
- * failure" (EAI_AGAIN) is what a name under a TLD that cannot exist gets
- * from a resolver with no reachable DNS server: it found nothing too. */
-static int resolve_error(int e)
-{
-    switch (e) {
-    case EAI_NONAME:
-    case EAI_AGAIN:
-    case EAI_FAIL:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
-#endif
-#ifdef EAI_ADDRFAMILY
-    case EAI_ADDRFAMILY:
-#endif
-        return CORIO_ENOTFOUND;
-    case EAI_MEMORY: return CORIO_ENOMEM;
-    case EAI_FAMILY:
-    case EAI_SERVICE:
-    case EAI_BADFLAGS: return CORIO_EINVAL;
-#ifdef EAI_SYSTEM
-    case EAI_SYSTEM:   return io_error(errno);
-#endif
-    default:           return CORIO_EIO;
-    }
-}
 
-int corio_io_resolve_blocking(const char *host, int port, int family,
-                              corio_addr *out, size_t max)
-{
-    if (!host || !out || max == 0 || port < 0 || port > 65535)
-        return CORIO_EINVAL;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    switch (family) {
-    case 0:              hints.ai_family = AF_UNSPEC; break;
-    case CORIO_AF_INET:  hints.ai_family = AF_INET; break;
-    case CORIO_AF_INET6: hints.ai_family = AF_INET6; break;
-    default: return CORIO_EINVAL;
-    }
-    /* One socket type, or every address comes back once per type. */
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-
-    int e = getaddrinfo(host, service, &hints, &res);
-    if (e != 0) return resolve_error(e);
-    size_t n = 0;
-    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-        corio__addr_store(&out[n++], ai->ai_addr, ai->ai_addrlen);
-    }
-    freeaddrinfo(res);
-    return n > 0 ? (int)n : CORIO_ENOTFOUND;
-}
