@@ -169,6 +169,7 @@ test: test-build $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install)
 
 # `make install` into a scratch tree + a program built with pkg-config.
 test-install:
+	@.ci/ensure-packages pkg-config
 	@tests/install_check.sh
 
 # libcriterion itself leaks 48 bytes at exit; only that is suppressed.
