@@ -46,10 +46,6 @@ static int join(corio_task *t)
     return t ? corio_join(t, NULL) : CORIO_EINVAL;
 }
 
-static void yield_n(int n)
-{
-    for (int i = 0; i < n; i++) corio_yield();
-}
 
 #define ITEM(n) ((void *)(uintptr_t)(n))
 #define NUM(p) ((int)(uintptr_t)(p))
@@ -484,40 +480,8 @@ Test(sync_queue, destroy_wakes_waiters) { run_main(destroy_main, NULL); }
 
 /* ------------------------------------------------------------------ */
 /* Cancellation and timeouts racing a hand-off                        */
-/* ------------------------------------------------------------------ */
 
-typedef struct race_plan {
-    int give_yields;
-    int cancel_yields;
-    bool by_timeout;
-    int64_t timeout_ns;
-} race_plan;
 
-#define RACE_ROUNDS 3000
-
-/* As in test_sync.c: even rounds cancel after every pair of small yield
- * counts, odd rounds time out around the loop's 64-switch timer check. */
-static race_plan plan_for(int round)
-{
-    race_plan p;
-    int k = round / 2;
-    p.by_timeout = round & 1;
-    if (p.by_timeout) {
-        p.give_yields = k % 97;
-        p.cancel_yields = 0;
-        p.timeout_ns = (k % 5) * 500;
-    } else {
-        p.give_yields = k % 9;
-        p.cancel_yields = (k / 9) % 9;
-        p.timeout_ns = 0;
-    }
-    return p;
-}
-
-static int64_t target_deadline(const race_plan *p)
-{
-    return p->by_timeout ? corio_deadline_in(p->timeout_ns) : CORIO_NEVER;
-}
 
 typedef struct race_outcomes {
     int got, cancelled, timed_out;

@@ -56,47 +56,9 @@ static int join(corio_task *t)
     return t ? corio_join(t, NULL) : CORIO_EINVAL;
 }
 
-static void yield_n(int n)
-{
-    for (int i = 0; i < n; i++) corio_yield();
-}
 
-/* One round of a race: how the hand-off and the cancel/timeout interleave. */
-typedef struct race_plan {
-    int give_yields;    /* yields before the giver hands over */
-    int cancel_yields;  /* yields before the target is cancelled */
-    bool by_timeout;    /* the target times out instead of being cancelled */
-    int64_t timeout_ns; /* its deadline, relative to when it starts waiting */
-} race_plan;
 
-#define RACE_ROUNDS 3000
 
-/* Even rounds cancel, odd rounds time out. Cancel rounds try every pair
- * of small yield counts (the order of events is what matters). Timeout
- * rounds let the giver yield up to 96 times: the loop checks timers every
- * 64 task switches, so deadlines of 0-2 µs expire before, during or after
- * the hand-off. */
-static race_plan plan_for(int round)
-{
-    race_plan p;
-    int k = round / 2;
-    p.by_timeout = round & 1;
-    if (p.by_timeout) {
-        p.give_yields = k % 97;
-        p.cancel_yields = 0;
-        p.timeout_ns = (k % 5) * 500;
-    } else {
-        p.give_yields = k % 9;
-        p.cancel_yields = (k / 9) % 9;
-        p.timeout_ns = 0;
-    }
-    return p;
-}
-
-static int64_t target_deadline(const race_plan *p)
-{
-    return p->by_timeout ? corio_deadline_in(p->timeout_ns) : CORIO_NEVER;
-}
 
 /* What happened to the targets over all rounds. */
 typedef struct race_outcomes {

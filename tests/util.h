@@ -1,7 +1,7 @@
 /*
  * util.h — what several suites share: tallies for checks made inside
- * tasks, SIGPIPE handling, and running a body as the main task of a fresh
- * loop that must close with nothing leaked.
+ * tasks, SIGPIPE handling, the plan of hand-off races, and running a body
+ * as the main task of a fresh loop that must close with nothing leaked.
  *
  * corio_test_run_clean(fn, arg) runs fn(arg) as the main task, lets
  * whatever it left detached finish (corio_loop_run), closes the loop, and
@@ -15,6 +15,7 @@
 #include <corio.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -73,6 +74,50 @@ static void corio_test_count_report(void *ctx, const char *message)
 {
     ++*(int *)ctx;
     cr_log_warn("loop close: %s", message);
+}
+
+/* ---- races between a hand-off and a cancel or timeout (sync suites) ---- */
+
+static inline void yield_n(int n)
+{
+    for (int i = 0; i < n; i++) corio_yield();
+}
+
+/* One round of a race: how the hand-off and the cancel/timeout interleave. */
+typedef struct race_plan {
+    int give_yields;    /* yields before the giver hands over */
+    int cancel_yields;  /* yields before the target is cancelled */
+    bool by_timeout;    /* the target times out instead of being cancelled */
+    int64_t timeout_ns; /* its deadline, relative to when it starts waiting */
+} race_plan;
+
+#define RACE_ROUNDS 3000
+
+/* Even rounds cancel, odd rounds time out. Cancel rounds try every pair
+ * of small yield counts (the order of events is what matters). Timeout
+ * rounds let the giver yield up to 96 times: the loop checks timers every
+ * 64 task switches, so deadlines of 0-2 us expire before, during or after
+ * the hand-off. */
+static inline race_plan plan_for(int round)
+{
+    race_plan p;
+    int k = round / 2;
+    p.by_timeout = round & 1;
+    if (p.by_timeout) {
+        p.give_yields = k % 97;
+        p.cancel_yields = 0;
+        p.timeout_ns = (k % 5) * 500;
+    } else {
+        p.give_yields = k % 9;
+        p.cancel_yields = (k / 9) % 9;
+        p.timeout_ns = 0;
+    }
+    return p;
+}
+
+static inline int64_t target_deadline(const race_plan *p)
+{
+    return p->by_timeout ? corio_deadline_in(p->timeout_ns) : CORIO_NEVER;
 }
 
 static inline int corio_test_run_clean(corio_fn fn, void *arg)
