@@ -214,8 +214,16 @@ $(B)/examples/%$(EXE): examples/%.c $(LIB)
 bench: $(BENCH_BIN)
 ifeq ($(TARGET),native)
 	@.ci/ensure-packages golang-go || echo "# go not installed: bench_echo skips its Go peer"
+	@.ci/ensure-packages libboost-context-dev || echo "# Boost.Context not installed: no fcontext peer"
 endif
 	@for b in $(BENCH_BIN); do $(RUN) $$b || exit 1; done
+ifeq ($(TARGET),native)
+	@if $(CC) -O2 bench/peers/fcontext_switch.c -lboost_context \
+	        -o $(B)/bench/fcontext_switch 2>/dev/null; then \
+	    echo "# peer: Boost.Context fcontext, the same ping-pong"; \
+	    $(B)/bench/fcontext_switch; \
+	else echo "# fcontext peer skipped: cannot link -lboost_context"; fi
+endif
 ifeq ($(TARGET)-$(SWITCH),native-asm)
 	@$(MAKE) --no-print-directory SWITCH=ucontext build/native-ucontext-epoll/bench/bench_core >/dev/null
 	@build/native-ucontext-epoll/bench/bench_core --switch-only

@@ -46,18 +46,18 @@ static corio_ctx main_ctx, ctx_a, ctx_b;
 
 typedef struct { corio_ctx *self, *other; long n; } side;
 
-static void same_loop(void *arg)
+static corio_ctx *same_loop(void *arg)
 {
     side *s = arg;
     for (long i = 0; i < s->n; i++) corio_ctx_swap(s->self, s->other);
-    corio_ctx_swap(s->self, &main_ctx); /* side A ends the run */
-    for (;;) corio_ctx_swap(s->self, &main_ctx);
+    return &main_ctx; /* side A ends the run; side B never gets here */
 }
 
-static void other_loop(void *arg)
+static corio_ctx *other_loop(void *arg)
 {
     (void)arg;
     for (;;) corio_ctx_swap(&ctx_b, &main_ctx);
+    return NULL; /* never: main stops calling */
 }
 
 #define SWITCH_ROUNDS 2000000L

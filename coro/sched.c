@@ -24,17 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CORIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CORIO_ASAN 1
-#endif
-#endif
-#ifdef CORIO_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 _Thread_local corio_loop *corio__tls_loop;
 
 /* How many task-to-task dispatches may happen before the loop's own stack
@@ -46,31 +35,53 @@ _Thread_local corio_loop *corio__tls_loop;
 /*
  * ASan keeps "fake stacks" per real stack; it must be told before and
  * after every stack change, or it reports false stack-buffer errors.
- * `dying` says the stack we leave will never be resumed, so ASan may drop
- * its fake stack.
  */
-static inline void swap(corio_ctx *from, corio_ctx *to, const void *to_lo,
-                        size_t to_size, int dying)
+static inline void asan_leaving(void **fake, const void *to_lo, size_t to_size)
 {
 #ifdef CORIO_ASAN
-    void *fake = NULL;
-    __sanitizer_start_switch_fiber(dying ? NULL : &fake, to_lo, to_size);
-    corio_ctx_swap(from, to);
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+    __sanitizer_start_switch_fiber(fake, to_lo, to_size);
 #else
+    (void)fake;
     (void)to_lo;
     (void)to_size;
-    (void)dying;
-    corio_ctx_swap(from, to);
 #endif
 }
 
-void corio__switch_landed(void)
+static inline void asan_back(void *fake)
 {
 #ifdef CORIO_ASAN
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)fake;
 #endif
 }
+
+/* Switch from `from` into task t: by corio_ctx_start the first time (see
+ * switch_x86_64_sysv.S: it keeps the return predictor in step for the
+ * task's whole life), by corio_ctx_swap after that. Returns when some
+ * context switches back to `from`. */
+static inline void swap_to_task(corio_ctx *from, corio_task *t)
+{
+    void *fake = NULL;
+    asan_leaving(&fake, t->stack->lo, t->stack->size);
+    if (t->fresh) {
+        t->fresh = 0;
+        corio_ctx_start(from, &t->ctx);
+    } else {
+        corio_ctx_swap(from, &t->ctx);
+    }
+    asan_back(fake);
+}
+
+/* Switch from `from` to the loop's own stack. */
+static inline void swap_to_loop(corio_ctx *from, corio_loop *l)
+{
+    void *fake = NULL;
+    asan_leaving(&fake, l->sched_stack_lo, l->sched_stack_size);
+    corio_ctx_swap(from, &l->sched_ctx);
+    asan_back(fake);
+}
+
 
 /*
  * Dense stacks have no guard page: check, at every switch-out, that the
@@ -92,9 +103,8 @@ static __attribute__((noinline, noreturn)) void report_dense_overflow(corio_task
 static inline void check_stack_on_leave(corio_task *t)
 {
     char here;
-    corio_stack *s = t->stack;
-    if (s->dense && ((uintptr_t)&here < (uintptr_t)s->lo + 256 ||
-                     !corio_stack_canary_ok(s)))
+    if (t->dense && ((uintptr_t)&here < (uintptr_t)t->stack->lo + 256 ||
+                     !corio_stack_canary_ok(t->stack)))
         report_dense_overflow(t);
 }
 
@@ -124,11 +134,10 @@ static inline __attribute__((always_inline)) void dispatch(corio_loop *l, corio_
     }
     if (next) {
         enter_task(l, next);
-        swap(&self->ctx, &next->ctx, next->stack->lo, next->stack->size, 0);
+        swap_to_task(&self->ctx, next);
     } else {
         l->current = NULL;
-        swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo,
-             l->sched_stack_size, 0);
+        swap_to_loop(&self->ctx, l);
     }
     /* Resumed: whoever switched to us already made us current. */
     corio__reap(l);
@@ -139,10 +148,13 @@ void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget)
     if (keep_budget) l->ticks++;
     else l->ticks = 0;
     enter_task(l, t);
-    swap(&l->sched_ctx, &t->ctx, t->stack->lo, t->stack->size, 0);
+    swap_to_task(&l->sched_ctx, t);
 }
 
-_Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self)
+/* No ASan instrumentation here: after __sanitizer_start_switch_fiber
+ * with no save slot, ASan has dropped this stack's fake frames, so no
+ * instrumented epilogue may run on it any more (see corio__task_entry). */
+CORIO_NO_ASAN corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self)
 {
     leave_task(l, self);
     l->zombie = self;
@@ -152,12 +164,15 @@ _Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self)
         next = corio__runq_pop(l);
     if (next) {
         enter_task(l, next);
-        swap(&self->ctx, &next->ctx, next->stack->lo, next->stack->size, 1);
-    } else {
-        l->current = NULL;
-        swap(&self->ctx, &l->sched_ctx, l->sched_stack_lo, l->sched_stack_size, 1);
+        /* Resumed by the trampoline's return, not by corio_ctx_start:
+         * a fresh next starts through its frame's return address. */
+        next->fresh = 0;
+        asan_leaving(NULL, next->stack->lo, next->stack->size);
+        return &next->ctx;
     }
-    abort(); /* a finished task is never resumed */
+    l->current = NULL;
+    asan_leaving(NULL, l->sched_stack_lo, l->sched_stack_size);
+    return &l->sched_ctx;
 }
 
 /* ---------- park / unpark ---------- */
@@ -192,23 +207,11 @@ int corio__park_on(int64_t deadline, const char *what)
     return self->wake_status;
 }
 
-int corio__park(int64_t deadline)
+void corio__unpark_not_waiting(const corio_task *t)
 {
-    return corio__park_on(deadline, "park");
-}
-
-void corio__unpark(corio_task *t, int status)
-{
-    if (t->state != CORIO_TASK_WAITING) {
-        fprintf(stderr, "corio: internal error: unpark of task '%s' that is "
-                "%s, not waiting\n", corio_task_name(t), corio_task_state_name(t->state));
-        abort();
-    }
-    if (corio_timer_active(&t->timer))
-        corio_timer_heap_remove(&t->loop->timers, &t->timer);
-    t->wake_status = status;
-    t->state = CORIO_TASK_READY;
-    corio__runq_push(t->loop, t);
+    fprintf(stderr, "corio: internal error: unpark of task '%s' that is "
+            "%s, not waiting\n", corio_task_name(t), corio_task_state_name(t->state));
+    abort();
 }
 
 void corio__timer_start(corio_loop *l, corio_timer *t, int64_t deadline)

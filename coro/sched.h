@@ -26,6 +26,23 @@
 
 #include <stdatomic.h>
 
+/* AddressSanitizer must hear of every stack switch (sched.c). CORIO_NO_ASAN
+ * marks the code that runs after a dying task's last notice, when ASan has
+ * dropped that stack's fake frames (task.c, sched.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+#ifdef CORIO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#define CORIO_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define CORIO_NO_ASAN
+#endif
+
 /* ---------- wait queues ---------- */
 
 typedef struct corio_waiter {
@@ -67,28 +84,33 @@ static inline corio_waiter *corio_waitq_pop(corio_waitq *q) {
 #define CORIO_NAME_MAX 32
 
 struct corio_task {
+    /* Hot: what every spawn, switch and join touches, first. */
     corio_ctx ctx;            /* saved registers while not running */
     corio_loop *loop;
-    corio_task *run_next;     /* run queue link */
+    corio_task *run_next;     /* run queue link (free list link when free) */
     corio_stack *stack;       /* NULL once finished */
     corio_fn fn;
     void *arg;
     void *result;
+    corio_task_state state;
+    int wake_status;          /* what the park returns */
     int status;               /* final status once DONE */
     int fail_code;            /* set by corio_fail */
-    int wake_status;          /* what the park returns */
-    corio_task_state state;
     int cancel_pending;       /* sticky cancellation requested */
     int shield;               /* shield nesting depth */
-    int detached, joined;     /* handle ownership */
-    uint64_t id;
-    corio_timer timer;        /* the park deadline */
-    corio_waitq done_waiters; /* join / task_wait_until waiters */
-    corio_waiter *parked_on;  /* informational: what we wait in */
-    const char *wait_what;    /* informational: "sleep", "join", ... */
+    unsigned char detached, joined; /* handle ownership */
+    unsigned char fresh;      /* never switched to: enter by corio_ctx_start */
+    unsigned char dense;      /* its stack is dense: check it at switches */
+    corio_task *joiner;       /* the task parked in corio_join on us */
+    corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
+    uint64_t id;
     int64_t scope_deadline;   /* innermost timeout scope (CORIO_NEVER) */
     void *locals;             /* task-local storage (coro/locals.c) */
+    /* Cold: deadlines, debug and naming. */
+    corio_timer timer;        /* the park deadline */
+    corio_waiter *parked_on;  /* informational: what we wait in */
+    const char *wait_what;    /* informational: "sleep", "join", ... */
     size_t stack_hwm;         /* debug: stack high-water mark in bytes */
     int64_t run_since;        /* debug: when it was last switched in */
     char name[CORIO_NAME_MAX];
@@ -174,30 +196,52 @@ void corio__task_release_zombie(corio_loop *l); /* task.c */
  * switches back to the loop. A fresh dispatch budget starts unless
  * keep_budget is set (the loop's fast path after a task exit). */
 void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget);
-/* Leave a finished task for good: straight to the next ready task when
- * there is one (the loop is not needed), else to the loop's stack. The
- * dead task is left in l->zombie; whoever runs next releases its stack. */
-_Noreturn void corio__task_leave_final(corio_loop *l, corio_task *self);
+/* Leave a finished task for good: returns the context to resume, the
+ * next ready task when there is one (the loop is not needed), else the
+ * loop's stack; corio__task_entry returns it to the trampoline, which
+ * switches. The dead task is left in l->zombie; whoever runs next
+ * releases its stack. */
+corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self);
 /* Release the stack of a task that just finished, if any. Called by every
  * context right after it is switched in. */
 static inline void corio__reap(corio_loop *l) {
     if (l->zombie) corio__task_release_zombie(l);
 }
-/* The first C code of every task, on its new stack (task.c). */
-void corio__task_entry(void *arg);
+/* The first code of every task, on its new stack (task.c); returns the
+ * context to resume once the task is finished. */
+corio_ctx *corio__task_entry(void *arg);
 /* Called first thing on a new stack (tells ASan the switch finished). */
-void corio__switch_landed(void);
+static inline void corio__switch_landed(void) {
+#ifdef CORIO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+}
+
+
 
 /* Suspend the current task until unparked or until `deadline` (further
  * limited by the task's timeout scope). Returns the unpark status,
  * CORIO_ETIMEDOUT or CORIO_ECANCELED. If a cancellation is pending and the
  * task is not shielded, returns CORIO_ECANCELED without suspending.
- * Must be called from a task (returns CORIO_ENOLOOP otherwise). */
-int corio__park(int64_t deadline);
-/* Same, but `what` names the wait for debug listings. */
+ * Must be called from a task (returns CORIO_ENOLOOP otherwise). `what`
+ * names the wait for debug listings ("sleep", "join", ...). */
 int corio__park_on(int64_t deadline, const char *what);
-/* Make a WAITING task ready; its park returns `status`. */
-void corio__unpark(corio_task *t, int status);
+/* The same; the debug listing calls the wait "park". */
+static inline int corio__park(int64_t deadline) {
+    return corio__park_on(deadline, "park");
+}
+/* Make a WAITING task ready; its park returns `status`. Inline: it is
+ * half of every hand-off. */
+_Noreturn void corio__unpark_not_waiting(const corio_task *t);
+static inline void corio__unpark(corio_task *t, int status)
+{
+    if (t->state != CORIO_TASK_WAITING) corio__unpark_not_waiting(t);
+    if (corio_timer_active(&t->timer))
+        corio_timer_heap_remove(&t->loop->timers, &t->timer);
+    t->wake_status = status;
+    t->state = CORIO_TASK_READY;
+    corio__runq_push(t->loop, t);
+}
 /* Wake t only if it is still parked. A task whose deadline or cancel
  * already woke it is READY but still sits in the queues it waited in until
  * it runs and unlinks itself; a waker that finds it there must pass it by

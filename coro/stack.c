@@ -93,6 +93,11 @@ struct corio_stack_pool {
     size_t keep;          /* guarded stacks kept per size class */
     size_class *classes;
     slab *slabs;          /* dense mode: every slab ever mapped */
+    /* The class of the last request, keyed by the size as asked (before
+     * rounding): nearly every spawn asks for the loop's default size, and
+     * this saves the rounding and the class search on that path. */
+    size_t hot_asked;
+    size_class *hot;
 };
 
 corio_stack_pool *corio_stack_pool_new(int dense, size_t keep)
@@ -165,6 +170,7 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
         s->lo = m + corio__slab_lead + i * c->size;
         s->size = c->size;
         s->dense = 1;
+        s->cls = c;
         vg_register(s);
         s->next_free = c->free;
         c->free = s;
@@ -173,11 +179,15 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
     return 0;
 }
 
-corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
+/* The slow half of corio_stack_get: find (or make) the class, refill it.
+ * Kept out of line so that the fast path needs no stack frame. */
+static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p, size_t asked)
 {
-    size = corio_stack_round(size);
+    size_t size = corio_stack_round(asked);
     size_class *c = class_for(p, size);
     if (!c) return NULL;
+    p->hot_asked = asked;
+    p->hot = c;
     if (!c->free && p->dense && grow_dense(p, c) != 0) return NULL;
     corio_stack *s = c->free;
     if (s) {
@@ -186,6 +196,7 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
     } else {
         s = corio__stack_map_guarded(size);
         if (!s) return NULL;
+        s->cls = c;
         vg_register(s);
     }
     s->next_free = NULL;
@@ -193,15 +204,36 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
     return s;
 }
 
+corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
+{
+    size_class *c = p->hot;
+    corio_stack *s;
+    /* The spawn path: a pooled stack of the size asked for last time. */
+    if (size == p->hot_asked && c && (s = c->free)) {
+        c->free = s->next_free;
+        c->count--;
+        s->next_free = NULL;
+        if (s->dense) corio_stack_arm_canary(s);
+        return s;
+    }
+    return stack_get_slow(p, size);
+}
+
+/* A guarded stack beyond what the pool keeps goes back to the OS. */
+static __attribute__((noinline)) void stack_release(corio_stack *s)
+{
+    vg_deregister(s);
+    corio__stack_unmap_guarded(s);
+}
+
 void corio_stack_put(corio_stack_pool *p, corio_stack *s)
 {
 #ifdef CORIO_STACK_ASAN
     __asan_unpoison_memory_region(s->lo, s->size);
 #endif
-    size_class *c = class_for(p, s->size);
-    if (!s->dense && (!c || c->count >= p->keep)) {
-        vg_deregister(s);
-        corio__stack_unmap_guarded(s);
+    size_class *c = s->cls;
+    if (!s->dense && c->count >= p->keep) {
+        stack_release(s);
         return;
     }
     s->next_free = c->free;

@@ -30,6 +30,7 @@ typedef struct corio_stack {
     int dense;       /* 1 if carved from a dense slab */
     unsigned vg_id;  /* valgrind's id for this stack (0 when not built in) */
     struct corio_stack *next_free; /* pool link */
+    void *cls;       /* the pool's size class it returns to (stack.c) */
 } corio_stack;
 
 /* Page-rounded usable size for a requested size (minimum one page + a

@@ -123,7 +123,7 @@ static _Alignas(16) char emergency_stack[EMERGENCY_STACK];
 static volatile LONG emergency_taken;
 static corio_ctx emergency_ctx, abandoned_ctx;
 
-static void report_and_exit(void *arg)
+static corio_ctx *report_and_exit(void *arg) /* never returns */
 {
     corio_task *t = arg;
     char msg[256];
@@ -136,6 +136,7 @@ static void report_and_exit(void *arg)
      * may run again (no atexit handlers, no DLL detach). */
     TerminateProcess(GetCurrentProcess(), 3);
     for (;;) Sleep(INFINITE);
+    return NULL;
 }
 
 static int in_guard(const corio_stack *s, uintptr_t a)

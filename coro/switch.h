@@ -23,8 +23,10 @@ typedef struct corio_ctx { ucontext_t uc; } corio_ctx;
 typedef struct corio_ctx { void *sp; } corio_ctx;
 #endif
 
-/* The function a new context starts in. It must never return. */
-typedef void (*corio_ctx_entry)(void *arg);
+/* The function a new context starts in. When it returns, the context is
+ * finished: it returns the context to resume next, and its own stack is
+ * abandoned (nothing is saved; it must never be resumed). */
+typedef struct corio_ctx *(*corio_ctx_entry)(void *arg);
 
 /* Prepare ctx so that the first switch to it calls entry(arg) on the stack
  * [stack_lo, stack_lo + size). */
@@ -34,6 +36,12 @@ void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
 /* Save the running context into *from and resume *to. Returns when some
  * other context switches back to *from. */
 void corio_ctx_swap(corio_ctx *from, corio_ctx *to);
+
+/* The same as corio_ctx_swap, for a `to` made by corio_ctx_make that has
+ * never run. It enters the new context by a jump rather than a return,
+ * which keeps the CPU's return predictor in step (see the .S file); on
+ * switches without that tuning it is corio_ctx_swap itself. */
+void corio_ctx_start(corio_ctx *from, corio_ctx *to);
 
 /* A short name for corio_switch_name(), e.g. "asm-x86_64-sysv". */
 extern const char corio_ctx_impl_name[];

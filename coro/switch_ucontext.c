@@ -21,8 +21,9 @@ static void trampoline(unsigned hi, unsigned lo, unsigned ehi, unsigned elo)
     void *arg = (void *)(((uintptr_t)hi << 32) | (uintptr_t)lo);
     corio_ctx_entry entry =
         (corio_ctx_entry)(((uintptr_t)ehi << 32) | (uintptr_t)elo);
-    entry(arg);
-    abort(); /* entry must never return */
+    corio_ctx *to = entry(arg);
+    setcontext(&to->uc); /* finished: this context is never resumed */
+    abort();
 }
 
 void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
@@ -39,6 +40,11 @@ void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
 }
 
 void corio_ctx_swap(corio_ctx *from, corio_ctx *to)
+{
+    swapcontext(&from->uc, &to->uc);
+}
+
+void corio_ctx_start(corio_ctx *from, corio_ctx *to)
 {
     swapcontext(&from->uc, &to->uc);
 }

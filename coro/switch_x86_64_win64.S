@@ -147,6 +147,7 @@ corio_ctx_swap:
     movq    %rax, 176(%rsp)
 
     movq    %rsp, (%rcx)        /* from->sp = rsp                        */
+.Lresume:                       /* the trampoline joins here, rdx = to   */
     movq    (%rdx), %rsp        /* rsp = to->sp: now on the other stack  */
 
     movq    160(%rsp), %rax     /* ... and the TIB describes it          */
@@ -195,12 +196,18 @@ corio_ctx_trampoline:
     subq    $32, %rsp
     .seh_stackalloc 32
     .seh_endprologue
-    movq    %r13, %rcx          /* entry(arg)                            */
+    movq    %r13, %rcx          /* to = entry(arg)                       */
     callq   *%r12
-    /* entry must never return: a task leaves by switching away. */
-    callq   abort
-    hlt
+    /* The context is finished: resume the one entry chose, through the
+     * second half of corio_ctx_swap. Nothing of this stack is saved. */
+    movq    %rax, %rdx
+    jmp     .Lresume
     .seh_endproc
+
+/* corio_ctx_start: on Windows simply corio_ctx_swap (the return-predictor
+ * tuning of the System V switch is measured on Linux only). */
+    .globl  corio_ctx_start
+    .set    corio_ctx_start, corio_ctx_swap
 
 /* void corio_ctx_make(corio_ctx *ctx = rcx, void *stack_lo = rdx,
  *                     size_t size = r8, corio_ctx_entry entry = r9,

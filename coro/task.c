@@ -25,10 +25,46 @@
 static corio_task *task_alloc(corio_loop *l)
 {
     corio_task *t = l->free_tasks;
-    if (t) l->free_tasks = t->run_next;
-    else if (!(t = malloc(sizeof *t))) return NULL;
-    memset(t, 0, sizeof *t);
-    return t;
+    if (t) {
+        l->free_tasks = t->run_next;
+        return t;
+    }
+    return malloc(sizeof *t);
+}
+
+/* Every field, one by one: spawn is hot, and clearing the whole struct
+ * (memset, a `rep stos`) cost more than the rest of spawn together. */
+static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
+{
+    t->loop = l;
+    t->run_next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->state = CORIO_TASK_READY;
+    t->wake_status = 0;
+    t->status = 0;
+    t->fail_code = 0;
+    t->cancel_pending = 0;
+    t->shield = 0;
+    t->detached = 0;
+    t->joined = 0;
+    t->fresh = 1;
+    t->joiner = NULL;
+    t->done_waiters = (corio_waitq){ 0 };
+    t->all_prev = NULL;
+    t->id = ++l->next_id;
+    t->scope_deadline = CORIO_NEVER;
+    t->locals = NULL;
+    corio_timer_init(&t->timer, NULL);
+    t->parked_on = NULL;
+    t->wait_what = NULL;
+    t->stack_hwm = 0;
+    t->run_since = 0;
+    /* The default name "task-<id>" is written only when someone asks for
+     * it (corio_task_name): formatting it here would cost more than the
+     * rest of spawn together. */
+    t->name[0] = 0;
 }
 
 /* Unlink from the loop's list of live handles and recycle. */
@@ -43,8 +79,21 @@ void corio__task_free(corio_task *t)
     l->free_tasks = t;
 }
 
-corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
-                             const corio_task_opts *opts)
+static __attribute__((noinline, cold)) void report_no_stack(corio_loop *l,
+                                                            size_t size)
+{
+    if (l->debug || !l->cfg.stack_mode)
+        fprintf(stderr, "corio: cannot allocate a %zu-byte task stack "
+                "(%s mode)%s\n", size,
+                l->cfg.stack_mode == CORIO_STACK_DENSE ? "dense" : "guarded",
+                l->cfg.stack_mode == CORIO_STACK_DENSE ? "" :
+                ": each guarded stack costs two of vm.max_map_count's "
+                "mappings; use CORIO_STACK_DENSE for more tasks");
+}
+
+static inline __attribute__((always_inline)) corio_task *
+spawn_on(corio_loop *l, corio_fn fn, void *arg,
+         const corio_task_opts *opts)
 {
     if (!l || !fn || l->closed) return NULL;
     size_t size = opts && opts->stack_size ? opts->stack_size : l->cfg.stack_size;
@@ -54,25 +103,11 @@ corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
     if (!t->stack) {
         t->run_next = l->free_tasks;
         l->free_tasks = t;
-        if (l->debug || !l->cfg.stack_mode)
-            fprintf(stderr, "corio: cannot allocate a %zu-byte task stack "
-                    "(%s mode)%s\n", size,
-                    l->cfg.stack_mode == CORIO_STACK_DENSE ? "dense" : "guarded",
-                    l->cfg.stack_mode == CORIO_STACK_DENSE ? "" :
-                    ": each guarded stack costs two of vm.max_map_count's "
-                    "mappings; use CORIO_STACK_DENSE for more tasks");
+        report_no_stack(l, size);
         return NULL;
     }
-    t->loop = l;
-    t->fn = fn;
-    t->arg = arg;
-    t->id = ++l->next_id;
-    t->state = CORIO_TASK_READY;
-    t->scope_deadline = CORIO_NEVER;
-    corio_timer_init(&t->timer, NULL);
-    /* The default name "task-<id>" is written only when someone asks for
-     * it (corio_task_name): formatting it here would cost more than the
-     * rest of spawn together. */
+    task_init(t, l, fn, arg);
+    t->dense = (unsigned char)t->stack->dense;
     if (opts && opts->name) strncpy(t->name, opts->name, CORIO_NAME_MAX - 1);
     corio_task *parent = l->current;
     if (parent && parent->locals) corio__locals_inherit(t, parent);
@@ -86,14 +121,22 @@ corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
     return t;
 }
 
+corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
+                             const corio_task_opts *opts)
+{
+    return spawn_on(l, fn, arg, opts);
+}
+
 corio_task *corio_spawn(corio_fn fn, void *arg, const corio_task_opts *opts)
 {
-    return corio_loop_spawn(corio__tls_loop, fn, arg, opts);
+    return spawn_on(corio__tls_loop, fn, arg, opts);
 }
 
 /* ---------- running and finishing ---------- */
 
-static _Noreturn void task_finish(corio_task *t, void *result)
+/* The task's function returned: record the result, wake the joiners.
+ * Returns the context to resume (see corio__task_leave_final). */
+static void task_finish(corio_task *t, void *result)
 {
     corio_loop *l = t->loop;
     t->result = result;
@@ -101,16 +144,18 @@ static _Noreturn void task_finish(corio_task *t, void *result)
               : t->cancel_pending ? CORIO_ECANCELED : 0;
     t->state = CORIO_TASK_DONE;
     l->alive--;
-    corio_waiter *w;
     /* A waiter whose task is no longer WAITING already woke (deadline,
-     * cancel, or another task it watched finished first): just unlink it. */
+     * cancel, or another task it watched finished first): pass it by. */
+    if (t->joiner) corio__unpark_if_waiting(t->joiner, 0);
+    corio_waiter *w;
     while ((w = corio_waitq_pop(&t->done_waiters)))
         corio__unpark_if_waiting(w->task, 0);
-    /* Whoever runs next releases our stack, once we are off it. */
-    corio__task_leave_final(l, t);
 }
 
-void corio__task_entry(void *arg)
+/* Not instrumented by ASan: it runs on after the dying stack's fiber
+ * notice (in corio__task_leave_final). Whoever runs next releases our
+ * stack, once we are off it. */
+CORIO_NO_ASAN corio_ctx *corio__task_entry(void *arg)
 {
     corio_task *t = arg;
     corio__switch_landed();
@@ -118,6 +163,7 @@ void corio__task_entry(void *arg)
     /* asyncio: a task cancelled before it ever ran never runs. */
     void *result = t->cancel_pending ? NULL : t->fn(t->arg);
     task_finish(t, result);
+    return corio__task_leave_final(t->loop, t);
 }
 
 void *corio_fail(int err)
@@ -162,27 +208,42 @@ int corio_task_wait_until(corio_task *t, int64_t deadline)
     return wait_done(self, t, deadline);
 }
 
+/* The join's wait: one joiner per task (the handle's owner), so it needs
+ * no queue, only the t->joiner slot. */
+static int join_wait(corio_task *self, corio_task *t)
+{
+    while (t->state != CORIO_TASK_DONE) {
+        t->joiner = self;
+        int rc = corio__park_on(CORIO_NEVER, "join");
+        t->joiner = NULL;
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
 int corio_join(corio_task *t, void **result)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
     if (t->joined || t->detached) return CORIO_EALREADY;
+    t->joined = 1;
     if (t->state != CORIO_TASK_DONE) {
-        if (!self) return CORIO_ENOLOOP;
-        t->joined = 1;
-        if (wait_done(self, t, CORIO_NEVER) != 0) {
+        if (!self) {
+            t->joined = 0;
+            return CORIO_ENOLOOP;
+        }
+        if (join_wait(self, t) != 0) {
             /* We were cancelled (or our timeout scope expired): pass the
              * cancellation on, then wait, shielded, for t to stop. A join
              * never leaves its task running behind it. */
             corio_cancel(t);
             self->shield++;
-            wait_done(self, t, CORIO_NEVER);
+            join_wait(self, t);
             self->shield--;
         }
     }
     if (result) *result = t->result;
     int status = t->status;
-    t->joined = 1;
     corio__task_free(t);
     return status;
 }
