@@ -12,6 +12,12 @@
  *   yield_ns                two tasks yielding to each other, per switch
  *   spawn_join_ns           spawn + join of an empty task (pooled stack)
  *   handoff_ns              one task wakes another through park/unpark
+ *                           (the two tasks run different code, as a
+ *                           producer and a consumer do)
+ *   handoff_same_code_ns    the same with both tasks running one function:
+ *                           the difference is the one return per handoff
+ *                           that the CPU mispredicts when the code differs
+ *                           (see switch_x86_64_sysv.S)
  *   parked_task_bytes       resident memory per parked task, 1,000,000
  *                           tasks, dense stacks of 16 KiB (RSS + page tables)
  *   pthread_create_join_ns  the same as spawn_join with threads
@@ -142,6 +148,38 @@ static void *ponger(void *arg)
         corio__park(CORIO_NEVER);
         corio__unpark(ping_task, 0);
     }
+    return NULL;
+}
+
+/* handoff_same_code_ns: two children run same_code_side; main starts the
+ * ball and waits. Each parks, then wakes the other. */
+static corio_task *same_code_tasks[2];
+static int64_t same_code_end;
+
+static void *same_code_side(void *arg)
+{
+    corio_task *other = same_code_tasks[(intptr_t)arg ^ 1];
+    for (int i = 0; i < HANDOFFS / 2; i++) {
+        if (corio__park(CORIO_NEVER) != 0) return NULL;
+        corio__unpark_if_waiting(other, 0); /* the last wake finds it done */
+    }
+    if (!same_code_end) same_code_end = now_ns();
+    return NULL;
+}
+
+static void *handoff_same_code_main(void *arg)
+{
+    double *out = arg;
+    for (intptr_t i = 0; i < 2; i++)
+        same_code_tasks[i] = corio_spawn(same_code_side, (void *)i, NULL);
+    corio_yield(); /* both park */
+    same_code_end = 0;
+    int64_t t0 = now_ns();
+    corio__unpark(same_code_tasks[0], 0);
+    corio_join(same_code_tasks[0], NULL);
+    corio_cancel(same_code_tasks[1]); /* it parks once more, for nobody */
+    corio_join(same_code_tasks[1], NULL);
+    *out = (double)(same_code_end - t0) / HANDOFFS;
     return NULL;
 }
 
@@ -309,6 +347,7 @@ int main(int argc, char **argv)
     double y = run_best(yield_main);
     double sj = run_best(spawn_main);
     double h = run_best(handoff_main);
+    double hs = run_best(handoff_same_code_main);
     double pcj = bench_pthread_create_join();
     double ph = bench_pthread_handoff();
 
@@ -324,6 +363,7 @@ int main(int argc, char **argv)
     printf("yield_ns=%.2f\n", y);
     printf("spawn_join_ns=%.2f\n", sj);
     printf("handoff_ns=%.2f\n", h);
+    printf("handoff_same_code_ns=%.2f\n", hs);
     printf("parked_task_bytes=%.0f\n", ptb);
     printf("pthread_create_join_ns=%.0f\n", pcj);
     printf("pthread_handoff_ns=%.0f\n", ph);
