@@ -105,12 +105,27 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
     return corio_sync_wait(&q->putters, &w, deadline, "queue put");
 }
 
-/* Every blocking put comes through here, so put_now is inlined once. */
-int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
-                               int64_t deadline)
+/* Every case of a blocking put but the commonest; see below. */
+static __attribute__((noinline)) int put_slow(corio_queue *q, void *item,
+                                              int64_t prio, int64_t deadline)
 {
     int rc = put_now(q, item, prio);
     return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
+}
+
+/* Every blocking put comes through here. The commonest case, a FIFO ring
+ * with room and nobody waiting, is tested first and needs no stack frame:
+ * it is the whole per-item cost of a producer. */
+int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
+                               int64_t deadline)
+{
+    if (q->kind == CORIO_QUEUE_FIFO && !q->getters.head && !q->is_shutdown &&
+        q->len < q->cap && (q->maxsize == 0 || q->len < q->maxsize)) {
+        corio_queue_ring_push(q, item);
+        q->unfinished++;
+        return 0;
+    }
+    return put_slow(q, item, prio, deadline);
 }
 
 int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio)
@@ -178,11 +193,24 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
     return rc;
 }
 
-/* Every blocking get comes through here, so get_now is inlined once. */
-int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
+/* Every case of a blocking get but the commonest; see below. */
+static __attribute__((noinline)) int get_slow(corio_queue *q, void **item,
+                                              int64_t deadline)
 {
     int rc = get_now(q, item);
     return rc == CORIO_EEMPTY ? get_wait(q, item, deadline) : rc;
+}
+
+/* Every blocking get comes through here; the frameless fast case is a
+ * FIFO ring with items and no putter waiting for a slot. */
+int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
+{
+    if (q->kind == CORIO_QUEUE_FIFO && q->len != 0 && !q->putters.head) {
+        void *got = corio_queue_ring_pop(q);
+        if (item) *item = got;
+        return 0;
+    }
+    return get_slow(q, item, deadline);
 }
 
 int corio_queue_get(corio_queue *q, void **item)

@@ -38,15 +38,28 @@ void *corio_queue_buf_pop_slow(corio_queue *q);
  * (they are the hot path of every producer/consumer program); keeping the
  * heap and the growth out of line keeps them that small.
  */
+/* The FIFO ring's two operations, for a ring with room / with items. */
+static inline void corio_queue_ring_push(corio_queue *q, void *item)
+{
+    size_t tail = q->head + q->len;
+    if (tail >= q->cap) tail -= q->cap;
+    ((void **)q->buf)[tail] = item;
+    q->len++;
+}
+static inline void *corio_queue_ring_pop(corio_queue *q)
+{
+    void *item = ((void **)q->buf)[q->head];
+    if (++q->head == q->cap) q->head = 0;
+    q->len--;
+    return item;
+}
+
 static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
 {
     void **items = q->buf;
     if (q->len < q->cap) {
         if (q->kind == CORIO_QUEUE_FIFO) {
-            size_t tail = q->head + q->len;
-            if (tail >= q->cap) tail -= q->cap;
-            items[tail] = item;
-            q->len++;
+            corio_queue_ring_push(q, item);
             return 0;
         }
         if (q->kind == CORIO_QUEUE_LIFO) {
@@ -60,14 +73,8 @@ static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
 /* Take the next item by the queue's kind. The queue must not be empty. */
 static inline void *corio_queue_buf_pop(corio_queue *q)
 {
-    void **items = q->buf;
-    if (q->kind == CORIO_QUEUE_FIFO) {
-        void *item = items[q->head];
-        if (++q->head == q->cap) q->head = 0;
-        q->len--;
-        return item;
-    }
-    if (q->kind == CORIO_QUEUE_LIFO) return items[--q->len];
+    if (q->kind == CORIO_QUEUE_FIFO) return corio_queue_ring_pop(q);
+    if (q->kind == CORIO_QUEUE_LIFO) return ((void **)q->buf)[--q->len];
     return corio_queue_buf_pop_slow(q);
 }
 
