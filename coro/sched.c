@@ -183,21 +183,31 @@ static void park_timer_fired(corio_timer *tm)
     corio__unpark(t, CORIO_ETIMEDOUT);
 }
 
+/* Arm the park's deadline: 0, or the status the park returns at once.
+ * Out of line: most parks (a lock, a queue, a join) have no deadline. */
+static __attribute__((noinline)) int arm_park_timer(corio_loop *l, corio_task *self,
+                                                    int64_t deadline)
+{
+    if (deadline <= corio_os_now_ns()) return CORIO_ETIMEDOUT;
+    if (self->timer.fire != park_timer_fired)
+        corio_timer_init(&self->timer, park_timer_fired);
+    if (corio_timer_heap_push(&l->timers, &self->timer, deadline) != 0)
+        return CORIO_ENOMEM;
+    return 0;
+}
+
 int corio__park_on(int64_t deadline, const char *what)
 {
     corio_loop *l = corio__tls_loop;
     corio_task *self = l ? l->current : NULL;
-    if (!self) return CORIO_ENOLOOP;
-    if (self->shield == 0) {
-        if (self->cancel_pending) return CORIO_ECANCELED;
+    if (__builtin_expect(!self, 0)) return CORIO_ENOLOOP;
+    if (__builtin_expect(self->shield == 0, 1)) {
+        if (__builtin_expect(self->cancel_pending, 0)) return CORIO_ECANCELED;
         if (self->scope_deadline < deadline) deadline = self->scope_deadline;
     }
-    if (deadline != CORIO_NEVER) {
-        if (deadline <= corio_os_now_ns()) return CORIO_ETIMEDOUT;
-        if (self->timer.fire != park_timer_fired)
-            corio_timer_init(&self->timer, park_timer_fired);
-        if (corio_timer_heap_push(&l->timers, &self->timer, deadline) != 0)
-            return CORIO_ENOMEM;
+    if (__builtin_expect(deadline != CORIO_NEVER, 0)) {
+        int rc = arm_park_timer(l, self, deadline);
+        if (rc != 0) return rc;
     }
     self->state = CORIO_TASK_WAITING;
     self->wait_what = what;
