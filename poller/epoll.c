@@ -132,7 +132,8 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         /* An error or hang-up wakes both sides: their next call sees it. */
         int rd = (r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
         int wr = (r & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr);
+        int eof = (r & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
     }
     return woken;
 }
@@ -169,4 +170,14 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
 int corio_poller_detach(corio_poller *p, corio_fd fd)
 {
     return corio_fdtable_detach(&p->fds, p, fd, unregister);
+}
+
+int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+{
+    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
+}
+
+void corio_poller_short_read(corio_poller *p, corio_fd fd)
+{
+    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
 }

@@ -1,10 +1,22 @@
 /*
  * fd_posix.c — "is this descriptor ready right now?" for fd.c, by poll()
- * with a zero timeout.
+ * with a zero timeout; and "is it a TCP socket?" for fdtable.c.
  */
 #include "poller.h"
 
 #include <poll.h>
+#include <sys/socket.h>
+
+int corio__fd_is_tcp_socket(corio_fd fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof ss;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+           getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
 
 int corio__fd_ready_now(corio_fd fd, int dir)
 {

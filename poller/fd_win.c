@@ -8,6 +8,12 @@
  */
 #include "iocp.h"
 
+int corio__fd_is_tcp_socket(corio_fd fd)
+{
+    (void)fd;
+    return 0; /* IOCP keeps no drained hint (iocp.c) */
+}
+
 int corio__fd_ready_now(corio_fd fd, int dir)
 {
     (void)dir;

@@ -54,10 +54,13 @@ static int wake(corio_fdslot *s, int dir, int status)
     return corio__unpark_if_waiting(w, status);
 }
 
-int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr)
+int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr,
+                        int eof)
 {
     corio_fdslot *s = corio_fdtable_find(t, idx);
     if (!s || s->gen != gen) return 0; /* stale: detached since */
+    if (rd) s->drained = 0;             /* new bytes, or end of stream */
+    if (eof) s->eof = 1;
     int n = 0;
     if (rd) n += wake(s, CORIO_DIR_READ, 0);
     if (wr) n += wake(s, CORIO_DIR_WRITE, 0);
@@ -70,6 +73,8 @@ void corio_fdtable_forget(corio_fdtable *t, size_t idx)
     if (!s) return;
     s->gen++;
     s->attached = 0;
+    s->drained = 0;
+    s->eof = 0;
     wake(s, CORIO_DIR_READ, CORIO_ECLOSED);
     wake(s, CORIO_DIR_WRITE, CORIO_ECLOSED);
 }
@@ -83,6 +88,9 @@ int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
     if (!s->attached) {
         int rc = attach(p, fd, s);
         if (rc) return rc;
+        s->tcp = (uint8_t)corio__fd_is_tcp_socket(fd);
+        s->drained = 0;
+        s->eof = 0;
     }
     return corio_fdtable_park(t, (size_t)fd, dir, deadline);
 }

@@ -18,6 +18,10 @@ typedef struct corio_fdslot {
     corio_task *waiter[2]; /* [CORIO_DIR_READ], [CORIO_DIR_WRITE] */
     uint32_t gen;          /* bumped on detach: older events are stale */
     uint8_t attached;      /* registered with the kernel */
+    uint8_t tcp;           /* a TCP socket: may get the drained hint below */
+    uint8_t drained;       /* its last recv was short, no read edge since */
+    uint8_t eof;           /* the kernel reported end of stream, hang-up or
+                            * an error: never drained again (see below) */
 } corio_fdslot;
 
 typedef struct corio_fdtable {
@@ -33,8 +37,10 @@ corio_fdslot *corio_fdtable_find(corio_fdtable *t, size_t idx);
  * another task already waits there. The slot is empty again on return. */
 int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline);
 /* A kernel event: wake the parked reader and/or writer if gen is current.
- * Returns how many tasks were woken. */
-int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr);
+ * eof: the event also said end of stream, hang-up or error (EPOLLRDHUP,
+ * EV_EOF, ...). Returns how many tasks were woken. */
+int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr,
+                        int eof);
 /* The readiness backends' corio_poller_wait_fd: register fd with the
  * kernel on first use (the backend's attach), then park in its slot. */
 typedef int (*corio_fd_attach_fn)(corio_poller *p, int fd, corio_fdslot *s);
@@ -45,6 +51,36 @@ int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
  * the slot (waiters get CORIO_ECLOSED). CORIO_EINVAL if never attached. */
 int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
                          corio_fd_unregister_fn unregister);
+/*
+ * The drained hint (TCP sockets only). A recv on a TCP socket that
+ * returns fewer bytes than asked has emptied the socket's receive queue
+ * (the kernel copies until the queue is empty or the buffer is full), and
+ * with an edge-triggered registration the next bytes to arrive raise a
+ * new read edge. Until that edge, another recv could only say EAGAIN, so
+ * the I/O layer parks at once instead of spending that system call: one
+ * system call saved per message of a request/response protocol. (Tokio
+ * clears its readiness on a short read for the same reason.)
+ * Only TCP: a short datagram says nothing about the next one, a pipe's
+ * wakeups have changed between kernel versions, and a Unix stream read
+ * stops early at passed credentials or descriptors.
+ * End of stream breaks the rule: a short read may have taken the last
+ * bytes AND the FIN behind them, whose edge came before the read, and the
+ * next recv returns 0 at once with no edge to come. So once the kernel
+ * has reported a hang-up (EPOLLRDHUP, EPOLLHUP, EPOLLERR, EV_EOF) the
+ * hint is never set again on that descriptor (Tokio keeps "read closed"
+ * apart from "readable" for the same reason). The other TCP case is
+ * urgent (out-of-band) data, where a read stops at the urgent mark;
+ * corio does not support it (an urgent byte waits for the peer's next
+ * bytes).
+ */
+static inline int corio_fdtable_drained(const corio_fdtable *t, size_t idx) {
+    return idx < t->len && t->v[idx].drained;
+}
+static inline void corio_fdtable_short_read(corio_fdtable *t, size_t idx) {
+    corio_fdslot *s = idx < t->len ? &t->v[idx] : NULL;
+    if (s && s->attached && s->tcp && !s->eof) s->drained = 1;
+}
+
 /* Detach: new generation, not attached, parked tasks get CORIO_ECLOSED. */
 void corio_fdtable_forget(corio_fdtable *t, size_t idx);
 void corio_fdtable_free(corio_fdtable *t);

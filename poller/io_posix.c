@@ -454,7 +454,18 @@ static ptrdiff_t attempt_write(corio_fd fd, io_op *op)
 ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
-    return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
+    corio_loop *loop = corio__loop();
+    corio_poller *p = loop && loop->current ? loop->poller : NULL;
+    /* The drained hint (fdtable.h): this stream socket's last recv was
+     * short and no bytes have arrived since, so a recv now could only say
+     * EAGAIN. Wait for the edge first and save that system call. */
+    if (p && corio_poller_read_drained(p, fd)) {
+        int rc = io_park(fd, CORIO_DIR_READ, deadline);
+        if (rc < 0) return rc;
+    }
+    ptrdiff_t n = io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
+    if (p && n > 0 && (size_t)n < len) corio_poller_short_read(p, fd);
+    return n;
 }
 
 ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,

@@ -462,6 +462,20 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
     return 0;
 }
 
+/* IOCP completes operations instead of reporting readiness: no hint. */
+int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+{
+    (void)p;
+    (void)fd;
+    return 0;
+}
+
+void corio_poller_short_read(corio_poller *p, corio_fd fd)
+{
+    (void)p;
+    (void)fd;
+}
+
 int corio_poller_detach(corio_poller *p, corio_fd fd)
 {
     SOCKET s = (SOCKET)fd;

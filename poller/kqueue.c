@@ -202,7 +202,7 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         int eof = (e->flags & EV_EOF) != 0;
         int rd = e->filter == EVFILT_READ || eof;
         int wr = e->filter == EVFILT_WRITE || eof;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr);
+        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
     }
     return woken;
 }
@@ -247,4 +247,14 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
 int corio_poller_detach(corio_poller *p, corio_fd fd)
 {
     return corio_fdtable_detach(&p->fds, p, fd, unregister);
+}
+
+int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+{
+    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
+}
+
+void corio_poller_short_read(corio_poller *p, corio_fd fd)
+{
+    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
 }

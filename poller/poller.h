@@ -43,6 +43,17 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir,
  * parked tasks with CORIO_ECLOSED. 0, or CORIO_EINVAL if never attached. */
 int corio_poller_detach(corio_poller *p, corio_fd fd);
 
+/* The drained hint of the readiness backends (poller/fdtable.h explains
+ * it): is fd a stream socket whose last recv was short, with no read edge
+ * since? And: the recv just made on fd was short. IOCP keeps no hint
+ * (0 / nothing). */
+int corio_poller_read_drained(corio_poller *p, corio_fd fd);
+void corio_poller_short_read(corio_poller *p, corio_fd fd);
+
+/* 1 if fd is a TCP socket (stream, IPv4 or IPv6), else 0. fd_posix.c;
+ * asked once per descriptor, when a readiness backend attaches it. */
+int corio__fd_is_tcp_socket(corio_fd fd);
+
 /* Is fd ready in direction dir right now, without waiting? 1 yes, 0 no
  * (or "unknown: ask the poller"), or CORIO_EINVAL. fd_posix.c / fd_win.c;
  * used by the public readiness waits in fd.c. */

@@ -988,6 +988,121 @@ Test(io, eof_returns_zero, .timeout = 30)
     cr_assert_eq(e.client_after_close, 0);
 }
 
+/*
+ * A short read on a TCP socket lets the next recv park without asking the
+ * kernel (the "drained" hint, poller/fdtable.h). These two cases are the
+ * ones that hint must not break. Each would hang until its deadline (and
+ * fail) if an edge were missed.
+ */
+typedef struct drained_case {
+    ptrdiff_t first, second, third;
+    char got[8];
+    long exchanges;
+    tally t;
+} drained_case;
+
+/* The reader parks first (so the socket is attached), then the peer sends
+ * the last bytes and its FIN together: one event, and one short recv that
+ * takes the bytes and consumes the FIN behind them. The next recv must
+ * return 0 at once: no edge will ever come again. */
+static void *fin_reader(void *arg)
+{
+    void **a = arg;
+    drained_case *d = a[0];
+    corio_fd s = *(corio_fd *)a[1];
+    int64_t dl = corio_deadline_in(CORIO_SEC(5));
+    d->first = corio_io_recv(s, d->got, sizeof d->got, dl);
+    d->second = corio_io_recv(s, d->got + 3, sizeof d->got - 3, dl);
+    d->third = corio_io_recv(s, d->got + 3, sizeof d->got - 3, dl);
+    return NULL;
+}
+
+static void *drained_fin_main(void *arg)
+{
+    drained_case *d = arg;
+    corio_fd c, s;
+    int64_t dl = corio_deadline_in(CORIO_SEC(10));
+    int rc = tcp_pair(&c, &s, dl);
+    NOTE(&d->t, rc == 0, "tcp_pair: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    void *a[2] = { d, &s };
+    corio_task *r = corio_spawn(fin_reader, a, NULL);
+    NOTE(&d->t, r && until_parked(r) == 0, "reader never parked");
+    NOTE(&d->t, send_all(c, "abc", 3, dl) == 3, "send");
+    NOTE(&d->t, corio_io_shutdown_write(c) == 0, "shutdown_write");
+    if (r) corio_join(r, NULL);
+    corio_io_close(s);
+    corio_io_close(c);
+    return NULL;
+}
+
+Test(io, short_read_with_fin_then_eof, .timeout = 30)
+{
+    drained_case d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(run_task(drained_fin_main, &d), 0);
+    ASSERT_TALLY_CLEAN(d.t);
+    cr_assert_eq(d.first, 3, "first recv: %td", d.first);
+    cr_assert_eq(memcmp(d.got, "abc", 3), 0);
+    cr_assert_eq(d.second, 0, "after the FIN: %td (%s)", d.second,
+                 d.second < 0 ? corio_strerror((int)d.second) : "data?");
+    cr_assert_eq(d.third, 0);
+}
+
+/* Request/response: every recv is short (4 bytes into 64), so every next
+ * recv parks on the hint alone, and the next message's edge must wake it.
+ * 2,000 exchanges, each side on its own task. */
+#define EXCHANGES 2000
+
+static void *pingpong_peer(void *arg)
+{
+    void **a = arg;
+    drained_case *d = a[0];
+    corio_fd c = *(corio_fd *)a[1];
+    int64_t dl = corio_deadline_in(CORIO_SEC(20));
+    char b[64];
+    for (long i = 0; i < EXCHANGES; i++) {
+        if (send_all(c, "ping", 4, dl) != 4) { NOTE(&d->t, 0, "peer send %ld", i); break; }
+        ptrdiff_t n = corio_io_recv(c, b, sizeof b, dl);
+        if (n != 4) { NOTE(&d->t, 0, "peer recv %ld: %td", i, n); break; }
+    }
+    corio_io_shutdown_write(c);
+    return NULL;
+}
+
+static void *drained_pingpong_main(void *arg)
+{
+    drained_case *d = arg;
+    corio_fd c, s;
+    int64_t dl = corio_deadline_in(CORIO_SEC(20));
+    int rc = tcp_pair(&c, &s, dl);
+    NOTE(&d->t, rc == 0, "tcp_pair: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    void *a[2] = { d, &c };
+    corio_task *peer = corio_spawn(pingpong_peer, a, NULL);
+    char b[64];
+    for (;;) {
+        ptrdiff_t n = corio_io_recv(s, b, sizeof b, dl);
+        if (n == 0) break;
+        if (n != 4) { NOTE(&d->t, 0, "recv: %td", n); break; }
+        if (send_all(s, "pong", 4, dl) != 4) { NOTE(&d->t, 0, "send"); break; }
+        d->exchanges++;
+    }
+    if (peer) corio_join(peer, NULL);
+    corio_io_close(s);
+    corio_io_close(c);
+    return NULL;
+}
+
+Test(io, short_reads_request_response, .timeout = 60)
+{
+    drained_case d;
+    memset(&d, 0, sizeof d);
+    cr_assert_eq(run_task(drained_pingpong_main, &d), 0);
+    ASSERT_TALLY_CLEAN(d.t);
+    cr_assert_eq(d.exchanges, EXCHANGES);
+}
+
 /* ------------------------------------------------------------------ */
 /* Pipes (Unix only: the pipes a subprocess gets)                      */
 /* ------------------------------------------------------------------ */
