@@ -67,8 +67,9 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->name[0] = 0;
 }
 
-/* Unlink from the loop's list of live handles and recycle. */
-void corio__task_free(corio_task *t)
+/* Unlink from the loop's list of live handles and recycle. Inline in
+ * corio_join, the common way a handle ends. */
+static inline void task_free(corio_task *t)
 {
     corio_loop *l = t->loop;
     if (t->all_prev) t->all_prev->all_next = t->all_next;
@@ -77,6 +78,11 @@ void corio__task_free(corio_task *t)
     if (t->locals) corio__locals_free(t);
     t->run_next = l->free_tasks;
     l->free_tasks = t;
+}
+
+void corio__task_free(corio_task *t)
+{
+    task_free(t);
 }
 
 static __attribute__((noinline, cold)) void report_no_stack(corio_loop *l,
@@ -244,7 +250,7 @@ int corio_join(corio_task *t, void **result)
     }
     if (result) *result = t->result;
     int status = t->status;
-    corio__task_free(t);
+    task_free(t);
     return status;
 }
 
