@@ -119,8 +119,10 @@ static __attribute__((noinline)) int put_slow(corio_queue *q, void *item,
 int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
                                int64_t deadline)
 {
+    /* len < cap also means "not full": a bounded queue's buffer never
+     * grows past maxsize (queue_buffer.c), so cap <= maxsize. */
     if (q->kind == CORIO_QUEUE_FIFO && !q->getters.head && !q->is_shutdown &&
-        q->len < q->cap && (q->maxsize == 0 || q->len < q->maxsize)) {
+        q->len < q->cap) {
         corio_queue_ring_push(q, item);
         q->unfinished++;
         return 0;
