@@ -82,7 +82,6 @@ static inline void swap_to_loop(corio_ctx *from, corio_loop *l)
     asan_back(fake);
 }
 
-
 /*
  * Dense stacks have no guard page: check, at every switch-out, that the
  * task did not write below its stack. Both checks are after the fact,

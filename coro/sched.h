@@ -217,8 +217,6 @@ static inline void corio__switch_landed(void) {
 #endif
 }
 
-
-
 /* Suspend the current task until unparked or until `deadline` (further
  * limited by the task's timeout scope). Returns the unpark status,
  * CORIO_ETIMEDOUT or CORIO_ECANCELED. If a cancellation is pending and the

@@ -77,10 +77,8 @@
  * spawn + join went from 62 to 25 ns in a standalone prototype.
  */
 
-/* Push the six callee-saved registers, park rsp in *from (rdi), take the
- * stack of *to (rsi) and pop its six registers. What follows decides how
- * to enter it. */
-.macro SWITCH_STACKS
+/* Push the six callee-saved registers and park rsp in *from (rdi). */
+.macro SAVE_CONTEXT
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
     pushq   %rbx
@@ -94,6 +92,11 @@
     pushq   %r15
     .cfi_adjust_cfa_offset 8
     movq    %rsp, (%rdi)        /* from->sp = rsp             */
+.endm
+
+/* Take the stack of *to (rsi) and pop its six registers. What follows
+ * decides how to enter it. */
+.macro RESTORE_CONTEXT
     movq    (%rsi), %rsp        /* rsp = to->sp: now on the other stack */
     popq    %r15
     .cfi_adjust_cfa_offset -8
@@ -116,7 +119,9 @@
 /* void corio_ctx_swap(corio_ctx *from  = rdi, corio_ctx *to = rsi) */
 corio_ctx_swap:
     .cfi_startproc
-    SWITCH_STACKS
+    SAVE_CONTEXT
+.Lresume:                       /* the trampoline joins here, rsi = to */
+    RESTORE_CONTEXT
     ret                         /* into the other context      */
     .cfi_endproc
     .size   corio_ctx_swap, .-corio_ctx_swap
@@ -129,7 +134,8 @@ corio_ctx_swap:
  * the trampoline, entered by a jump so that no return is spent on it. */
 corio_ctx_start:
     .cfi_startproc
-    SWITCH_STACKS
+    SAVE_CONTEXT
+    RESTORE_CONTEXT
     popq    %rcx
     .cfi_adjust_cfa_offset -8
     jmpq    *%rcx               /* corio_ctx_trampoline        */
@@ -152,14 +158,11 @@ corio_ctx_trampoline:
     .cfi_undefined rip
     movq    %r13, %rdi          /* to = entry(arg)                      */
     callq   *%r12
-    movq    (%rax), %rsp        /* rsp = to->sp                         */
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    ret                         /* into the context entry chose         */
+    /* Resume the context entry chose, through the second half of
+     * corio_ctx_swap (whose `ret` then pops the return address of whoever
+     * started us, as the picture above says). */
+    movq    %rax, %rsi
+    jmp     .Lresume
     .cfi_endproc
     .size   corio_ctx_trampoline, .-corio_ctx_trampoline
 
