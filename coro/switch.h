@@ -34,7 +34,8 @@ void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
                     corio_ctx_entry entry, void *arg);
 
 /* Save the running context into *from and resume *to. Returns when some
- * other context switches back to *from. */
+ * other context switches back to *from. from and to must differ: the
+ * assembly reads to->sp before it writes from->sp (see the .S files). */
 void corio_ctx_swap(corio_ctx *from, corio_ctx *to);
 
 /* The same as corio_ctx_swap, for a `to` made by corio_ctx_make that has

@@ -64,6 +64,8 @@
     .p2align 4
 corio_ctx_swap:
     .cfi_startproc
+    ldr     x10, [x1]       /* x10 = to->sp, read early: see the x86-64
+                               System V file for why */
     sub     sp, sp, #0xa0
     .cfi_def_cfa_offset 0xa0
 
@@ -99,13 +101,13 @@ corio_ctx_swap:
     .cfi_offset x29, -0x10
     .cfi_offset x30, -0x08
 
-    /* The switch itself: park our sp in *from, take the one in *to.
-         * (sp cannot be the operand of ldr/str, hence x9.) */
+    /* The switch itself: park our sp in *from, take the one read from *to
+     * at the top.
+     * (sp cannot be the operand of ldr/str, hence x9.) */
     mov     x9, sp
     str     x9, [x0]
-.Lresume:                   /* the trampoline joins here, with x1 = to */
-    ldr     x9, [x1]
-    mov     sp, x9
+.Lresume:                   /* the trampoline joins here, x10 = to->sp */
+    mov     sp, x10
 
     ldp     d8,  d9,  [sp, #0x00]
     ldp     d10, d11, [sp, #0x10]
@@ -163,7 +165,7 @@ corio_ctx_trampoline:
     blr     x19
     /* The context is finished: resume the one entry chose, through the
      * second half of corio_ctx_swap. Nothing of this stack is saved. */
-    mov     x1, x0
+    ldr     x10, [x0]               /* x10 = to->sp */
     b       .Lresume
     .cfi_endproc
     .size   corio_ctx_trampoline, . - corio_ctx_trampoline

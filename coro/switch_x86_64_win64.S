@@ -138,6 +138,8 @@ corio_ctx_swap:
     movaps  %xmm15, 144(%rsp)
     .seh_savexmm %xmm15, 144
     .seh_endprologue
+    movq    (%rdx), %r11        /* r11 = to->sp, read early: see the
+                                   System V file for why             */
 
     movq    %gs:0x08, %rax      /* this stack's description, from the TIB */
     movq    %rax, 160(%rsp)
@@ -147,8 +149,8 @@ corio_ctx_swap:
     movq    %rax, 176(%rsp)
 
     movq    %rsp, (%rcx)        /* from->sp = rsp                        */
-.Lresume:                       /* the trampoline joins here, rdx = to   */
-    movq    (%rdx), %rsp        /* rsp = to->sp: now on the other stack  */
+.Lresume:                       /* the trampoline joins here, r11 = to->sp */
+    movq    %r11, %rsp          /* now on the other stack                */
 
     movq    160(%rsp), %rax     /* ... and the TIB describes it          */
     movq    %rax, %gs:0x08
@@ -200,7 +202,7 @@ corio_ctx_trampoline:
     callq   *%r12
     /* The context is finished: resume the one entry chose, through the
      * second half of corio_ctx_swap. Nothing of this stack is saved. */
-    movq    %rax, %rdx
+    movq    (%rax), %r11        /* r11 = to->sp                          */
     jmp     .Lresume
     .seh_endproc
 
