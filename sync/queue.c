@@ -31,6 +31,16 @@
 #include "waiters.h"
 #include "queue_buffer.h"
 
+/* The one ordinary (external) definition of each inline function of the
+ * queue in corio.h, for programs that take their address or build without
+ * optimisation (C99 inline: these declarations make this file hold it). */
+extern int corio_queue_put(corio_queue *q, void *item);
+extern int corio_queue_get(corio_queue *q, void **item);
+extern bool corio__queue_try_put(corio_queue *q, void *item);
+extern bool corio__queue_try_get(corio_queue *q, void **item);
+extern void corio__queue_ring_push(corio_queue *q, void *item);
+extern void *corio__queue_ring_pop(corio_queue *q);
+
 /* What a parked putter offers, kept on its own stack. */
 typedef struct put_offer {
     void *item;
@@ -105,29 +115,22 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
     return corio_sync_wait(&q->putters, &w, deadline, "queue put");
 }
 
-/* Every case of a blocking put but the commonest; see below. */
-static __attribute__((noinline)) int put_slow(corio_queue *q, void *item,
-                                              int64_t prio, int64_t deadline)
+/* Every case of a blocking put but the commonest (corio__queue_try_put,
+ * inline in corio.h). Also what the header's inline corio_queue_put calls. */
+__attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
+                                                  int64_t prio, int64_t deadline)
 {
     int rc = put_now(q, item, prio);
     return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
 }
 
-/* Every blocking put comes through here. The commonest case, a FIFO ring
- * with room and nobody waiting, is tested first and needs no stack frame:
- * it is the whole per-item cost of a producer. */
+/* Every blocking put comes through here or through the inline
+ * corio_queue_put: the fast case first, then the rest. */
 int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
                                int64_t deadline)
 {
-    /* len < cap also means "not full": a bounded queue's buffer never
-     * grows past maxsize (queue_buffer.c), so cap <= maxsize. */
-    if (q->kind == CORIO_QUEUE_FIFO && !q->getters.head && !q->is_shutdown &&
-        q->len < q->cap) {
-        corio_queue_ring_push(q, item);
-        q->unfinished++;
-        return 0;
-    }
-    return put_slow(q, item, prio, deadline);
+    if (corio__queue_try_put(q, item)) return 0;
+    return corio__queue_put_slow(q, item, prio, deadline);
 }
 
 int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio)
@@ -138,11 +141,6 @@ int corio_queue_put_prio(corio_queue *q, void *item, int64_t prio)
 int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline)
 {
     return corio_queue_put_prio_until(q, item, 0, deadline);
-}
-
-int corio_queue_put(corio_queue *q, void *item)
-{
-    return corio_queue_put_prio_until(q, item, 0, CORIO_NEVER);
 }
 
 int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio)
@@ -195,29 +193,19 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
     return rc;
 }
 
-/* Every case of a blocking get but the commonest; see below. */
-static __attribute__((noinline)) int get_slow(corio_queue *q, void **item,
-                                              int64_t deadline)
+/* Every case of a blocking get but the commonest (corio__queue_try_get,
+ * inline in corio.h). Also what the header's inline corio_queue_get calls. */
+__attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
+                                                  int64_t deadline)
 {
     int rc = get_now(q, item);
     return rc == CORIO_EEMPTY ? get_wait(q, item, deadline) : rc;
 }
 
-/* Every blocking get comes through here; the frameless fast case is a
- * FIFO ring with items and no putter waiting for a slot. */
 int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
 {
-    if (q->kind == CORIO_QUEUE_FIFO && q->len != 0 && !q->putters.head) {
-        void *got = corio_queue_ring_pop(q);
-        if (item) *item = got;
-        return 0;
-    }
-    return get_slow(q, item, deadline);
-}
-
-int corio_queue_get(corio_queue *q, void **item)
-{
-    return corio_queue_get_until(q, item, CORIO_NEVER);
+    if (corio__queue_try_get(q, item)) return 0;
+    return corio__queue_get_slow(q, item, deadline);
 }
 
 int corio_queue_get_nowait(corio_queue *q, void **item)

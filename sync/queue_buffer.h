@@ -38,28 +38,15 @@ void *corio_queue_buf_pop_slow(corio_queue *q);
  * (they are the hot path of every producer/consumer program); keeping the
  * heap and the growth out of line keeps them that small.
  */
-/* The FIFO ring's two operations, for a ring with room / with items. */
-static inline void corio_queue_ring_push(corio_queue *q, void *item)
-{
-    size_t tail = q->head + q->len;
-    if (tail >= q->cap) tail -= q->cap;
-    ((void **)q->buf)[tail] = item;
-    q->len++;
-}
-static inline void *corio_queue_ring_pop(corio_queue *q)
-{
-    void *item = ((void **)q->buf)[q->head];
-    if (++q->head == q->cap) q->head = 0;
-    q->len--;
-    return item;
-}
+/* The FIFO ring's two operations are corio__queue_ring_push / _pop in
+ * corio.h: the inline put and get of the public header use them too. */
 
 static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
 {
     void **items = q->buf;
     if (q->len < q->cap) {
         if (q->kind == CORIO_QUEUE_FIFO) {
-            corio_queue_ring_push(q, item);
+            corio__queue_ring_push(q, item);
             return 0;
         }
         if (q->kind == CORIO_QUEUE_LIFO) {
@@ -73,7 +60,7 @@ static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
 /* Take the next item by the queue's kind. The queue must not be empty. */
 static inline void *corio_queue_buf_pop(corio_queue *q)
 {
-    if (q->kind == CORIO_QUEUE_FIFO) return corio_queue_ring_pop(q);
+    if (q->kind == CORIO_QUEUE_FIFO) return corio__queue_ring_pop(q);
     if (q->kind == CORIO_QUEUE_LIFO) return ((void **)q->buf)[--q->len];
     return corio_queue_buf_pop_slow(q);
 }
