@@ -6,6 +6,12 @@
  * say what was measured. The benchmark never fails on a target: it
  * reports.
  *
+ * The repetitions are interleaved: one of every figure, then the next
+ * round. The host is shared, and a disturbance lasts seconds: measured
+ * back to back, all the repetitions of one figure could fall into the
+ * same disturbed second; spread over the whole run, each figure gets a
+ * quiet moment as often as the others.
+ *
  *   switch_ns               raw corio_ctx_swap, one direction, between two
  *                           contexts running the same code (as tasks do)
  *   switch_asym_ns          the classic ping-pong between different code
@@ -33,7 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#define REPS 5
+#define REPS 7
 
 static int64_t now_ns(void) { return corio_now(); }
 
@@ -70,31 +76,26 @@ static corio_ctx *other_loop(void *arg)
 static char stack_a[64 * 1024] __attribute__((aligned(16)));
 static char stack_b[64 * 1024] __attribute__((aligned(16)));
 
+/* One repetition of each; the driver below keeps the best. */
 static double bench_switch_symmetric(void)
 {
-    double r = 1e9;
-    for (int rep = 0; rep < REPS; rep++) {
-        /* B makes one more switch than A so that A finishes its loop. */
-        side a = { &ctx_a, &ctx_b, SWITCH_ROUNDS }, b = { &ctx_b, &ctx_a, SWITCH_ROUNDS + 1 };
-        corio_ctx_make(&ctx_a, stack_a, sizeof stack_a, same_loop, &a);
-        corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, same_loop, &b);
-        int64_t t0 = now_ns();
-        corio_ctx_swap(&main_ctx, &ctx_a);
-        r = best(r, (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS));
-    }
-    return r;
+    /* B makes one more switch than A so that A finishes its loop. */
+    side a = { &ctx_a, &ctx_b, SWITCH_ROUNDS }, b = { &ctx_b, &ctx_a, SWITCH_ROUNDS + 1 };
+    corio_ctx_make(&ctx_a, stack_a, sizeof stack_a, same_loop, &a);
+    corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, same_loop, &b);
+    int64_t t0 = now_ns();
+    corio_ctx_swap(&main_ctx, &ctx_a);
+    return (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS);
 }
 
 static double bench_switch_asymmetric(void)
 {
+    /* other_loop never ends: a fresh context each time, the old one is
+     * simply abandoned (it holds nothing). */
     corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, other_loop, NULL);
-    double r = 1e9;
-    for (int rep = 0; rep < REPS; rep++) {
-        int64_t t0 = now_ns();
-        for (long i = 0; i < SWITCH_ROUNDS; i++) corio_ctx_swap(&main_ctx, &ctx_b);
-        r = best(r, (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS));
-    }
-    return r;
+    int64_t t0 = now_ns();
+    for (long i = 0; i < SWITCH_ROUNDS; i++) corio_ctx_swap(&main_ctx, &ctx_b);
+    return (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS);
 }
 
 /* ---------- yield_ns ---------- */
@@ -254,17 +255,13 @@ static void *thread_empty(void *arg) { return arg; }
 static double bench_pthread_create_join(void)
 {
     int n = 20000;
-    double r = 1e18;
-    for (int rep = 0; rep < REPS; rep++) {
-        int64_t t0 = now_ns();
-        for (int i = 0; i < n; i++) {
-            pthread_t th;
-            pthread_create(&th, NULL, thread_empty, NULL);
-            pthread_join(th, NULL);
-        }
-        r = best(r, (double)(now_ns() - t0) / n);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        pthread_t th;
+        pthread_create(&th, NULL, thread_empty, NULL);
+        pthread_join(th, NULL);
     }
-    return r;
+    return (double)(now_ns() - t0) / n;
 }
 
 static pthread_mutex_t hm = PTHREAD_MUTEX_INITIALIZER;
@@ -288,35 +285,36 @@ static void *thread_ponger(void *arg)
 static double bench_pthread_handoff(void)
 {
     thread_handoffs = 100000;
-    double r = 1e18;
-    for (int rep = 0; rep < REPS; rep++) {
-        turn = 0;
-        pthread_t th;
-        pthread_create(&th, NULL, thread_ponger, NULL);
-        int64_t t0 = now_ns();
-        for (int i = 0; i < thread_handoffs / 2; i++) {
-            pthread_mutex_lock(&hm);
-            turn = 1;
-            pthread_cond_signal(&hc);
-            while (turn != 0) pthread_cond_wait(&hc, &hm);
-            pthread_mutex_unlock(&hm);
-        }
-        r = best(r, (double)(now_ns() - t0) / thread_handoffs);
-        pthread_join(th, NULL);
+    turn = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, thread_ponger, NULL);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < thread_handoffs / 2; i++) {
+        pthread_mutex_lock(&hm);
+        turn = 1;
+        pthread_cond_signal(&hc);
+        while (turn != 0) pthread_cond_wait(&hc, &hm);
+        pthread_mutex_unlock(&hm);
     }
+    double r = (double)(now_ns() - t0) / thread_handoffs;
+    pthread_join(th, NULL);
     return r;
 }
 
 /* ---------- driver ---------- */
 
-static double run_best(corio_fn fn)
+/* One repetition of a figure measured inside a task. */
+static double run_in_loop(corio_fn fn)
+{
+    double v = 0;
+    corio_run(fn, &v, NULL);
+    return v;
+}
+
+static double best_of_reps(double (*once)(void))
 {
     double r = 1e18;
-    for (int rep = 0; rep < REPS; rep++) {
-        double v = 0;
-        corio_run(fn, &v, NULL);
-        r = best(r, v);
-    }
+    for (int rep = 0; rep < REPS; rep++) r = best(r, once());
     return r;
 }
 
@@ -329,8 +327,8 @@ static int switch_only(void)
     snprintf(name, sizeof name, "%s", corio_switch_name());
     for (char *c = name; *c; c++)
         if (*c == '-') *c = '_';
-    printf("switch_ns_%s=%.2f\n", name, bench_switch_symmetric());
-    printf("switch_asym_ns_%s=%.2f\n", name, bench_switch_asymmetric());
+    printf("switch_ns_%s=%.2f\n", name, best_of_reps(bench_switch_symmetric));
+    printf("switch_asym_ns_%s=%.2f\n", name, best_of_reps(bench_switch_asymmetric));
     return 0;
 }
 
@@ -340,16 +338,20 @@ int main(int argc, char **argv)
     for (int64_t t0 = now_ns(); now_ns() - t0 < 300000000;) {
     }
     if (argc > 1 && strcmp(argv[1], "--switch-only") == 0) return switch_only();
-    printf("# corio core benchmark: switch=%s backend=%s, best of %d runs\n",
-           corio_switch_name(), corio_backend_name(), REPS);
-    double sw = bench_switch_symmetric();
-    double swa = bench_switch_asymmetric();
-    double y = run_best(yield_main);
-    double sj = run_best(spawn_main);
-    double h = run_best(handoff_main);
-    double hs = run_best(handoff_same_code_main);
-    double pcj = bench_pthread_create_join();
-    double ph = bench_pthread_handoff();
+    printf("# corio core benchmark: switch=%s backend=%s, best of %d interleaved "
+           "rounds\n", corio_switch_name(), corio_backend_name(), REPS);
+    double sw = 1e18, swa = 1e18, y = 1e18, sj = 1e18, h = 1e18, hs = 1e18;
+    double pcj = 1e18, ph = 1e18;
+    for (int rep = 0; rep < REPS; rep++) {
+        sw = best(sw, bench_switch_symmetric());
+        swa = best(swa, bench_switch_asymmetric());
+        y = best(y, run_in_loop(yield_main));
+        sj = best(sj, run_in_loop(spawn_main));
+        h = best(h, run_in_loop(handoff_main));
+        hs = best(hs, run_in_loop(handoff_same_code_main));
+        pcj = best(pcj, bench_pthread_create_join());
+        ph = best(ph, bench_pthread_handoff());
+    }
 
     corio_config cfg = { .stack_mode = CORIO_STACK_DENSE, .stack_size = 16 * 1024 };
     corio_loop *l = corio_loop_new(&cfg);
