@@ -16,6 +16,11 @@
  *
  * Every measurement is bounded both in count and in time (TIME_LIMIT_NS),
  * and reports what it actually did. A benchmark never fails on a target.
+ *
+ * Each figure is the best of ROUNDS rounds, and the rounds are interleaved
+ * (one of every measurement, then the next round), so that corio and its
+ * pthread twin sample the shared host's quiet and busy seconds alike. The
+ * pthread figures are best-of too: the baseline gets its best moment.
  */
 #include "corio.h"
 
@@ -28,6 +33,7 @@
 
 #define TIME_LIMIT_NS CORIO_SEC(2)   /* per measurement */
 #define CHECK_EVERY 1024             /* look at the clock this often */
+#define ROUNDS 3
 
 static int64_t now_ns(void) { return corio_now(); }
 
@@ -93,7 +99,7 @@ static void *lock_handoff_main(void *arg)
     corio_join(b, NULL);
     int64_t t1 = now_ns();
     *ns = (double)(t1 - t0) / (double)h.handoffs;
-    printf("lock_handoffs=%ld\n", h.handoffs);
+    printf("# round: %ld lock hand-offs between tasks\n", h.handoffs);
     return NULL;
 }
 
@@ -149,7 +155,7 @@ static double pthread_lock_handoff_ns(void)
     int64_t t1 = now_ns();
     pthread_mutex_destroy(&h.m);
     pthread_cond_destroy(&h.c);
-    printf("pthread_lock_handoffs=%ld\n", h.handoffs);
+    printf("# round: %ld lock hand-offs between threads\n", h.handoffs);
     return (double)(t1 - t0) / (double)h.handoffs;
 }
 
@@ -416,17 +422,31 @@ int main(void)
     printf("bench=sync\n");
     printf("switch=%s\n", corio_switch_name());
 
-    double lock_ns = 0;
-    corio_run(lock_handoff_main, &lock_ns, NULL);
-    double pt_lock_ns = pthread_lock_handoff_ns();
+    /* Times: the least of the rounds; rates: the most. */
+    double lock_ns = 1e18, pt_lock_ns = 1e18, ev_ns = 1e18, pt_ev_ns = 1e18;
+    double q1 = 0, q4 = 0, pq1 = 0, pq4 = 0;
+    int made = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        double v = 0;
+        corio_run(lock_handoff_main, &v, NULL);
+        if (v < lock_ns) lock_ns = v;
+        v = pthread_lock_handoff_ns();
+        if (v < pt_lock_ns) pt_lock_ns = v;
+        if ((v = corio_queue_rate(1)) > q1) q1 = v;
+        if ((v = corio_queue_rate(4)) > q4) q4 = v;
+        if ((v = pthread_queue_rate(1)) > pq1) pq1 = v;
+        if ((v = pthread_queue_rate(4)) > pq4) pq4 = v;
+        v = 0;
+        corio_run(bcast_main, &v, NULL);
+        if (v > 0 && v < ev_ns) ev_ns = v;
+        v = pthread_bcast_ns(&made);
+        if (v > 0 && v < pt_ev_ns) pt_ev_ns = v;
+    }
+    printf("# best of %d interleaved rounds\n", ROUNDS);
     printf("lock_handoff_ns=%.1f\n", lock_ns);
     printf("pthread_lock_handoff_ns=%.1f\n", pt_lock_ns);
     printf("lock_handoff_speedup=%.1f\n", pt_lock_ns / lock_ns);
 
-    double q1 = corio_queue_rate(1);
-    double q4 = corio_queue_rate(4);
-    double pq1 = pthread_queue_rate(1);
-    double pq4 = pthread_queue_rate(4);
     printf("queue_items_per_s=%.0f\n", q1);
     printf("queue4x4_items_per_s=%.0f\n", q4);
     printf("pthread_queue_items_per_s=%.0f\n", pq1);
@@ -434,10 +454,6 @@ int main(void)
     printf("queue_speedup=%.1f\n", q1 / pq1);
     printf("queue4x4_speedup=%.1f\n", q4 / pq4);
 
-    double ev_ns = 0;
-    corio_run(bcast_main, &ev_ns, NULL);
-    int made = 0;
-    double pt_ev_ns = pthread_bcast_ns(&made);
     printf("event_waiters=%d\n", WAITERS);
     printf("event_broadcast_ns_per_waiter=%.1f\n", ev_ns);
     printf("pthread_event_waiters=%d\n", made);
