@@ -340,6 +340,105 @@ static void *handoff_main(void *arg)
 Test(sync_queue, direct_handoff_fifo_waiters) { run_main(handoff_main, NULL); }
 
 /* ------------------------------------------------------------------ */
+/* The inline put and get (corio.h)                                   */
+/* ------------------------------------------------------------------ */
+
+/* corio_queue_put and corio_queue_get are compiled into the caller and
+ * use the ring directly when they can: they must still never pass a
+ * parked getter or putter, nor a shutdown, nor apply to LIFO or priority
+ * queues. */
+
+static int get_inline(corio_queue *q)
+{
+    void *item = NULL;
+    int rc = corio_queue_get(q, &item);
+    return rc == 0 ? NUM(item) : rc;
+}
+
+static void *getter_1ms(void *arg)
+{
+    waiter_role *r = arg;
+    void *item = NULL;
+    r->c->rc[r->id] = corio_queue_get_until(&r->c->q, &item,
+                                            corio_deadline_in(CORIO_MS(1)));
+    return NULL;
+}
+
+static void *inline_paths_main(void *arg)
+{
+    (void)arg;
+    waiter_ctx c;
+    memset(&c, 0, sizeof c);
+    waiter_role role = { &c, 0 };
+    corio_task *t;
+
+    /* A getter parked on an empty queue: a put, with all the ring free,
+     * must hand it the item rather than store it. */
+    corio_queue_init(&c.q, CORIO_QUEUE_FIFO, 4);
+    t = go(getter, &role);
+    corio_yield(); /* it runs and parks */
+    NOTE(&g_tally, corio_queue_put(&c.q, ITEM(1)) == 0, "put to the getter");
+    NOTE(&g_tally, corio_queue_size(&c.q) == 0, "handed over, not queued");
+    if (corio_queue_size(&c.q) != 0) { /* it would wait forever: end it */
+        corio_cancel(t);
+        get_inline(&c.q);
+    }
+    join(t);
+    NOTE(&g_tally, c.rc[0] == 0 && c.got[0] == 1, "getter: rc %d item %d",
+         c.rc[0], c.got[0]);
+    NOTE(&g_tally, corio_queue_put(&c.q, ITEM(2)) == 0 && get_inline(&c.q) == 2,
+         "put and get with nobody waiting");
+
+    /* A getter that timed out got nothing and leaves nothing behind. */
+    t = go(getter_1ms, &role);
+    join(t);
+    NOTE(&g_tally, c.rc[0] == CORIO_ETIMEDOUT, "timed-out getter: %d", c.rc[0]);
+    NOTE(&g_tally, corio_queue_put(&c.q, ITEM(3)) == 0 && corio_queue_size(&c.q) == 1,
+         "put after the timeout is queued");
+    NOTE(&g_tally, get_inline(&c.q) == 3, "and comes out");
+
+    /* A putter parked on a full queue: every get takes the oldest item,
+     * and the putter's item moves in behind the rest. */
+    for (int i = 5; i <= 8; i++)
+        NOTE(&g_tally, corio_queue_put(&c.q, ITEM(i)) == 0, "fill %d", i);
+    t = go(putter, &role);
+    corio_yield(); /* it runs and parks */
+    NOTE(&g_tally, corio_queue_full(&c.q), "full, putter parked");
+    for (int want = 5; want <= 8; want++)
+        NOTE(&g_tally, get_inline(&c.q) == want, "item %d in order", want);
+    NOTE(&g_tally, get_inline(&c.q) == 100, "then the putter's item");
+    join(t);
+    NOTE(&g_tally, c.rc[0] == 0, "putter: %d", c.rc[0]);
+
+    /* Shut down with room in the ring: the put must fail, not store. */
+    corio_queue_shutdown(&c.q, false);
+    NOTE(&g_tally, corio_queue_put(&c.q, ITEM(9)) == CORIO_ESHUTDOWN,
+         "put after shutdown");
+    NOTE(&g_tally, corio_queue_size(&c.q) == 0, "nothing stored");
+    NOTE(&g_tally, get_inline(&c.q) == CORIO_ESHUTDOWN, "get after shutdown");
+    corio_queue_destroy(&c.q);
+
+    /* LIFO and priority queues never take the FIFO ring's path. */
+    corio_queue_init(&c.q, CORIO_QUEUE_LIFO, 4);
+    for (int i = 1; i <= 3; i++) corio_queue_put(&c.q, ITEM(i));
+    for (int want = 3; want >= 1; want--)
+        NOTE(&g_tally, get_inline(&c.q) == want, "lifo %d", want);
+    corio_queue_destroy(&c.q);
+    corio_queue_init(&c.q, CORIO_QUEUE_PRIORITY, 4);
+    corio_queue_put_prio(&c.q, ITEM(1), 5);
+    corio_queue_put(&c.q, ITEM(2)); /* priority 0: comes out first */
+    NOTE(&g_tally, get_inline(&c.q) == 2 && get_inline(&c.q) == 1, "priority order");
+    corio_queue_destroy(&c.q);
+    return NULL;
+}
+
+/* The timeout: should a case above still leave a task parked for good. */
+Test(sync_queue, inline_put_and_get_never_pass_a_waiter, .timeout = 30)
+{
+    run_main(inline_paths_main, NULL);
+}
+
+/* ------------------------------------------------------------------ */
 /* task_done / join                                                   */
 /* ------------------------------------------------------------------ */
 
