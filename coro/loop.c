@@ -173,18 +173,17 @@ static int run_callbacks(corio_loop *l)
 static int run_loop(corio_loop *l, corio_task *stop)
 {
     for (;;) {
-        int came_from_exit = l->zombie != NULL;
         corio__reap(l);
         if (stop ? stop->state == CORIO_TASK_DONE : l->alive == 0) break;
 
-        /* Fast path: a task finished and others are ready within the
-         * dispatch budget: no clock, no poll, straight to the next. */
-        if (came_from_exit && l->runq_head && !l->cb_head &&
-            ((l->ticks + 1) & (CORIO_DISPATCH_BUDGET - 1)) != 0) {
-            corio__loop_enter_task(l, corio__runq_pop(l), 1);
-            continue;
-        }
-
+        /* Every visit runs the callbacks and the due timers, and polls at
+         * least every BUSY_POLL_INTERVAL_NS. There is no shortcut back to
+         * the next ready task: a task only comes back here when the run
+         * queue is empty or its dispatch budget is spent (sched.c), and
+         * the budget is spent precisely so that timers and I/O get their
+         * turn. (An earlier shortcut after a task exit skipped them, and a
+         * loop of spawning and exiting tasks could starve a sleeper for
+         * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
         run_callbacks(l);
         int64_t now = corio_os_now_ns();
         corio_timer_heap_run(&l->timers, now);
@@ -203,7 +202,7 @@ static int run_loop(corio_loop *l, corio_task *stop)
             if (timeout) corio_timer_heap_run(&l->timers, now);
         }
         corio_task *t = corio__runq_pop(l);
-        if (t) corio__loop_enter_task(l, t, 0);
+        if (t) corio__loop_enter_task(l, t);
     }
     return 0;
 }

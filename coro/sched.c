@@ -142,10 +142,9 @@ static inline __attribute__((always_inline)) void dispatch(corio_loop *l, corio_
     corio__reap(l);
 }
 
-void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget)
+void corio__loop_enter_task(corio_loop *l, corio_task *t)
 {
-    if (keep_budget) l->ticks++;
-    else l->ticks = 0;
+    l->ticks = 0; /* a fresh dispatch budget */
     enter_task(l, t);
     swap_to_task(&l->sched_ctx, t);
 }

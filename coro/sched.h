@@ -192,10 +192,9 @@ static inline corio_task *corio__runq_pop(corio_loop *l) {
 
 void corio__task_release_zombie(corio_loop *l); /* task.c */
 
-/* Switch from the loop's own stack into task t; returns when some task
- * switches back to the loop. A fresh dispatch budget starts unless
- * keep_budget is set (the loop's fast path after a task exit). */
-void corio__loop_enter_task(corio_loop *l, corio_task *t, int keep_budget);
+/* Switch from the loop's own stack into task t, with a fresh dispatch
+ * budget; returns when some task switches back to the loop. */
+void corio__loop_enter_task(corio_loop *l, corio_task *t);
 /* Leave a finished task for good: returns the context to resume, the
  * next ready task when there is one (the loop is not needed), else the
  * loop's stack; corio__task_entry returns it to the trampoline, which

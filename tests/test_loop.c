@@ -143,6 +143,67 @@ Test(loop, cross_thread_wakeup)
     cr_assert_eq(x.calls, 100);
 }
 
+/* A loop kept busy by tasks that are spawned and finish at once must still
+ * fire timers and run callbacks posted from another thread. Each round
+ * spawns K detached tasks and yields, so the dispatch budget (64) runs
+ * out on a different kind of switch for each K: 62, 65 and 128 once made
+ * the budget always run out on a task's exit, where a shortcut skipped
+ * the timers and the poller, and a 1 ms sleeper never woke. The bound
+ * (5 s per K) only ends a failing run; a passing one ends when the
+ * sleeper and the callback have both come through (about 1 ms). */
+typedef struct {
+    corio_loop *loop;
+    volatile int slept, called;
+} busy_probe;
+
+static void *empty_task(void *arg) { return arg; }
+
+static void *sleep_1ms(void *arg)
+{
+    busy_probe *p = arg;
+    if (corio_sleep(CORIO_MS(1)) == 0) p->slept = 1;
+    return NULL;
+}
+
+static void mark_called(void *arg) { ((busy_probe *)arg)->called = 1; }
+
+static void post_from_thread(void *arg)
+{
+    busy_probe *p = arg;
+    corio_call_soon_threadsafe(p->loop, mark_called, p);
+}
+
+static void *busy_spawning_body(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    busy_probe p = { corio_loop_current(), 0, 0 };
+    corio_task *sleeper = corio_spawn(sleep_1ms, &p, NULL);
+    corio_yield(); /* it starts its sleep */
+    corio_os_thread *th = corio_os_thread_start(post_from_thread, &p);
+    cr_assert_not_null(th);
+    int64_t bound = corio_deadline_in(CORIO_SEC(5));
+    long rounds = 0;
+    while (!(p.slept && p.called) && corio_now() < bound) {
+        for (int i = 0; i < k; i++) corio_detach(corio_spawn(empty_task, NULL, NULL));
+        corio_yield();
+        rounds++;
+    }
+    corio_os_thread_join(th);
+    cr_expect(p.slept, "K=%d: the 1 ms sleeper did not wake in %ld rounds", k, rounds);
+    cr_expect(p.called, "K=%d: the cross-thread callback did not run in %ld rounds",
+              k, rounds);
+    corio_cancel(sleeper);
+    corio_join(sleeper, NULL);
+    return NULL;
+}
+
+Test(loop, busy_spawning_does_not_starve_timers, .timeout = 60)
+{
+    static const int ks[] = { 1, 62, 63, 64, 65, 127, 128 };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        cr_assert_eq(corio_run(busy_spawning_body, (void *)(intptr_t)ks[i], NULL), 0);
+}
+
 Test(loop, reports_backend_and_switch)
 {
     const char *b = corio_backend_name(), *s = corio_switch_name();
