@@ -51,6 +51,16 @@ enum { CORIO_CHILD_TERMINATE = 15, CORIO_CHILD_KILL = 9 };
 int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
                       corio_child **out, corio_fd pipes[3]);
 
+/* The mode opts asks for the child's stdin, stdout and stderr (inherit
+ * all three when opts is NULL): how both OS halves read the options. */
+static inline void corio_child_stdio_modes(const corio_process_opts *o,
+                                           corio_stdio mode[3])
+{
+    mode[0] = o ? o->stdin_ : CORIO_STDIO_INHERIT;
+    mode[1] = o ? o->stdout_ : CORIO_STDIO_INHERIT;
+    mode[2] = o ? o->stderr_ : CORIO_STDIO_INHERIT;
+}
+
 long corio_child_pid(const corio_child *c);
 
 /*

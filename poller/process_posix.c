@@ -428,13 +428,8 @@ static int open_pidfd(pid_t pid)
 static int stdio_setup(const corio_process_opts *o, exec_plan *plan,
                        int ours[3], int *devnull)
 {
-    corio_stdio mode[3] = { CORIO_STDIO_INHERIT, CORIO_STDIO_INHERIT,
-                            CORIO_STDIO_INHERIT };
-    if (o) {
-        mode[0] = o->stdin_;
-        mode[1] = o->stdout_;
-        mode[2] = o->stderr_;
-    }
+    corio_stdio mode[3];
+    corio_child_stdio_modes(o, mode);
     for (int k = 0; k < 3; k++) {
         plan->fd[k] = -1;
         ours[k] = -1;

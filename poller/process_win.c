@@ -236,13 +236,8 @@ static HANDLE inherit_ours(DWORD which)
 
 static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
 {
-    corio_stdio mode[3] = { CORIO_STDIO_INHERIT, CORIO_STDIO_INHERIT,
-                            CORIO_STDIO_INHERIT };
-    if (o) {
-        mode[0] = o->stdin_;
-        mode[1] = o->stdout_;
-        mode[2] = o->stderr_;
-    }
+    corio_stdio mode[3];
+    corio_child_stdio_modes(o, mode);
     static const DWORD std_id[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
                                      STD_ERROR_HANDLE };
     for (int k = 0; k < 3; k++)
