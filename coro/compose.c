@@ -169,8 +169,9 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
     for (size_t i = 0; i < n; i++) {
         tasks[i] = corio_spawn(calls[i].fn, calls[i].arg, NULL);
         if (!tasks[i]) {
-            /* All or nothing: the ones already spawned never run (a task
-             * cancelled before its first turn does not start). */
+            /* Out of tasks: the ones already spawned are cancelled and
+             * joined. Each still runs to its first blocking call, which
+             * returns CORIO_ECANCELED (every task runs its function). */
             cancel_and_take_all(tasks, i, out);
             free(tasks);
             return CORIO_ENOMEM;

@@ -166,9 +166,15 @@ CORIO_NO_ASAN corio_ctx *corio__task_entry(void *arg)
     corio_task *t = arg;
     corio__switch_landed();
     corio__reap(t->loop); /* we may have been switched to by a dying task */
-    /* asyncio: a task cancelled before it ever ran never runs. */
-    void *result = t->cancel_pending ? NULL : t->fn(t->arg);
-    task_finish(t, result);
+    /* Every task runs its function, even one cancelled before its first
+     * turn: the cancel reaches it at its first suspension point, like any
+     * other (see "Cancellation" in corio.h). In C the function is often
+     * the only code that can give back what its argument owns (an
+     * accepted descriptor, a stream's queue, a slot): skipping it, as
+     * asyncio skips a coroutine cancelled before it starts, leaked those
+     * and hung whoever waited for the release (a stream's close waiting
+     * for its sender, a server's shutdown waiting for its handlers). */
+    task_finish(t, t->fn(t->arg));
     return corio__task_leave_final(t->loop, t);
 }
 

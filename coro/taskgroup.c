@@ -11,9 +11,10 @@
  *
  * Leaving the group (corio_taskgroup_wait) waits for every child in spawn
  * order, then joins them all, so the group is the one owner of every
- * child handle and no child outlives it. A child that was cancelled before
- * its first turn never runs (task.c), so never reaches the trampoline: it
- * cannot fail, so nothing is missed.
+ * child handle and no child outlives it. A child cancelled before its
+ * first turn still runs (task.c: every task runs its function), so it
+ * passes through the trampoline like any other and can give back what
+ * its argument owns.
  */
 #include "sched.h"
 

@@ -219,6 +219,14 @@ int corio_sleep_until(int64_t deadline);
  * shield the pending cancellation is delivered again. A task whose
  * cancellation was requested finishes with status CORIO_ECANCELED unless it
  * called corio_fail() with another code.
+ *
+ * EVERY SPAWNED TASK RUNS ITS FUNCTION, even one cancelled before its first
+ * turn: the cancel then reaches it at its first suspension point, like any
+ * other. So a task's function may own what its argument holds (a
+ * descriptor, a buffer, a slot) and always gets to give it back. (asyncio
+ * never starts a coroutine cancelled before its first step; Trio, libdill
+ * and Kotlin's ATOMIC start do as corio does: in C, nothing else would
+ * release what the function owns.)
  */
 void corio_shield_begin(void);
 void corio_shield_end(void);

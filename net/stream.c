@@ -199,6 +199,7 @@ int corio_open_connection(const char *host, int port, int64_t deadline,
 size_t corio_stream_buffered(const corio_stream *s) { return s ? s->rlen : 0; }
 size_t corio_stream_unsent(const corio_stream *s) { return s ? s->unsent : 0; }
 corio_fd corio_stream_fd(const corio_stream *s) { return s->fd; }
+corio_task *corio__stream_flusher(const corio_stream *s) { return s->flusher; }
 
 bool corio_stream_at_eof(const corio_stream *s)
 {

@@ -18,4 +18,8 @@
  * is then still the caller's). */
 corio_stream *corio__stream_open_pipe(corio_fd fd, const corio_stream_opts *o);
 
+/* The background sender while it exists, else NULL: for tests that drive
+ * a close or an abort into each of the sender's states. */
+corio_task *corio__stream_flusher(const corio_stream *s);
+
 #endif

@@ -131,6 +131,18 @@ static void *mark_ran(void *arg)
     return NULL;
 }
 
+/* Records what its first blocking call answered, then gives back what
+ * it was handed: the owner of *arg is the function, always. */
+static void *first_call_and_release(void *arg)
+{
+    int *cell = arg;
+    ran = 1;
+    cell[0] = corio_sleep(CORIO_SEC(60));
+    cell[1] = corio_yield();
+    cell[2] = 1; /* "released" */
+    return NULL;
+}
+
 static void *yield_twice(void *arg)
 {
     int *rc = arg;
@@ -142,12 +154,26 @@ static void *yield_twice(void *arg)
 static void *cancel_ready_body(void *arg)
 {
     (void)arg;
-    /* Never started: like asyncio, its function never runs. */
+    /* Never started: unlike asyncio, its function still runs (so that it
+     * can give back what it owns), and the cancel reaches it at its first
+     * suspension point: the 60 s sleep returns at once. */
     ran = 0;
-    corio_task *t = corio_spawn(mark_ran, NULL, NULL);
+    int cell[3] = { 1, 1, 0 };
+    corio_task *t = corio_spawn(first_call_and_release, cell, NULL);
+    cr_assert_eq(corio_task_state_of(t), CORIO_TASK_READY);
     cr_assert_eq(corio_cancel(t), 0);
     cr_assert_eq(corio_join(t, NULL), CORIO_ECANCELED);
-    cr_assert_eq(ran, 0);
+    cr_assert_eq(ran, 1, "a task cancelled before its first turn still runs");
+    cr_assert_eq(cell[0], CORIO_ECANCELED);
+    cr_assert_eq(cell[1], CORIO_ECANCELED, "the cancel is sticky");
+    cr_assert_eq(cell[2], 1, "it got to release what it owned");
+    /* One that never blocks runs to its end, and its status says it was
+     * cancelled. */
+    ran = 0;
+    t = corio_spawn(mark_ran, NULL, NULL);
+    corio_cancel(t);
+    cr_assert_eq(corio_join(t, NULL), CORIO_ECANCELED);
+    cr_assert_eq(ran, 1);
     /* Started, now ready in the run queue: its yield reports the cancel. */
     int rc[2] = { 1, 1 };
     corio_task *y = corio_spawn(yield_twice, rc, NULL);
