@@ -302,16 +302,6 @@ static int run_task(corio_fn fn, void *arg)
 
 static int64_t in_s(int s) { return corio_deadline_in(CORIO_SEC(s)); }
 
-/* Let other tasks run until t is parked in a blocking call (bounded). */
-static int until_parked(corio_task *t)
-{
-    for (int i = 0; i < 100000; i++) {
-        if (corio_task_state_of(t) == CORIO_TASK_WAITING) return 0;
-        corio_yield();
-    }
-    return CORIO_ETIMEDOUT;
-}
-
 static corio_process_opts pipes_opts(void)
 {
     corio_process_opts o;

@@ -739,7 +739,7 @@ static void *cond_notify2_main(void *arg)
         w[i] = (cond_worker){ c, i };
         t[i] = go(cond_fifo_waiter, &w[i]);
     }
-    for (int i = 0; i < 100 && c->waiting < 5; i++) corio_yield();
+    WAIT_UNTIL(c->waiting >= 5);
     NOTE(&g_tally, c->waiting == 5, "%d waiting", c->waiting);
 
     corio_cond_acquire(&c->cond);
@@ -819,7 +819,7 @@ static void *cond_cancel_main(void *arg)
     cond_ctx *c = arg;
     corio_cond_init(&c->cond, NULL);
     corio_task *v = go(cond_cancel_victim, c);
-    for (int i = 0; i < 10 && c->waiting < 1; i++) corio_yield();
+    WAIT_UNTIL(c->waiting >= 1);
     /* Cancel it while WE hold the lock: it must wait for us before it
      * returns, cancelled or not. */
     corio_cond_acquire(&c->cond);
@@ -1167,11 +1167,8 @@ static void *barrier_race_main(void *arg)
         canceller_arg ca;
         corio_task *cancel = start_canceller(&ca, t[0], &r.p);
         join(cancel);
-        /* Wait (by scheduling only) until everyone passed or parked. */
-        for (int i = 0; i < 1000; i++) {
-            if (r.done + (int)corio_barrier_n_waiting(&r.b) == 4 && r.done >= 3) break;
-            corio_yield();
-        }
+        /* Wait until everyone passed or parked. */
+        WAIT_UNTIL(r.done + (int)corio_barrier_n_waiting(&r.b) == 4 && r.done >= 3);
         corio_barrier_abort(&r.b); /* releases a lone waiter, if any */
         for (int i = 0; i < 4; i++) join(t[i]);
         count_outcome(o, r.rc[0] >= 0 ? 0 : r.rc[0]);
