@@ -7,15 +7,15 @@
  * on the test's own stack, never inside a task: tasks NOTE what they saw
  * into a tally, checked once the loop is closed.
  *
- * The *_race tests are the cancellation-safety proof (DESIGN §5). Each runs
- * thousands of rounds; in every round a "giver" hands something over (a
- * release, a set, a notify) while a "target" waiting for it is cancelled
- * or times out, and a "bystander" waits behind the target. The number of
- * yields before the hand-off and before the cancel, and the target's
- * deadline, change from round to round, so the cancel lands before, at
- * and after the hand-off. Whatever the order, counting proves that nothing
- * was lost (the bystander always gets what the target did not take) and
- * nothing was duplicated.
+ * The *_race tests are the cancellation-safety proof (docs/design.md,
+ * section 5, "Hand-off"). Each runs thousands of rounds; in every round a
+ * "giver" hands something over (a release, a set, a notify) while a
+ * "target" waiting for it is cancelled or times out, and a "bystander"
+ * waits behind the target. The number of yields before the hand-off and
+ * before the cancel, and the target's deadline, change from round to
+ * round, so the cancel lands before, at and after the hand-off. Whatever
+ * the order, counting proves that nothing was lost (the bystander always
+ * gets what the target did not take) and nothing was duplicated.
  */
 #include <criterion/criterion.h>
 
