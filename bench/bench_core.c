@@ -146,7 +146,7 @@ static void *ponger(void *arg)
 {
     (void)arg;
     for (int i = 0; i < HANDOFFS / 2; i++) {
-        corio__park(CORIO_NEVER);
+        corio__park_on(CORIO_NEVER, "handoff");
         corio__unpark(ping_task, 0);
     }
     return NULL;
@@ -161,7 +161,7 @@ static void *same_code_side(void *arg)
 {
     corio_task *other = same_code_tasks[(intptr_t)arg ^ 1];
     for (int i = 0; i < HANDOFFS / 2; i++) {
-        if (corio__park(CORIO_NEVER) != 0) return NULL;
+        if (corio__park_on(CORIO_NEVER, "handoff") != 0) return NULL;
         corio__unpark_if_waiting(other, 0); /* the last wake finds it done */
     }
     if (!same_code_end) same_code_end = now_ns();
@@ -193,7 +193,7 @@ static void *handoff_main(void *arg)
     int64_t t0 = now_ns();
     for (int i = 0; i < HANDOFFS / 2; i++) {
         corio__unpark(pong_task, 0);
-        corio__park(CORIO_NEVER);
+        corio__park_on(CORIO_NEVER, "handoff");
     }
     *out = (double)(now_ns() - t0) / HANDOFFS;
     corio_join(pong_task, NULL);

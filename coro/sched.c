@@ -4,13 +4,13 @@
  * The path of a task that blocks:
  *
  *   corio_sleep / corio_lock / corio_wait_readable ...
- *     -> corio__park(deadline)        mark WAITING, arm the deadline timer
+ *     -> corio__park_on(deadline, what)  mark WAITING, arm the deadline timer
  *       -> dispatch()                 pick the next ready task
  *         -> corio_ctx_swap()         (switch_*.S) jump to its stack
  *
  * and back: some other code calls corio__unpark(t, status), which puts t
  * at the tail of the run queue; when t's turn comes, dispatch() swaps to it
- * and corio__park returns `status`.
+ * and corio__park_on returns `status`.
  *
  * Tasks switch DIRECTLY to one another: the loop's own stack (where the
  * poller and timers are checked) is visited only when the run queue is
@@ -222,19 +222,6 @@ void corio__unpark_not_waiting(const corio_task *t)
     abort();
 }
 
-void corio__timer_start(corio_loop *l, corio_timer *t, int64_t deadline)
-{
-    if (corio_timer_active(t)) corio_timer_heap_remove(&l->timers, t);
-    if (corio_timer_heap_push(&l->timers, t, deadline) != 0) {
-        fputs("corio: out of memory for a timer\n", stderr);
-        abort();
-    }
-}
-
-void corio__timer_stop(corio_loop *l, corio_timer *t)
-{
-    corio_timer_heap_remove(&l->timers, t);
-}
 
 /* ---------- the public suspension points of this file ---------- */
 

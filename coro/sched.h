@@ -3,8 +3,8 @@
  *
  * Everything above the context switch rests on two calls:
  *
- *     int  corio__park(int64_t deadline);          // suspend me
- *     void corio__unpark(corio_task *t, int status); // make t ready
+ *     int  corio__park_on(int64_t deadline, const char *what); // suspend me
+ *     void corio__unpark(corio_task *t, int status);           // make t ready
  *
  * A blocking primitive puts a corio_waiter (on the waiting task's own stack)
  * into a corio_waitq, parks, and looks at the status park returns:
@@ -223,10 +223,6 @@ static inline void corio__switch_landed(void) {
  * Must be called from a task (returns CORIO_ENOLOOP otherwise). `what`
  * names the wait for debug listings ("sleep", "join", ...). */
 int corio__park_on(int64_t deadline, const char *what);
-/* The same; the debug listing calls the wait "park". */
-static inline int corio__park(int64_t deadline) {
-    return corio__park_on(deadline, "park");
-}
 /* Make a WAITING task ready; its park returns `status`. Inline: it is
  * half of every hand-off. */
 _Noreturn void corio__unpark_not_waiting(const corio_task *t);
@@ -252,10 +248,6 @@ static inline int corio__unpark_if_waiting(corio_task *t, int status) {
 static inline int corio__cancel_due(const corio_task *t) {
     return t->cancel_pending && t->shield == 0;
 }
-
-/* Timers for callbacks (call_later style users inside the library). */
-void corio__timer_start(corio_loop *l, corio_timer *t, int64_t deadline);
-void corio__timer_stop(corio_loop *l, corio_timer *t);
 
 /* Debug mode (debug.c): called only when loop->debug is set. */
 void corio__debug_on_spawn(corio_task *t);

@@ -1,7 +1,7 @@
 /*
  * stack.h — task stacks: allocation, the reuse pool, overflow detection.
  *
- * Two modes (DESIGN §4):
+ * Two modes (docs/design.md, section 4, "Stacks"):
  *   guarded: one mapping per stack with a PROT_NONE guard page below it;
  *            pages are committed lazily by the kernel as the task touches
  *            them. Each guard page splits a mapping, so Linux's

@@ -1,7 +1,7 @@
 /*
  * timeout.c — timeout scopes (asyncio.timeout) and wait_for.
  *
- * A scope is nothing but the task's `scope_deadline`, which corio__park
+ * A scope is nothing but the task's `scope_deadline`, which corio__park_on
  * already honours: every park of an unshielded task uses
  * min(its own deadline, scope_deadline). Opening a scope lowers it,
  * closing the scope puts the old value back:

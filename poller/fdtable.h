@@ -1,10 +1,17 @@
 /*
- * fdtable.h — per-descriptor state shared by every readiness backend.
+ * fdtable.h — per-descriptor state shared by every backend.
  *
  * The kernel tells a backend "descriptor 7, generation 3, readable"; this
  * table turns that into "wake the task parked in 7's reader slot". It is
- * OS-free: epoll.c and kqueue.c both keep one, indexed by descriptor
- * number (which Unix keeps small and dense).
+ * OS-free: all three backends keep one. epoll.c and kqueue.c index it by
+ * descriptor number (which Unix keeps small and dense) and use all of it:
+ * slots, generations, corio_fdtable_wait/_ready/_detach and the drained
+ * hint. iocp.c indexes it by socket handle / 4 (Windows hands out handles
+ * as small multiples of four) and uses the slots alone, through
+ * corio_fdtable_get/_find/_forget: the generation and attached flag of
+ * every socket, and the waiter fields for its emulated readiness waits.
+ * A completion names its own operation, so IOCP needs neither
+ * corio_fdtable_ready nor the drained hint.
  */
 #ifndef CORIO_FDTABLE_H
 #define CORIO_FDTABLE_H

@@ -23,7 +23,7 @@
  *   corio_io_recv -> io_until_done -> recv() says EAGAIN
  *   -> corio_poller_wait_fd (poller/epoll.c: attach on first use)
  *   -> corio_fdtable_park (poller/fdtable.c: the reader slot)
- *   -> corio__park (coro/: switch to the loop)
+ *   -> corio__park_on (coro/sched.c: switch to the next task or the loop)
  *   ... the loop calls corio_poller_wait -> epoll_wait
  *   -> corio_fdtable_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.

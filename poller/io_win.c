@@ -17,7 +17,7 @@
  *
  * One recv, from the public call down to the kernel:
  *   corio_io_recv -> WSARecv (pending) -> corio_iocp_op_finish (iocp.c)
- *   -> corio__park ... the loop calls corio_poller_wait
+ *   -> corio__park_on ... the loop calls corio_poller_wait
  *   -> GetQueuedCompletionStatusEx -> corio__unpark -> back here with the
  *   byte count.
  *

@@ -1,11 +1,12 @@
 /*
  * poller.h — the one interface behind which epoll, kqueue and IOCP live.
  *
- * Go's netpoll model (DESIGN §3): a descriptor is attached once for its
- * whole life (edge-triggered); it has a reader slot and a writer slot, each
- * holding at most one parked task; wait() turns kernel events into
- * corio__unpark() calls; events carry a generation number so that an event
- * for a descriptor that was detached (and perhaps reused) is dropped.
+ * Go's netpoll model (docs/design.md, section 3): a descriptor is attached
+ * once for its whole life (edge-triggered); it has a reader slot and a
+ * writer slot, each holding at most one parked task; wait() turns kernel
+ * events into corio__unpark() calls; events carry a generation number so
+ * that an event for a descriptor that was detached (and perhaps reused) is
+ * dropped.
  *
  * Backends: epoll.c, kqueue.c, iocp.c — exactly one is compiled, chosen by
  * the Makefile's POLLER variable.

@@ -518,8 +518,7 @@ static void *asc_driver(void *arg)
     asc_case *c = arg;
     int order[4] = { 3, 1, 0, 2 };
     for (int k = 0; k < 4; k++) {
-        for (int spins = 0; c->consumed < k && spins < 10000; spins++)
-            corio_yield();
+        WAIT_UNTIL(c->consumed >= k);
         corio_event_set(&c->g[order[k]].open);
     }
     return NULL;
@@ -944,7 +943,7 @@ static void *shield_cancel_body(void *arg)
     corio_join(w, NULL);
     c->cancelled_when_caller_returned = corio_task_cancelled(c->t);
     corio_event_set(&c->g.open); /* now let the shielded task finish */
-    for (int i = 0; i < 1000 && !c->discarded; i++) corio_yield();
+    WAIT_UNTIL(c->discarded);
     return NULL;
 }
 
@@ -992,7 +991,7 @@ static void *shield_deadline_body(void *arg)
                                     &c->out, count_discard);
     c->cancelled_when_caller_returned = corio_task_cancelled(c->t);
     corio_event_set(&c->g.open);
-    for (int i = 0; i < 1000 && !c->discarded; i++) corio_yield();
+    WAIT_UNTIL(c->discarded);
     return NULL;
 }
 

@@ -142,8 +142,7 @@ static void *queued_main(void *arg)
     queued_case *c = arg;
     NOTE(&c->t, corio_default_pool_threads(NULL, 1) == 0, "pool size");
     corio_task *b = corio_spawn(blocker_task, c, NULL);
-    for (int i = 0; i < 20000 && !atomic_load(&c->blocking); i++)
-        corio_sleep(CORIO_US(100)); /* bounded: the worker starts */
+    WAIT_UNTIL(atomic_load(&c->blocking)); /* the worker starts */
     NOTE(&c->t, atomic_load(&c->blocking), "blocker never started");
 
     /* A deadline passes while the lookup is queued behind the blocker. */
@@ -154,8 +153,7 @@ static void *queued_main(void *arg)
 
     /* A cancel arrives while it is queued. */
     corio_task *l = corio_spawn(cancelled_lookup, c, NULL);
-    for (int i = 0; i < 10000 && l && corio_task_state_of(l) != CORIO_TASK_WAITING; i++)
-        corio_yield();
+    if (l) NOTE(&c->t, until_parked(l) == 0, "queued lookup never parked");
     if (l) {
         corio_cancel(l);
         corio_join(l, NULL);
@@ -225,8 +223,7 @@ static void *race_main(void *arg)
         corio_task *t = corio_spawn(race_lookup, &rs[i], NULL);
         NOTE(&c->t, t != NULL, "spawn");
         if (!t) continue;
-        for (int k = 0; k < 1000 && corio_task_state_of(t) != CORIO_TASK_WAITING; k++)
-            corio_yield();
+        NOTE(&c->t, until_parked(t) == 0, "lookup %d never parked", i);
         int64_t until = corio_now() + CORIO_US(3) * i;
         while (corio_now() < until) {
         }

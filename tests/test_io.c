@@ -48,18 +48,6 @@
  * does not line up with any power-of-two buffer size). */
 static unsigned char pattern(size_t i) { return (unsigned char)(i % 251); }
 
-
-/* Let other tasks run until t is parked in a blocking call. Bounded:
- * a task that never parks fails the test instead of hanging it. */
-static int until_parked(corio_task *t)
-{
-    for (int i = 0; i < 10000; i++) {
-        if (corio_task_state_of(t) == CORIO_TASK_WAITING) return 0;
-        corio_yield();
-    }
-    return CORIO_ETIMEDOUT;
-}
-
 /* A listening socket on `at` (port 0 = any); *bound gets the real one. */
 static int listen_on(const corio_addr *at, int backlog, corio_fd *lfd,
                      corio_addr *bound)

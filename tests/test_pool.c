@@ -94,14 +94,12 @@ static void blocker_release(blocker *b, int count)
     corio_os_mutex_unlock(b->m);
 }
 
-/* Wait (in a task, bounded) until the worker is inside the call. */
+/* Wait (in a task, bounded on the clock) until the worker is inside the
+ * call. */
 static int await_entered(blocker *b)
 {
-    for (int i = 0; i < 20000; i++) {
-        if (blocker_entered(b)) return 1;
-        corio_sleep(CORIO_US(100));
-    }
-    return 0;
+    WAIT_UNTIL(blocker_entered(b));
+    return blocker_entered(b);
 }
 
 /* The "other" task: waits until the worker is blocked, counts TURNS turns
@@ -311,8 +309,7 @@ static void *cancel_running_body(void *arg)
     /* The call is still blocked in its worker; let it finish now. Its
      * result must come back to the loop and go to the discard callback. */
     blocker_release(&c->b, 1234);
-    for (int i = 0; i < 20000 && !c->discarded; i++)
-        corio_sleep(CORIO_US(100));
+    WAIT_UNTIL(c->discarded);
     c->discarded_in_loop = c->discarded;
     return NULL;
 }
@@ -565,7 +562,8 @@ Test(pool, loop_close_waits_for_the_worker_and_discards_the_result, .timeout = 6
     /* Run until the worker is inside the call, then release it without
      * letting the loop run again: the result arrives after the loop
      * stopped, and close must deal with it. */
-    for (int i = 0; i < 20000 && !blocker_entered(&c.b); i++) {
+    int64_t give_up = corio_deadline_in(WAIT_LIMIT);
+    while (!blocker_entered(&c.b) && corio_now() < give_up) {
         corio_task *tick = corio_loop_spawn(l, nap, NULL, NULL);
         corio_loop_run_until_complete(l, tick, NULL);
     }

@@ -443,16 +443,6 @@ static void *blocked_recv(void *arg)
     return NULL;
 }
 
-/* Let other tasks run until t parks (bounded). */
-static int until_parked(corio_task *t)
-{
-    for (int i = 0; i < 10000; i++) {
-        if (corio_task_state_of(t) == CORIO_TASK_WAITING) return 0;
-        corio_yield();
-    }
-    return CORIO_ETIMEDOUT;
-}
-
 static void *cancel_main(void *arg)
 {
     cancel_case *c = arg;

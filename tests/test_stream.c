@@ -77,16 +77,6 @@ static int stream_and_peer(const corio_stream_opts *o, corio_stream **sp,
     return 0;
 }
 
-/* Let other tasks run until t parks (bounded). */
-static int until_parked(corio_task *t)
-{
-    for (int i = 0; i < 10000; i++) {
-        if (corio_task_state_of(t) == CORIO_TASK_WAITING) return 0;
-        corio_yield();
-    }
-    return CORIO_ETIMEDOUT;
-}
-
 /* ------------------------------------------------------------------ */
 /* Framing against a peer that sends one byte at a time                */
 /* ------------------------------------------------------------------ */
@@ -395,7 +385,8 @@ static void *bp_main(void *arg)
      * stopped making progress: kernel buffers full, writer parked. */
     size_t last = (size_t)-1;
     int still = 0;
-    for (int i = 0; i < 3000 && still < 10; i++) {
+    int64_t give_up = corio_deadline_in(CORIO_SEC(30));
+    while (still < 10 && corio_now() < give_up) {
         corio_sleep(CORIO_MS(10));
         if (c->written == last && corio_task_state_of(w) == CORIO_TASK_WAITING)
             still++;
@@ -492,8 +483,7 @@ static void *cancel_read_main(void *arg)
     corio_sock_send_all(c->peer, "partial", 7, dl);
     /* Bounded wait until those 7 bytes are in the reader's buffer and the
      * reader is parked for more. */
-    for (int i = 0; i < 2000 && corio_stream_buffered(c->s) < 7; i++)
-        corio_sleep(CORIO_MS(1));
+    WAIT_UNTIL(corio_stream_buffered(c->s) >= 7);
     NOTE(&c->t, r && until_parked(r) == 0, "reader parks");
     if (r) {
         corio_cancel(r);
@@ -575,7 +565,8 @@ static void *cancel_drain_main(void *arg)
      * buffers full. */
     size_t last = (size_t)-1;
     int still = 0;
-    for (int i = 0; i < 3000 && still < 10; i++) {
+    int64_t give_up = corio_deadline_in(CORIO_SEC(30));
+    while (still < 10 && corio_now() < give_up) {
         corio_sleep(CORIO_MS(10));
         if (c->written == last && corio_task_state_of(w) == CORIO_TASK_WAITING)
             still++;

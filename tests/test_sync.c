@@ -7,15 +7,15 @@
  * on the test's own stack, never inside a task: tasks NOTE what they saw
  * into a tally, checked once the loop is closed.
  *
- * The *_race tests are the cancellation-safety proof (DESIGN §5). Each runs
- * thousands of rounds; in every round a "giver" hands something over (a
- * release, a set, a notify) while a "target" waiting for it is cancelled
- * or times out, and a "bystander" waits behind the target. The number of
- * yields before the hand-off and before the cancel, and the target's
- * deadline, change from round to round, so the cancel lands before, at
- * and after the hand-off. Whatever the order, counting proves that nothing
- * was lost (the bystander always gets what the target did not take) and
- * nothing was duplicated.
+ * The *_race tests are the cancellation-safety proof (docs/design.md,
+ * section 5, "Hand-off"). Each runs thousands of rounds; in every round a
+ * "giver" hands something over (a release, a set, a notify) while a
+ * "target" waiting for it is cancelled or times out, and a "bystander"
+ * waits behind the target. The number of yields before the hand-off and
+ * before the cancel, and the target's deadline, change from round to
+ * round, so the cancel lands before, at and after the hand-off. Whatever
+ * the order, counting proves that nothing was lost (the bystander always
+ * gets what the target did not take) and nothing was duplicated.
  */
 #include <criterion/criterion.h>
 
@@ -739,7 +739,7 @@ static void *cond_notify2_main(void *arg)
         w[i] = (cond_worker){ c, i };
         t[i] = go(cond_fifo_waiter, &w[i]);
     }
-    for (int i = 0; i < 100 && c->waiting < 5; i++) corio_yield();
+    WAIT_UNTIL(c->waiting >= 5);
     NOTE(&g_tally, c->waiting == 5, "%d waiting", c->waiting);
 
     corio_cond_acquire(&c->cond);
@@ -819,7 +819,7 @@ static void *cond_cancel_main(void *arg)
     cond_ctx *c = arg;
     corio_cond_init(&c->cond, NULL);
     corio_task *v = go(cond_cancel_victim, c);
-    for (int i = 0; i < 10 && c->waiting < 1; i++) corio_yield();
+    WAIT_UNTIL(c->waiting >= 1);
     /* Cancel it while WE hold the lock: it must wait for us before it
      * returns, cancelled or not. */
     corio_cond_acquire(&c->cond);
@@ -1167,11 +1167,8 @@ static void *barrier_race_main(void *arg)
         canceller_arg ca;
         corio_task *cancel = start_canceller(&ca, t[0], &r.p);
         join(cancel);
-        /* Wait (by scheduling only) until everyone passed or parked. */
-        for (int i = 0; i < 1000; i++) {
-            if (r.done + (int)corio_barrier_n_waiting(&r.b) == 4 && r.done >= 3) break;
-            corio_yield();
-        }
+        /* Wait until everyone passed or parked. */
+        WAIT_UNTIL(r.done + (int)corio_barrier_n_waiting(&r.b) == 4 && r.done >= 3);
         corio_barrier_abort(&r.b); /* releases a lone waiter, if any */
         for (int i = 0; i < 4; i++) join(t[i]);
         count_outcome(o, r.rc[0] >= 0 ? 0 : r.rc[0]);

@@ -1,7 +1,8 @@
 /*
  * util.h — what several suites share: tallies for checks made inside
- * tasks, SIGPIPE handling, the plan of hand-off races, and running a body
- * as the main task of a fresh loop that must close with nothing leaked.
+ * tasks, SIGPIPE handling, waiting for progress on the clock, the plan of
+ * hand-off races, and running a body as the main task of a fresh loop
+ * that must close with nothing leaked.
  *
  * corio_test_run_clean(fn, arg) runs fn(arg) as the main task, lets
  * whatever it left detached finish (corio_loop_run), closes the loop, and
@@ -74,6 +75,41 @@ static void corio_test_count_report(void *ctx, const char *message)
 {
     ++*(int *)ctx;
     cr_log_warn("loop close: %s", message);
+}
+
+/* ---- waiting for progress: an event or a clock deadline, never a count ---- */
+
+/*
+ * A test that must wait for something done elsewhere (by another task,
+ * a pool thread, another loop, a child process or the kernel) yields
+ * until it sees it happen, or until WAIT_LIMIT of clock time has passed,
+ * and then fails with a message instead of hanging. Such a wait is never
+ * bounded by a number of yields: a yield takes about a microsecond on an
+ * idle machine, while the other side may need milliseconds on a busy one,
+ * so a count that is plenty today makes the test flake under load.
+ *
+ * A fixed number of yields is right only where everything awaited happens
+ * inside this loop, between tasks that need nothing but the CPU: the run
+ * queue is FIFO, so k yields let a chain of k hand-offs finish whatever
+ * the load. yield_n() below and the suites' settle() rely on that.
+ */
+#define WAIT_LIMIT CORIO_SEC(10)
+
+/* WAIT_UNTIL(cond): yield until cond holds or WAIT_LIMIT has passed on
+ * the monotonic clock. It is a statement; test cond after it to see which
+ * of the two ended the wait. */
+#define WAIT_UNTIL(cond)                                                  \
+    for (int64_t wait_until_end_ = corio_deadline_in(WAIT_LIMIT);         \
+         !(cond) && corio_now() < wait_until_end_;)                       \
+        corio_yield()
+
+/* Let other tasks run until t is parked in a blocking call (its state is
+ * CORIO_TASK_WAITING). 0, or CORIO_ETIMEDOUT if it did not park within
+ * WAIT_LIMIT. */
+static inline int until_parked(corio_task *t)
+{
+    WAIT_UNTIL(corio_task_state_of(t) == CORIO_TASK_WAITING);
+    return corio_task_state_of(t) == CORIO_TASK_WAITING ? 0 : CORIO_ETIMEDOUT;
 }
 
 /* ---- races between a hand-off and a cancel or timeout (sync suites) ---- */
