@@ -245,9 +245,7 @@ static void *server_body(void *arg)
     /* Let the accept task take the connections; the handlers it spawns
      * are queued behind us and have not run. Wait, on the clock, until
      * every connection is live. */
-    int64_t until = corio_deadline_in(CORIO_SEC(10));
-    while (corio_server_connections(srv) < CONNS && corio_now() < until)
-        corio_yield();
+    WAIT_UNTIL(corio_server_connections(srv) == CONNS);
     cr_assert_eq(corio_server_connections(srv), CONNS);
     int not_started = CONNS - c->started;
     /* Cancel them all, grace over at once. */

@@ -186,7 +186,7 @@ Test(dns, deadline_and_cancel_while_queued, .timeout = 60)
 /* ------------------------------------------------------------------ */
 
 #define RACERS 128
-#define NEVER_RAN 1000000
+#define NOT_SET 1000000 /* race_lookup always runs and overwrites it */
 
 typedef struct race_case {
     int rc[RACERS];
@@ -217,7 +217,7 @@ static void *race_main(void *arg)
      * ones while getaddrinfo runs, the last ones with their answer
      * already on its way back. */
     for (int i = 0; i < RACERS; i++) {
-        c->rc[i] = NEVER_RAN;
+        c->rc[i] = NOT_SET;
         rs[i].c = c;
         rs[i].i = i;
         corio_task *t = corio_spawn(race_lookup, &rs[i], NULL);
@@ -229,10 +229,8 @@ static void *race_main(void *arg)
         }
         corio_cancel(t);
         int status = corio_join(t, NULL);
-        /* A task cancelled before its first turn never runs at all. */
-        if (c->rc[i] == NEVER_RAN && status == CORIO_ECANCELED)
-            c->rc[i] = CORIO_ECANCELED;
-        if (c->rc[i] >= 1 && c->rc[i] != NEVER_RAN) c->answered++;
+        (void)status; /* every task runs: its own rc says how it ended */
+        if (c->rc[i] >= 1 && c->rc[i] != NOT_SET) c->answered++;
         else if (c->rc[i] == CORIO_ECANCELED) c->cancelled++;
         else c->other++;
     }

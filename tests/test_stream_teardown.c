@@ -39,7 +39,6 @@
 
 #define WRITE_PIECE ((size_t)64 * 1024)
 #define WRITE_MAX ((size_t)64 * 1024 * 1024) /* give up queueing past this */
-#define WAIT_LIMIT CORIO_SEC(10)             /* any wait here is a failure */
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 % 253); }
 
