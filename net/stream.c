@@ -627,25 +627,31 @@ static void teardown(corio_stream *s)
     s->closing = true;
     s->users++; /* keep s while we wait below */
     update_events(s); /* drain / write_eof waiters return CORIO_ECLOSED */
-    if (s->flusher) {
-        corio_cancel(s->flusher);
-        /* Wait for it to leave, so that no task of ours outlives the
-         * stream (a loop closed right after would report it pending).
-         * Shielded: a cancelled closer still has to wait for this. It is
-         * quick: the cancel ends the flusher's send at once. Outside a
-         * task we cannot wait; closing the descriptor below wakes the
-         * flusher, and it frees s if it leaves last. */
-        if (corio_current()) {
-            corio_shield_begin();
-            while (s->flusher && corio_event_wait(&s->idle) == 0) {
-            }
-            corio_shield_end();
-        }
-    }
-    /* Wakes a task parked in a read on s with CORIO_ECLOSED. */
+    if (s->flusher) corio_cancel(s->flusher);
+    /* Close before waiting for the flusher: closing ends every operation
+     * still pending on the descriptor, on every backend. A cancel alone
+     * is not enough on a completion backend: the flusher then waits for
+     * its send's completion packet (the kernel owns its buffer until
+     * then), and a cancelled send to a peer that does not read may not
+     * complete until the socket is closed (seen under wine). Closing
+     * also wakes a task parked reading s, with CORIO_ECLOSED. The
+     * flusher touches the descriptor no more once it sees `closing`. */
     if (!s->fd_closed) {
         corio_io_close(s->fd);
         s->fd_closed = true;
+    }
+    /* Wait for the flusher to leave, so that no task of ours outlives the
+     * stream (a loop closed right after would report it pending).
+     * Shielded: a cancelled closer still has to wait for this, and it is
+     * quick: the flusher's send has ended. It always ends: every task
+     * runs its function, even one cancelled before its first turn
+     * (coro/task.c). Outside a task we cannot wait; the flusher frees s
+     * if it leaves last. */
+    if (s->flusher && corio_current()) {
+        corio_shield_begin();
+        while (s->flusher && corio_event_wait(&s->idle) == 0) {
+        }
+        corio_shield_end();
     }
     leave(s);
 }

@@ -36,11 +36,16 @@ int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline)
     if (!s) return CORIO_EINVAL;
     if (s->waiter[dir]) return CORIO_EBUSY;
     s->waiter[dir] = self;
+    uint32_t gen = s->gen;
     int rc = corio__park_on(deadline, dir == CORIO_DIR_READ ? "readable" : "writable");
     /* The table may have grown (moved) while we were parked: look again.
      * Whoever woke us by an event or a detach already emptied the slot. */
     s = corio_fdtable_find(t, idx);
     if (s && s->waiter[dir] == self) s->waiter[dir] = NULL;
+    /* Woken by an event, then the descriptor was closed before we ran:
+     * its number may already name another file, so the caller must not
+     * retry its system call on it. */
+    if (rc == 0 && (!s || s->gen != gen)) rc = CORIO_ECLOSED;
     return rc;
 }
 

@@ -21,22 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifndef _WIN32
-#include <errno.h>
-#include <fcntl.h>
-#endif
 
-static int open_fds(void)
-{
-#ifdef _WIN32
-    return 0;
-#else
-    int n = 0;
-    for (int fd = 0; fd < 1024; fd++)
-        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) n++;
-    return n;
-#endif
-}
 
 /* A resource handed to a task with its argument: the task must give it
  * back whatever happens. */
@@ -205,10 +190,10 @@ static void *communicate_body(void *arg)
 Test(cancel_before_start, communicate_closes_stdin_and_leaks_no_descriptor,
      .timeout = 30)
 {
-    int before = open_fds();
+    int before = count_open_fds();
     corio_test_run_clean(communicate_body, NULL);
-    cr_assert_eq(open_fds(), before, "%d descriptor(s) leaked",
-                 open_fds() - before);
+    cr_assert_eq(count_open_fds(), before, "%d descriptor(s) leaked",
+                 count_open_fds() - before);
 }
 #endif
 
@@ -269,9 +254,9 @@ static void *server_body(void *arg)
 Test(cancel_before_start, server_shutdown_closes_unstarted_handlers,
      .timeout = 30)
 {
-    int before = open_fds();
+    int before = count_open_fds();
     srv_case c = { 0, 0 };
     corio_test_run_clean(server_body, &c);
-    cr_assert_eq(open_fds(), before, "%d descriptor(s) leaked",
-                 open_fds() - before);
+    cr_assert_eq(count_open_fds(), before, "%d descriptor(s) leaked",
+                 count_open_fds() - before);
 }
