@@ -63,15 +63,37 @@ enum {
     CORIO_EMFILE = -22,     /* descriptor table full */
     CORIO_ENOTSUP = -23,    /* not supported on this platform/backend */
     CORIO_EAGAIN = -24,     /* would block (non-blocking try) */
-    CORIO_ENOTFOUND = -25,  /* name resolution found nothing */
+    CORIO_ENOTFOUND = -25,  /* no such file, directory, program or host name */
     CORIO_ENOTCONN = -26,
-    CORIO_EHOSTUNREACH = -27,
+    CORIO_EHOSTUNREACH = -27, /* host or network unreachable */
     CORIO_EIO = -28,        /* any other operating-system error */
-    CORIO_ELAST_ = -29
+    CORIO_EADDRNOTAVAIL = -29, /* bind to an address this machine does not
+                                  have, or no local port left to connect */
+    CORIO_ECONNABORTED = -30, /* connection aborted on this side */
+    CORIO_EACCES = -31,     /* the operating system denied permission */
+    CORIO_ELAST_ = -32
 };
 
 /* A static English description of an error code; never NULL. */
 const char *corio_strerror(int err);
+
+/*
+ * The operating system's own error value behind the latest failure that
+ * corio mapped to a CORIO_E* code on the calling thread: an errno value on
+ * POSIX, a GetLastError() / WSAGetLastError() value on Windows.
+ *
+ * It is set exactly when a corio call fails because an OS call failed
+ * (socket, bind, connect, accept, send, recv, pipe, fork/exec or
+ * CreateProcess, close, ...), whatever CORIO_E* code that became, even
+ * CORIO_EIO. It is NOT changed by calls that succeed, nor by failures that
+ * are corio's own (CORIO_ETIMEDOUT from a deadline, CORIO_ECANCELED,
+ * CORIO_EINVAL for an argument corio checked, queue and lock errors), nor
+ * by corio_resolve (getaddrinfo's codes are not OS errors). Like errno it
+ * is per thread, and the tasks of a loop share its thread: read it right
+ * after the failed call, before the task blocks again. 0 if nothing has
+ * failed on this thread yet.
+ */
+int corio_last_os_error(void);
 
 /* ------------------------------------------------------------------ */
 /* Time                                                               */
@@ -1200,7 +1222,7 @@ typedef struct corio_process_opts {
 
 /* Start argv[0] (searched in PATH unless it holds a '/'; on Windows as
  * CreateProcess searches) with argv; no shell. o NULL = inherit all.
- * 0, or CORIO_ENOTFOUND (no such program or cwd), CORIO_EPERM (not
+ * 0, or CORIO_ENOTFOUND (no such program or cwd), CORIO_EACCES (not
  * executable), CORIO_EINVAL (empty argv, a bad mode), CORIO_EMFILE,
  * CORIO_ENOMEM: reported by spawn itself, not as an exit code later. */
 int corio_process_spawn(const char *const *argv, const corio_process_opts *o,

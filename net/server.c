@@ -159,6 +159,7 @@ static void *accept_main(void *arg)
         case CORIO_ECLOSED:
             return NULL; /* shutdown */
         case CORIO_ECONNRESET:
+        case CORIO_ECONNABORTED:
             continue; /* that peer gave up before we accepted: next one */
         default:
             /* CORIO_EMFILE (descriptor table full: the connection stays

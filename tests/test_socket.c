@@ -111,7 +111,7 @@ static void *echo_main(void *arg)
         rc = corio_unix_listen(e->path, 8, &e->lfd);
         if (rc == 0) rc = corio_addr_unix(&bound, e->path);
     }
-    if (rc == CORIO_ENOTSUP || (e->ip && rc == CORIO_EADDRINUSE)) {
+    if (rc == CORIO_ENOTSUP || (e->ip && rc == CORIO_EADDRNOTAVAIL)) {
         e->unavailable = 1; /* e.g. no IPv6 on this host */
         return NULL;
     }
