@@ -245,12 +245,14 @@ demo: $(B)/examples/demo$(EXE) $(B)/examples/echo_demo$(EXE)
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
+	install -m 644 include/corio_inline.h $(DESTDIR)$(PREFIX)/include/corio_inline.h
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.a
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(LDLIBS)|g' corio.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/corio.h $(DESTDIR)$(PREFIX)/lib/libcorio.a \
+	rm -f $(DESTDIR)$(PREFIX)/include/corio.h $(DESTDIR)$(PREFIX)/include/corio_inline.h \
+	      $(DESTDIR)$(PREFIX)/lib/libcorio.a \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
 info:

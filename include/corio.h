@@ -33,6 +33,15 @@
 extern "C" {
 #endif
 
+/* How the header's two inline functions (corio_queue_put / _get) are
+ * declared: C99 inline, with the one external definition in the library;
+ * under gnu89 inline rules a private static copy instead. */
+#if defined(__GNUC_GNU_INLINE__) && !defined(__cplusplus)
+#define CORIO__INLINE static inline /* gnu89 rules: keep every copy local */
+#else
+#define CORIO__INLINE inline
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Errors                                                             */
 /* ------------------------------------------------------------------ */
@@ -507,16 +516,9 @@ typedef enum {
     CORIO_QUEUE_PRIORITY  /* lowest priority first; FIFO among equals */
 } corio_queue_kind;
 
-typedef struct corio_queue {
-    corio_queue_kind kind;
-    size_t maxsize;       /* 0 = unbounded */
-    void *buf;            /* ring (FIFO), stack (LIFO) or heap (PRIORITY) */
-    size_t cap, head, len;
-    uint64_t seq;         /* insertion counter: FIFO among equal priorities */
-    size_t unfinished;    /* puts not yet matched by task_done */
-    bool is_shutdown;
-    corio_waitq getters, putters, joiners;
-} corio_queue;
+/* Embeddable like the objects above; its fields (private) are laid out in
+ * corio_inline.h, beside the inline put and get that read them. */
+typedef struct corio_queue corio_queue;
 
 /* maxsize 0 = unbounded. 0, or CORIO_ENOMEM. */
 int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize);
@@ -526,7 +528,10 @@ void corio_queue_destroy(corio_queue *q);
 /* Put an item (priority 0). 0, CORIO_ESHUTDOWN, CORIO_ETIMEDOUT,
  * CORIO_ECANCELED, CORIO_ENOMEM (unbounded queue could not grow); on any
  * error the item was NOT queued and is still the caller's.
- * corio_queue_put itself is defined inline further down. */
+ * corio_queue_put is inline (corio_inline.h): its common case costs no
+ * call. The library holds an ordinary definition too, so its address can
+ * be taken like any function's. */
+CORIO__INLINE int corio_queue_put(corio_queue *q, void *item);
 int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline);
 /* CORIO_EFULL instead of waiting. */
 int corio_queue_put_nowait(corio_queue *q, void *item);
@@ -537,8 +542,8 @@ int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
 int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio);
 
 /* Take an item into *item. 0, CORIO_ESHUTDOWN (shut down and empty),
- * CORIO_ETIMEDOUT, CORIO_ECANCELED.
- * corio_queue_get itself is defined inline further down. */
+ * CORIO_ETIMEDOUT, CORIO_ECANCELED. corio_queue_get is inline too. */
+CORIO__INLINE int corio_queue_get(corio_queue *q, void **item);
 int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline);
 /* CORIO_EEMPTY instead of waiting. */
 int corio_queue_get_nowait(corio_queue *q, void **item);
@@ -560,80 +565,6 @@ size_t corio_queue_size(const corio_queue *q);
 size_t corio_queue_maxsize(const corio_queue *q);
 bool corio_queue_empty(const corio_queue *q);
 bool corio_queue_full(const corio_queue *q);
-
-/*
- * corio_queue_put and corio_queue_get, inline. The commonest put (a FIFO
- * queue with room and no getter waiting) and the commonest get (items and
- * no putter waiting) are a few loads and stores, less work than the call
- * itself: compiled into the caller, a producer or consumer loop keeps the
- * queue's counters in registers instead of sending them to memory and back
- * on every item. Everything else goes to the library.
- *
- * These follow C99 `inline`: the library also holds one ordinary
- * definition of each (sync/queue.c), so a program may take their address,
- * and a build without optimisation simply calls that. The corio__ names
- * are private: the fields they touch are not API.
- */
-#if defined(__GNUC_GNU_INLINE__) && !defined(__cplusplus)
-#define CORIO__INLINE static inline /* gnu89 rules: keep every copy local */
-#else
-#define CORIO__INLINE inline
-#endif
-
-int corio__queue_put_slow(corio_queue *q, void *item, int64_t prio, int64_t deadline);
-int corio__queue_get_slow(corio_queue *q, void **item, int64_t deadline);
-
-/* The FIFO ring: items at buf[head], buf[head + 1], ..., wrapping at cap.
- * push needs room (len < cap), pop needs an item (len > 0). */
-CORIO__INLINE void corio__queue_ring_push(corio_queue *q, void *item)
-{
-    size_t tail = q->head + q->len;
-    if (tail >= q->cap) tail -= q->cap;
-    ((void **)q->buf)[tail] = item;
-    q->len++;
-}
-
-CORIO__INLINE void *corio__queue_ring_pop(corio_queue *q)
-{
-    void *item = ((void **)q->buf)[q->head];
-    if (++q->head == q->cap) q->head = 0;
-    q->len--;
-    return item;
-}
-
-/* The fast cases, or false. len < cap also means "not full": a bounded
- * queue's buffer never grows past maxsize. A waiting getter means the
- * item must go to it; a waiting putter means its item goes in first. */
-CORIO__INLINE bool corio__queue_try_put(corio_queue *q, void *item)
-{
-    if (q->kind != CORIO_QUEUE_FIFO || q->getters.head || q->is_shutdown ||
-        q->len >= q->cap)
-        return false;
-    corio__queue_ring_push(q, item);
-    q->unfinished++;
-    return true;
-}
-
-CORIO__INLINE bool corio__queue_try_get(corio_queue *q, void **item)
-{
-    if (q->kind != CORIO_QUEUE_FIFO || q->len == 0 || q->putters.head)
-        return false;
-    void *got = corio__queue_ring_pop(q);
-    if (item) *item = got;
-    return true;
-}
-
-CORIO__INLINE int corio_queue_put(corio_queue *q, void *item)
-{
-    if (corio__queue_try_put(q, item)) return 0;
-    return corio__queue_put_slow(q, item, 0, CORIO_NEVER);
-}
-
-CORIO__INLINE int corio_queue_get(corio_queue *q, void **item)
-{
-    if (corio__queue_try_get(q, item)) return 0;
-    return corio__queue_get_slow(q, item, CORIO_NEVER);
-}
 
 /* ------------------------------------------------------------------ */
 /* Task-local values (asyncio's contextvars)                          */
@@ -1263,6 +1194,11 @@ int corio_process_kill(corio_process *p);
 /* Close the pipes and free p, once no task uses it. Never kills: a live
  * child is left running and reaped when it exits (no zombie). */
 void corio_process_free(corio_process *p);
+
+/* ------------------------------------------------------------------ */
+/* Not API: the layouts and inline fast paths the compiler needs      */
+/* ------------------------------------------------------------------ */
+#include "corio_inline.h"
 
 #ifdef __cplusplus
 }
