@@ -124,7 +124,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
-.PHONY: all lib test test-build test-install test-valgrind test-sanitize test-windows test-aarch64 \
+.PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
         test-kqueue bench examples demo install uninstall clean deps-test \
         info
 
@@ -161,11 +161,17 @@ test-build: deps-test
 # A deadlocked test must fail the run, not hang CI: the whole suite gets
 # TEST_TIMEOUT seconds (a normal run takes under a minute), then is killed.
 TEST_TIMEOUT ?= 600
-test: test-build $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
+test: test-build check-deadlines $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	@timeout -k 10 $(TEST_TIMEOUT) $(RUN) $(TEST_BIN) $(TEST_ARGS); rc=$$?; \
 	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
 	    echo "corio: the test run exceeded $(TEST_TIMEOUT) s and was killed (a test hangs)" >&2; fi; \
 	  exit $$rc
+
+# The public headers follow the deadline rule (plain + _until twins, the
+# deadline last); the self-test shows the check catches each violation.
+check-deadlines:
+	@tests/check_deadlines.sh --self-test
+	@tests/check_deadlines.sh
 
 # `make install` into a scratch tree + a program built with pkg-config.
 test-install:
@@ -239,12 +245,14 @@ demo: $(B)/examples/demo$(EXE) $(B)/examples/echo_demo$(EXE)
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/corio.h $(DESTDIR)$(PREFIX)/include/corio.h
+	install -m 644 include/corio_inline.h $(DESTDIR)$(PREFIX)/include/corio_inline.h
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcorio.a
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(LDLIBS)|g' corio.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/corio.h $(DESTDIR)$(PREFIX)/lib/libcorio.a \
+	rm -f $(DESTDIR)$(PREFIX)/include/corio.h $(DESTDIR)$(PREFIX)/include/corio_inline.h \
+	      $(DESTDIR)$(PREFIX)/lib/libcorio.a \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/corio.pc
 
 info:

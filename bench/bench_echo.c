@@ -217,12 +217,12 @@ static inline void echo_serve(const echo_io *io, intptr_t conn)
 
 static ptrdiff_t corio_conn_recv(intptr_t conn, void *buf, size_t len)
 {
-    return corio_sock_recv((corio_fd)conn, buf, len, CORIO_NEVER);
+    return corio_sock_recv((corio_fd)conn, buf, len);
 }
 
 static int corio_conn_send(intptr_t conn, const void *buf, size_t len)
 {
-    return corio_sock_send_all((corio_fd)conn, buf, len, CORIO_NEVER);
+    return corio_sock_send_all((corio_fd)conn, buf, len);
 }
 
 static const echo_io corio_echo_io = { corio_conn_recv, corio_conn_send };
@@ -260,7 +260,7 @@ static void *corio_conn_task(void *arg)
 {
     corio_fd fd = (corio_fd)(intptr_t)arg;
     echo_serve(&corio_echo_io, (intptr_t)fd);
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 
@@ -279,7 +279,7 @@ static void *corio_server_main(void *arg)
     announce_port(corio_addr_port(&local));
     corio_task_opts opts = { .name = "echo", .stack_size = STACK_BYTES };
     for (;;) {
-        err = corio_tcp_accept(lfd, &cfd, NULL, CORIO_NEVER);
+        err = corio_tcp_accept(lfd, &cfd, NULL);
         if (err == CORIO_EMFILE) { /* out of descriptors: back off */
             corio_sleep(CORIO_MS(1));
             continue;
@@ -291,7 +291,7 @@ static void *corio_server_main(void *arg)
         corio_task *t = corio_spawn(corio_conn_task, (void *)(intptr_t)cfd, &opts);
         if (!t) {
             fprintf(stderr, "bench_echo: corio spawn failed\n");
-            corio_sock_close(cfd);
+            corio_fd_close(cfd);
             continue;
         }
         corio_detach(t);

@@ -214,7 +214,7 @@ static int wait_met(corio_task *const *tasks, size_t n, corio_wait_mode mode,
 }
 
 int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
-                     int64_t deadline, bool *done)
+                     bool *done, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (n && !tasks) return CORIO_EINVAL;
@@ -253,13 +253,13 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
 int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done)
 {
-    return corio_wait_until(tasks, n, mode, CORIO_NEVER, done);
+    return corio_wait_until(tasks, n, mode, done, CORIO_NEVER);
 }
 
 /* ---------- as_completed ---------- */
 
 int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
-                            size_t n, int64_t deadline)
+                            size_t n)
 {
     if (!it) return CORIO_EINVAL;
     it->given = NULL;
@@ -271,7 +271,6 @@ int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
         if (!valid_handle(tasks[i], self)) return CORIO_EINVAL;
     it->tasks = tasks;
     it->n = it->left = n;
-    it->deadline = deadline;
     it->given = calloc(n ? n : 1, 1);
     it->waiters = calloc(n ? n : 1, sizeof(corio_waiter));
     if (!it->given || !it->waiters) {
@@ -301,7 +300,8 @@ static int as_completed_stop(corio_as_completed *it, int err)
     return err;
 }
 
-int corio_as_completed_next(corio_as_completed *it, size_t *index)
+int corio_as_completed_next_until(corio_as_completed *it, size_t *index,
+                                  int64_t deadline)
 {
     if (!it) return CORIO_EINVAL;
     if (it->error) return it->error;
@@ -322,10 +322,15 @@ int corio_as_completed_next(corio_as_completed *it, size_t *index)
         corio_waiter *w = it->waiters;
         for (size_t i = 0; i < it->n; i++) w[i].task = self;
         watch(it->tasks, it->n, w, it->given);
-        int rc = corio__park_on(it->deadline, "as_completed");
+        int rc = corio__park_on(deadline, "as_completed");
         unwatch(it->tasks, it->n, w);
         if (rc != 0) return as_completed_stop(it, rc);
     }
+}
+
+int corio_as_completed_next(corio_as_completed *it, size_t *index)
+{
+    return corio_as_completed_next_until(it, index, CORIO_NEVER);
 }
 
 /* ---------- shield ---------- */
@@ -366,8 +371,8 @@ static void hand_to_reaper(corio_task *t, corio_discard_fn discard)
     corio_detach(r);
 }
 
-int corio_shield_join_until(corio_task *t, int64_t deadline,
-                            corio_outcome *out, corio_discard_fn discard)
+int corio_shield_join_until(corio_task *t, corio_outcome *out,
+                            corio_discard_fn discard, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!valid_handle(t, self)) return CORIO_EINVAL;
@@ -393,5 +398,5 @@ int corio_shield_join_until(corio_task *t, int64_t deadline,
 int corio_shield_join(corio_task *t, corio_outcome *out,
                       corio_discard_fn discard)
 {
-    return corio_shield_join_until(t, CORIO_NEVER, out, discard);
+    return corio_shield_join_until(t, out, discard, CORIO_NEVER);
 }

@@ -2,7 +2,23 @@
  * error.c — one error convention for the whole library: negative CORIO_E*
  * codes, the same numbers on every platform, and their descriptions.
  */
-#include "corio.h"
+#include "error.h"
+
+/* The raw errno / GetLastError value behind the latest OS failure this
+ * thread mapped (coro/error_posix.c, error_win.c). Per thread, as errno
+ * is: tasks of one loop share it, so a task reads it right after the call
+ * that failed, before it blocks again. */
+static _Thread_local int last_os_error;
+
+void corio__os_error_record(int raw)
+{
+    last_os_error = raw;
+}
+
+int corio_last_os_error(void)
+{
+    return last_os_error;
+}
 
 const char *corio_strerror(int err)
 {
@@ -32,10 +48,13 @@ const char *corio_strerror(int err)
     case CORIO_EMFILE: return "too many open descriptors";
     case CORIO_ENOTSUP: return "not supported on this platform";
     case CORIO_EAGAIN: return "would block";
-    case CORIO_ENOTFOUND: return "name not found";
+    case CORIO_ENOTFOUND: return "not found (no such file, directory, program or name)";
     case CORIO_ENOTCONN: return "not connected";
     case CORIO_EHOSTUNREACH: return "host unreachable";
-    case CORIO_EIO: return "input/output error";
+    case CORIO_EIO: return "operating-system error (corio_last_os_error() tells which)";
+    case CORIO_EADDRNOTAVAIL: return "address not available on this machine";
+    case CORIO_ECONNABORTED: return "connection aborted";
+    case CORIO_EACCES: return "permission denied";
     }
     return "unknown corio error";
 }

@@ -65,7 +65,7 @@ int corio_future_set_error(corio_future *f, int err)
 
 bool corio_future_done(const corio_future *f) { return f && f->done; }
 
-int corio_future_wait_until(corio_future *f, int64_t deadline, void **value)
+int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
 {
     if (!f) return CORIO_EINVAL;
     if (f->done) {
@@ -87,5 +87,5 @@ int corio_future_wait_until(corio_future *f, int64_t deadline, void **value)
 
 int corio_future_wait(corio_future *f, void **value)
 {
-    return corio_future_wait_until(f, CORIO_NEVER, value);
+    return corio_future_wait_until(f, value, CORIO_NEVER);
 }

@@ -399,8 +399,8 @@ void corio__pool_on_loop_close(corio_loop *l)
 /* ---------- run_in_executor ---------- */
 
 int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
-                                int64_t deadline, void **result,
-                                corio_discard_fn discard)
+                                void **result, corio_discard_fn discard,
+                                int64_t deadline)
 {
     corio_loop *l = corio__loop();
     corio_task *self = l ? l->current : NULL;
@@ -455,20 +455,19 @@ int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
 int corio_run_in_executor(corio_pool *pool, corio_fn fn, void *arg,
                           void **result, corio_discard_fn discard)
 {
-    return corio_run_in_executor_until(pool, fn, arg, CORIO_NEVER, result,
-                                       discard);
+    return corio_run_in_executor_until(pool, fn, arg, result, discard,
+                                       CORIO_NEVER);
 }
 
-int corio_to_thread_until(corio_fn fn, void *arg, int64_t deadline,
-                          void **result, corio_discard_fn discard)
+int corio_to_thread_until(corio_fn fn, void *arg, void **result,
+                          corio_discard_fn discard, int64_t deadline)
 {
-    return corio_run_in_executor_until(NULL, fn, arg, deadline, result,
-                                       discard);
+    return corio_run_in_executor_until(NULL, fn, arg, result, discard,
+                                       deadline);
 }
 
 int corio_to_thread(corio_fn fn, void *arg, void **result,
                     corio_discard_fn discard)
 {
-    return corio_run_in_executor_until(NULL, fn, arg, CORIO_NEVER, result,
-                                       discard);
+    return corio_run_in_executor(NULL, fn, arg, result, discard);
 }

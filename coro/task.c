@@ -220,20 +220,38 @@ int corio_task_wait_until(corio_task *t, int64_t deadline)
     return wait_done(self, t, deadline);
 }
 
+int corio_task_wait(corio_task *t)
+{
+    return corio_task_wait_until(t, CORIO_NEVER);
+}
+
 /* The join's wait: one joiner per task (the handle's owner), so it needs
- * no queue, only the t->joiner slot. */
-static int join_wait(corio_task *self, corio_task *t)
+ * no queue, only the t->joiner slot. 0 once t is done, else the park's
+ * error (cancelled, or a deadline: the call's own or a timeout scope's). */
+static int join_wait(corio_task *self, corio_task *t, int64_t deadline)
 {
     while (t->state != CORIO_TASK_DONE) {
         t->joiner = self;
-        int rc = corio__park_on(CORIO_NEVER, "join");
+        int rc = corio__park_on(deadline, "join");
         t->joiner = NULL;
         if (rc != 0) return rc;
     }
     return 0;
 }
 
-int corio_join(corio_task *t, void **result)
+/* Did a park of self that returned CORIO_ETIMEDOUT end on `deadline`
+ * itself rather than on an enclosing timeout scope's (a tie counts as the
+ * call's own, as corio_timeout_end sees it)? */
+static int own_deadline_passed(const corio_task *self, int64_t deadline)
+{
+    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
+    return deadline <= scope;
+}
+
+/* Both joins share this body; always_inline keeps the plain corio_join
+ * (spawn + join is the benchmark's hot path) free of an extra call. */
+static inline __attribute__((always_inline)) int
+join_until(corio_task *t, void **result, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
@@ -244,13 +262,23 @@ int corio_join(corio_task *t, void **result)
             t->joined = 0;
             return CORIO_ENOLOOP;
         }
-        if (join_wait(self, t) != 0) {
+        int rc = join_wait(self, t, deadline);
+        /* Without a deadline of its own (corio_join) the test folds away:
+         * a timeout can then only be a scope's. */
+        if (rc == CORIO_ETIMEDOUT && deadline != CORIO_NEVER &&
+            own_deadline_passed(self, deadline)) {
+            /* The caller's own deadline: stop waiting, not the task. t
+             * keeps running and its handle can be joined again. */
+            t->joined = 0;
+            return CORIO_ETIMEDOUT;
+        }
+        if (rc != 0) {
             /* We were cancelled (or our timeout scope expired): pass the
              * cancellation on, then wait, shielded, for t to stop. A join
              * never leaves its task running behind it. */
             corio_cancel(t);
             self->shield++;
-            join_wait(self, t);
+            join_wait(self, t, CORIO_NEVER);
             self->shield--;
         }
     }
@@ -258,6 +286,16 @@ int corio_join(corio_task *t, void **result)
     int status = t->status;
     task_free(t);
     return status;
+}
+
+int corio_join(corio_task *t, void **result)
+{
+    return join_until(t, result, CORIO_NEVER);
+}
+
+int corio_join_until(corio_task *t, void **result, int64_t deadline)
+{
+    return join_until(t, result, deadline);
 }
 
 int corio_detach(corio_task *t)

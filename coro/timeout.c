@@ -59,7 +59,8 @@ int corio_timeout_end(corio_timeout *s)
 
 /* ---------- wait_for ---------- */
 
-int corio_wait_for_task(corio_task *t, int64_t deadline, corio_outcome *out)
+int corio_wait_for_task_until(corio_task *t, corio_outcome *out,
+                              int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t->joined || t->detached || t == self) return CORIO_EINVAL;
@@ -82,13 +83,23 @@ int corio_wait_for_task(corio_task *t, int64_t deadline, corio_outcome *out)
     return rc;
 }
 
-int corio_wait_for(corio_fn fn, void *arg, int64_t deadline,
-                   corio_outcome *out)
+int corio_wait_for_task(corio_task *t, corio_outcome *out)
+{
+    return corio_wait_for_task_until(t, out, CORIO_NEVER);
+}
+
+int corio_wait_for_until(corio_fn fn, void *arg, corio_outcome *out,
+                         int64_t deadline)
 {
     if (!fn) return CORIO_EINVAL;
     if (!corio__self()) return CORIO_ENOLOOP;
     corio_task_opts o = { .name = "wait_for" };
     corio_task *t = corio_spawn(fn, arg, &o);
     if (!t) return CORIO_ENOMEM;
-    return corio_wait_for_task(t, deadline, out);
+    return corio_wait_for_task_until(t, out, deadline);
+}
+
+int corio_wait_for(corio_fn fn, void *arg, corio_outcome *out)
+{
+    return corio_wait_for_until(fn, arg, out, CORIO_NEVER);
 }

@@ -60,10 +60,10 @@ static void *sender(void *arg)
         size_t n = strlen(s->input);
         if (n && s->input[n - 1] != '\n') s->input[n++] = '\n', s->input[n] = '\0';
         if (corio_stream_write(s->server, s->input, n) < 0) break;
-        if (corio_stream_drain(s->server, CORIO_NEVER) < 0) break;
+        if (corio_stream_drain(s->server) < 0) break;
     }
     /* "No more from me": the server then says goodbye and closes. */
-    corio_stream_write_eof(s->server, corio_deadline_in(CORIO_SEC(5)));
+    corio_stream_write_eof_until(s->server, corio_deadline_in(CORIO_SEC(5)));
     return NULL;
 }
 
@@ -72,7 +72,7 @@ static void *receiver(void *arg)
     session *s = arg;
     char line[LINE_MAX_LEN + 256];
     ptrdiff_t n;
-    while ((n = corio_stream_readline(s->server, line, sizeof line, CORIO_NEVER)) > 0) {
+    while ((n = corio_stream_readline(s->server, line, sizeof line)) > 0) {
         fputs(line, stdout);
         if (line[n - 1] != '\n') fputc('\n', stdout);
         fflush(stdout);
@@ -89,8 +89,8 @@ static void *main_task(void *arg)
 {
     args *a = arg;
     session s;
-    int rc = corio_open_connection(a->host, a->port,
-                                   corio_deadline_in(CORIO_SEC(10)), &s.server);
+    int rc = corio_open_connection_until(a->host, a->port, &s.server,
+                                         corio_deadline_in(CORIO_SEC(10)));
     if (rc < 0) {
         fprintf(stderr, "chat_client: cannot connect to %s:%d: %s\n", a->host,
                 a->port, corio_strerror(rc));
@@ -110,7 +110,7 @@ static void *main_task(void *arg)
         _Exit(0);
     }
     corio_join(tx, NULL);
-    corio_stream_close(s.server, corio_deadline_in(CORIO_SEC(1)));
+    corio_stream_close_until(s.server, corio_deadline_in(CORIO_SEC(1)));
     return NULL;
 }
 

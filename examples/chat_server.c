@@ -121,8 +121,8 @@ static void chat(corio_stream *s, void *arg)
     char line[LINE_MAX_LEN + 1], out[LINE_MAX_LEN + 128];
 
     /* First line: the name. */
-    ptrdiff_t n = corio_stream_readline(s, line, sizeof line,
-                                        corio_deadline_in(NAME_DEADLINE));
+    ptrdiff_t n = corio_stream_readline_until(s, line, sizeof line,
+                                              corio_deadline_in(NAME_DEADLINE));
     if (n <= 0) return;
     chomp(line);
     if (line[0] == '\0' || strlen(line) > NAME_MAX_LEN || room_has_name(r, line)) {
@@ -142,7 +142,7 @@ static void chat(corio_stream *s, void *arg)
 
     /* Then messages until the client leaves. The line limit protects us
      * from a client that never sends a newline. */
-    while ((n = corio_stream_readline(s, line, sizeof line, CORIO_NEVER)) > 0) {
+    while ((n = corio_stream_readline(s, line, sizeof line)) > 0) {
         chomp(line);
         snprintf(out, sizeof out, "%s: %s\n", me.name, line);
         broadcast(r, &me, out);
@@ -166,7 +166,7 @@ static void chat(corio_stream *s, void *arg)
 
 static void *wait_signal(void *arg)
 {
-    int rc = corio_signal_wait((int)(intptr_t)arg, CORIO_NEVER);
+    int rc = corio_signal_wait((int)(intptr_t)arg);
     return rc == 0 ? arg : corio_fail(rc);
 }
 
@@ -198,7 +198,7 @@ static void *main_task(void *arg)
         corio_join(waiters[i], NULL);
     }
     broadcast(&r, NULL, "* server shutting down\n");
-    int cancelled = corio_server_shutdown(srv, corio_deadline_in(GRACE));
+    int cancelled = corio_server_shutdown_until(srv, corio_deadline_in(GRACE));
     printf("chat server stopped (%d client(s) cut off)\n", cancelled);
     return NULL;
 }

@@ -98,11 +98,11 @@ static void echo_serve(const echo_io *io, intptr_t conn)
 /* corio: waiting parks the task; the loop runs the others. */
 static ptrdiff_t corio_conn_recv(intptr_t c, void *buf, size_t len)
 {
-    return corio_sock_recv((corio_fd)c, buf, len, CORIO_NEVER);
+    return corio_sock_recv((corio_fd)c, buf, len);
 }
 static int corio_conn_send(intptr_t c, const void *buf, size_t len)
 {
-    return corio_sock_send_all((corio_fd)c, buf, len, CORIO_NEVER);
+    return corio_sock_send_all((corio_fd)c, buf, len);
 }
 static const echo_io corio_io = { corio_conn_recv, corio_conn_send };
 
@@ -138,7 +138,7 @@ static void *corio_conn(void *arg)
 {
     corio_fd fd = (corio_fd)(intptr_t)arg;
     echo_serve(&corio_io, fd);
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 
@@ -166,12 +166,12 @@ static void *corio_acceptor(void *arg)
     publish_port(s, corio_addr_port(&a));
     corio_task_opts opts = { .name = "echo", .stack_size = STACK_BYTES };
     /* Until stop_corio_server cancels us: then accept says CORIO_ECANCELED. */
-    while (corio_tcp_accept(lfd, &cfd, NULL, CORIO_NEVER) == 0) {
+    while (corio_tcp_accept(lfd, &cfd, NULL) == 0) {
         corio_task *t = corio_spawn(corio_conn, (void *)(intptr_t)cfd, &opts);
         if (t) corio_detach(t);
-        else corio_sock_close(cfd);
+        else corio_fd_close(cfd);
     }
-    corio_sock_close(lfd);
+    corio_fd_close(lfd);
     return NULL;
 }
 
@@ -302,7 +302,7 @@ static void *client_conn(void *arg)
     corio_addr a;
     corio_fd fd;
     corio_addr_ip(&a, "127.0.0.1", c->port);
-    int err = corio_tcp_connect(&a, corio_deadline_in(CORIO_SEC(5)), &fd);
+    int err = corio_tcp_connect_until(&a, &fd, corio_deadline_in(CORIO_SEC(5)));
     if (err) c->failed++;
     else c->connected++;
     corio_event_wait(&c->go);
@@ -310,17 +310,17 @@ static void *client_conn(void *arg)
     char msg[MSG_BYTES], back[MSG_BYTES];
     memset(msg, 'x', sizeof msg);
     while (!c->stop) {
-        if (corio_sock_send_all(fd, msg, sizeof msg, CORIO_NEVER) != 0) break;
+        if (corio_sock_send_all(fd, msg, sizeof msg) != 0) break;
         size_t got = 0;
         while (got < sizeof back) {
-            ptrdiff_t n = corio_sock_recv(fd, back + got, sizeof back - got, CORIO_NEVER);
+            ptrdiff_t n = corio_sock_recv(fd, back + got, sizeof back - got);
             if (n <= 0) goto out;
             got += (size_t)n;
         }
         if (!c->stop) c->round_trips++;
     }
 out:
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 

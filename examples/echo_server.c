@@ -54,12 +54,12 @@ static void echo(corio_stream *s, void *arg)
 
     char buf[4096];
     ptrdiff_t n;
-    while ((n = corio_stream_read(s, buf, sizeof buf, CORIO_NEVER)) > 0) {
+    while ((n = corio_stream_read(s, buf, sizeof buf)) > 0) {
         st->bytes += (unsigned long)n;
         if (corio_stream_write(s, buf, (size_t)n) < 0) break;
         /* Back-pressure: a client that does not read its echoes makes us
          * wait here instead of queueing without end. */
-        if (corio_stream_drain(s, CORIO_NEVER) < 0) break;
+        if (corio_stream_drain(s) < 0) break;
     }
     printf("%s %s\n", peer, n == CORIO_ECANCELED ? "cut off by shutdown"
                                                   : "disconnected");
@@ -69,7 +69,7 @@ static void echo(corio_stream *s, void *arg)
 static void *wait_signal(void *arg)
 {
     int signum = (int)(intptr_t)arg;
-    int rc = corio_signal_wait(signum, CORIO_NEVER);
+    int rc = corio_signal_wait(signum);
     return rc == 0 ? arg : corio_fail(rc);
 }
 
@@ -110,7 +110,7 @@ static void *main_task(void *arg)
            which == SIGINT ? "SIGINT" : "SIGTERM", in_flight,
            (double)GRACE / 1e9);
     fflush(stdout);
-    int cancelled = corio_server_shutdown(srv, corio_deadline_in(GRACE));
+    int cancelled = corio_server_shutdown_until(srv, corio_deadline_in(GRACE));
     printf("done: %zu finished in time, %d cancelled; served %lu "
            "connection(s), %lu bytes\n",
            in_flight - (size_t)cancelled, cancelled, st.connections, st.bytes);

@@ -61,11 +61,13 @@ static void http_handler(corio_stream *s, void *arg)
     server_stats *st = arg;
     char line[512], method[8], path[256];
     int64_t deadline = corio_deadline_in(CORIO_SEC(10));
-    if (corio_stream_readline(s, line, sizeof line, deadline) <= 0) return;
+    if (corio_stream_readline_until(s, line, sizeof line,
+                                    deadline) <= 0) return;
     if (sscanf(line, "%7s %255s", method, path) != 2) return;
     /* Skip the headers, up to the empty line. */
     ptrdiff_t n;
-    while ((n = corio_stream_readline(s, line, sizeof line, deadline)) > 0 &&
+    while ((n = corio_stream_readline_until(s, line, sizeof line,
+                                            deadline)) > 0 &&
            strcmp(line, "\r\n") != 0 && strcmp(line, "\n") != 0) {
     }
     if (n <= 0) return;
@@ -105,7 +107,7 @@ static int fetch(request *r)
     int64_t t0 = corio_now();
     int64_t deadline = corio_deadline_in(CORIO_SEC(10));
     corio_stream *s;
-    int rc = corio_open_connection("127.0.0.1", r->port, deadline, &s);
+    int rc = corio_open_connection_until("127.0.0.1", r->port, &s, deadline);
     if (rc < 0) return r->status = rc;
 
     char line[512];
@@ -115,19 +117,20 @@ static int fetch(request *r)
 
     /* "HTTP/1.0 200 OK", then headers up to the empty line, then the body
      * until the server closes. */
-    ptrdiff_t got = corio_stream_readline(s, line, sizeof line, deadline);
+    ptrdiff_t got = corio_stream_readline_until(s, line, sizeof line, deadline);
     if (got <= 0 || sscanf(line, "HTTP/%*d.%*d %d", &r->status) != 1) {
         corio_stream_abort(s);
         return r->status = got < 0 ? (int)got : CORIO_EIO;
     }
-    while ((got = corio_stream_readline(s, line, sizeof line, deadline)) > 0 &&
+    while ((got = corio_stream_readline_until(s, line, sizeof line,
+                                              deadline)) > 0 &&
            strcmp(line, "\r\n") != 0) {
     }
     r->bytes = 0;
     char body[1024];
-    while ((got = corio_stream_read(s, body, sizeof body, deadline)) > 0)
+    while ((got = corio_stream_read_until(s, body, sizeof body, deadline)) > 0)
         r->bytes += (size_t)got;
-    corio_stream_close(s, deadline);
+    corio_stream_close_until(s, deadline);
     r->took = corio_now() - t0;
     return got < 0 ? (r->status = (int)got) : 0;
 }
@@ -207,9 +210,10 @@ static void part_as_completed(int port)
     }
     int64_t t0 = corio_now();
     corio_as_completed it;
-    corio_as_completed_init(&it, tasks, N, corio_deadline_in(CORIO_SEC(10)));
+    corio_as_completed_init(&it, tasks, N);
+    int64_t deadline = corio_deadline_in(CORIO_SEC(10));
     size_t i;
-    while (corio_as_completed_next(&it, &i) == 0) {
+    while (corio_as_completed_next_until(&it, &i, deadline) == 0) {
         corio_join(tasks[i], NULL);
         tasks[i] = NULL;
         char when[32];
@@ -284,7 +288,7 @@ static int unused_port(void)
         return 1;
     corio_addr bound;
     int port = corio_sock_local_addr(fd, &bound) == 0 ? corio_addr_port(&bound) : 1;
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return port;
 }
 
@@ -310,7 +314,7 @@ static void *main_task(void *arg)
     part_as_completed(port);
     part_semaphore(port, n, &st);
 
-    corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(1)));
+    corio_server_shutdown_until(srv, corio_deadline_in(CORIO_SEC(1)));
     return NULL;
 }
 

@@ -78,8 +78,8 @@ static void *run_one(void *arg)
     }
     corio_buf out = { 0 };
     int code = -1;
-    rc = corio_process_communicate(p, NULL, 0, &out, NULL, &code,
-                                   corio_deadline_in(CORIO_SEC(60)));
+    rc = corio_process_communicate_until(p, NULL, 0, &out, NULL, &code,
+                                         corio_deadline_in(CORIO_SEC(60)));
     corio_process_free(p);
 
     char want[64];

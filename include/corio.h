@@ -14,8 +14,12 @@
  *     codes are the same on every platform.
  *   - Time is int64_t nanoseconds on a monotonic clock (corio_now()).
  *     A *deadline* is an absolute time; CORIO_NEVER means "no deadline".
- *     Every blocking call has a deadline form named *_until; the plain form
- *     waits forever.
+ *   - The deadline rule: every call that can block comes in two forms,
+ *     a plain one that waits forever and NAME_until, which takes the same
+ *     parameters plus `int64_t deadline` LAST and returns CORIO_ETIMEDOUT
+ *     once it passes. No other call takes a deadline (the one exception is
+ *     corio_timeout_begin, which opens a deadline scope and never blocks).
+ *     tests/check_deadlines.sh checks this header against the rule.
  *   - Blocking calls may only be made from inside a task.
  */
 #ifndef CORIO_H
@@ -27,6 +31,15 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* How the header's two inline functions (corio_queue_put / _get) are
+ * declared: C99 inline, with the one external definition in the library;
+ * under gnu89 inline rules a private static copy instead. */
+#if defined(__GNUC_GNU_INLINE__) && !defined(__cplusplus)
+#define CORIO__INLINE static inline /* gnu89 rules: keep every copy local */
+#else
+#define CORIO__INLINE inline
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -59,15 +72,37 @@ enum {
     CORIO_EMFILE = -22,     /* descriptor table full */
     CORIO_ENOTSUP = -23,    /* not supported on this platform/backend */
     CORIO_EAGAIN = -24,     /* would block (non-blocking try) */
-    CORIO_ENOTFOUND = -25,  /* name resolution found nothing */
+    CORIO_ENOTFOUND = -25,  /* no such file, directory, program or host name */
     CORIO_ENOTCONN = -26,
-    CORIO_EHOSTUNREACH = -27,
+    CORIO_EHOSTUNREACH = -27, /* host or network unreachable */
     CORIO_EIO = -28,        /* any other operating-system error */
-    CORIO_ELAST_ = -29
+    CORIO_EADDRNOTAVAIL = -29, /* bind to an address this machine does not
+                                  have, or no local port left to connect */
+    CORIO_ECONNABORTED = -30, /* connection aborted on this side */
+    CORIO_EACCES = -31,     /* the operating system denied permission */
+    CORIO_ELAST_ = -32
 };
 
 /* A static English description of an error code; never NULL. */
 const char *corio_strerror(int err);
+
+/*
+ * The operating system's own error value behind the latest failure that
+ * corio mapped to a CORIO_E* code on the calling thread: an errno value on
+ * POSIX, a GetLastError() / WSAGetLastError() value on Windows.
+ *
+ * It is set exactly when a corio call fails because an OS call failed
+ * (socket, bind, connect, accept, send, recv, pipe, fork/exec or
+ * CreateProcess, close, ...), whatever CORIO_E* code that became, even
+ * CORIO_EIO. It is NOT changed by calls that succeed, nor by failures that
+ * are corio's own (CORIO_ETIMEDOUT from a deadline, CORIO_ECANCELED,
+ * CORIO_EINVAL for an argument corio checked, queue and lock errors), nor
+ * by corio_resolve (getaddrinfo's codes are not OS errors). Like errno it
+ * is per thread, and the tasks of a loop share its thread: read it right
+ * after the failed call, before the task blocks again. 0 if nothing has
+ * failed on this thread yet.
+ */
+int corio_last_os_error(void);
 
 /* ------------------------------------------------------------------ */
 /* Time                                                               */
@@ -175,9 +210,16 @@ corio_task *corio_loop_spawn(corio_loop *loop, corio_fn fn, void *arg,
  * sticky, so t stops at its next blocking call): a join never leaks its
  * task. Returns CORIO_EALREADY if t was already joined or detached. */
 int corio_join(corio_task *t, void **result);
+/* The same until a deadline. When the deadline itself passes first,
+ * returns CORIO_ETIMEDOUT and t is LEFT RUNNING and still joinable: the
+ * caller stopped waiting, nothing else changed (asyncio's wait_for would
+ * cancel t; that is corio_wait_for_task_until). A timeout scope that
+ * passes first still cancels t and waits, as for corio_join. */
+int corio_join_until(corio_task *t, void **result, int64_t deadline);
 
 /* Wait for t to finish without consuming it. 0 when t is done,
  * CORIO_ETIMEDOUT, or CORIO_ECANCELED if the waiter was cancelled. */
+int corio_task_wait(corio_task *t);
 int corio_task_wait_until(corio_task *t, int64_t deadline);
 
 /* Let t run on its own: its handle is freed when it finishes. */
@@ -252,7 +294,7 @@ bool corio_future_done(const corio_future *f);
  * with; CORIO_ETIMEDOUT / CORIO_ECANCELED concern the waiter. A future
  * that is already done returns at once, even to a cancelled task. */
 int corio_future_wait(corio_future *f, void **value);
-int corio_future_wait_until(corio_future *f, int64_t deadline, void **value);
+int corio_future_wait_until(corio_future *f, void **value, int64_t deadline);
 
 /* ------------------------------------------------------------------ */
 /* Descriptors and the poller                                         */
@@ -273,11 +315,15 @@ typedef int corio_fd;
  * already waits in that direction) or CORIO_ECLOSED (another task closed
  * it through corio_fd_close while we waited).
  */
-int corio_wait_readable(corio_fd fd, int64_t deadline);
-int corio_wait_writable(corio_fd fd, int64_t deadline);
+int corio_wait_readable(corio_fd fd);
+int corio_wait_readable_until(corio_fd fd, int64_t deadline);
+int corio_wait_writable(corio_fd fd);
+int corio_wait_writable_until(corio_fd fd, int64_t deadline);
 /* Forget fd: waiters are woken with CORIO_ECLOSED. Does not close it. */
 int corio_fd_detach(corio_fd fd);
-/* Detach, then close. */
+/* Close any descriptor corio made or waited on (socket, pipe end): tasks
+ * waiting on it wake with CORIO_ECLOSED, it leaves the poller, then it is
+ * closed (closesocket on Windows). */
 int corio_fd_close(corio_fd fd);
 
 /* ------------------------------------------------------------------ */
@@ -478,16 +524,9 @@ typedef enum {
     CORIO_QUEUE_PRIORITY  /* lowest priority first; FIFO among equals */
 } corio_queue_kind;
 
-typedef struct corio_queue {
-    corio_queue_kind kind;
-    size_t maxsize;       /* 0 = unbounded */
-    void *buf;            /* ring (FIFO), stack (LIFO) or heap (PRIORITY) */
-    size_t cap, head, len;
-    uint64_t seq;         /* insertion counter: FIFO among equal priorities */
-    size_t unfinished;    /* puts not yet matched by task_done */
-    bool is_shutdown;
-    corio_waitq getters, putters, joiners;
-} corio_queue;
+/* Embeddable like the objects above; its fields (private) are laid out in
+ * corio_inline.h, beside the inline put and get that read them. */
+typedef struct corio_queue corio_queue;
 
 /* maxsize 0 = unbounded. 0, or CORIO_ENOMEM. */
 int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize);
@@ -497,7 +536,10 @@ void corio_queue_destroy(corio_queue *q);
 /* Put an item (priority 0). 0, CORIO_ESHUTDOWN, CORIO_ETIMEDOUT,
  * CORIO_ECANCELED, CORIO_ENOMEM (unbounded queue could not grow); on any
  * error the item was NOT queued and is still the caller's.
- * corio_queue_put itself is defined inline further down. */
+ * corio_queue_put is inline (corio_inline.h): its common case costs no
+ * call. The library holds an ordinary definition too, so its address can
+ * be taken like any function's. */
+CORIO__INLINE int corio_queue_put(corio_queue *q, void *item);
 int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline);
 /* CORIO_EFULL instead of waiting. */
 int corio_queue_put_nowait(corio_queue *q, void *item);
@@ -508,8 +550,8 @@ int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
 int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio);
 
 /* Take an item into *item. 0, CORIO_ESHUTDOWN (shut down and empty),
- * CORIO_ETIMEDOUT, CORIO_ECANCELED.
- * corio_queue_get itself is defined inline further down. */
+ * CORIO_ETIMEDOUT, CORIO_ECANCELED. corio_queue_get is inline too. */
+CORIO__INLINE int corio_queue_get(corio_queue *q, void **item);
 int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline);
 /* CORIO_EEMPTY instead of waiting. */
 int corio_queue_get_nowait(corio_queue *q, void **item);
@@ -531,80 +573,6 @@ size_t corio_queue_size(const corio_queue *q);
 size_t corio_queue_maxsize(const corio_queue *q);
 bool corio_queue_empty(const corio_queue *q);
 bool corio_queue_full(const corio_queue *q);
-
-/*
- * corio_queue_put and corio_queue_get, inline. The commonest put (a FIFO
- * queue with room and no getter waiting) and the commonest get (items and
- * no putter waiting) are a few loads and stores, less work than the call
- * itself: compiled into the caller, a producer or consumer loop keeps the
- * queue's counters in registers instead of sending them to memory and back
- * on every item. Everything else goes to the library.
- *
- * These follow C99 `inline`: the library also holds one ordinary
- * definition of each (sync/queue.c), so a program may take their address,
- * and a build without optimisation simply calls that. The corio__ names
- * are private: the fields they touch are not API.
- */
-#if defined(__GNUC_GNU_INLINE__) && !defined(__cplusplus)
-#define CORIO__INLINE static inline /* gnu89 rules: keep every copy local */
-#else
-#define CORIO__INLINE inline
-#endif
-
-int corio__queue_put_slow(corio_queue *q, void *item, int64_t prio, int64_t deadline);
-int corio__queue_get_slow(corio_queue *q, void **item, int64_t deadline);
-
-/* The FIFO ring: items at buf[head], buf[head + 1], ..., wrapping at cap.
- * push needs room (len < cap), pop needs an item (len > 0). */
-CORIO__INLINE void corio__queue_ring_push(corio_queue *q, void *item)
-{
-    size_t tail = q->head + q->len;
-    if (tail >= q->cap) tail -= q->cap;
-    ((void **)q->buf)[tail] = item;
-    q->len++;
-}
-
-CORIO__INLINE void *corio__queue_ring_pop(corio_queue *q)
-{
-    void *item = ((void **)q->buf)[q->head];
-    if (++q->head == q->cap) q->head = 0;
-    q->len--;
-    return item;
-}
-
-/* The fast cases, or false. len < cap also means "not full": a bounded
- * queue's buffer never grows past maxsize. A waiting getter means the
- * item must go to it; a waiting putter means its item goes in first. */
-CORIO__INLINE bool corio__queue_try_put(corio_queue *q, void *item)
-{
-    if (q->kind != CORIO_QUEUE_FIFO || q->getters.head || q->is_shutdown ||
-        q->len >= q->cap)
-        return false;
-    corio__queue_ring_push(q, item);
-    q->unfinished++;
-    return true;
-}
-
-CORIO__INLINE bool corio__queue_try_get(corio_queue *q, void **item)
-{
-    if (q->kind != CORIO_QUEUE_FIFO || q->len == 0 || q->putters.head)
-        return false;
-    void *got = corio__queue_ring_pop(q);
-    if (item) *item = got;
-    return true;
-}
-
-CORIO__INLINE int corio_queue_put(corio_queue *q, void *item)
-{
-    if (corio__queue_try_put(q, item)) return 0;
-    return corio__queue_put_slow(q, item, 0, CORIO_NEVER);
-}
-
-CORIO__INLINE int corio_queue_get(corio_queue *q, void **item)
-{
-    if (corio__queue_try_get(q, item)) return 0;
-    return corio__queue_get_slow(q, item, CORIO_NEVER);
-}
 
 /* ------------------------------------------------------------------ */
 /* Task-local values (asyncio's contextvars)                          */
@@ -757,7 +725,7 @@ typedef enum {
 int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
 int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
-                     int64_t deadline, bool *done);
+                     bool *done, int64_t deadline);
 
 /* ---- as_completed: asyncio.as_completed ---- */
 
@@ -765,7 +733,6 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
 typedef struct corio_as_completed {
     corio_task *const *tasks;
     size_t n, left;
-    int64_t deadline;
     int error;            /* sticky once set */
     unsigned char *given; /* tasks already yielded */
     void *waiters;
@@ -773,18 +740,22 @@ typedef struct corio_as_completed {
 
 /* 0, CORIO_EINVAL or CORIO_ENOMEM. The array must stay valid. */
 int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
-                            size_t n, int64_t deadline);
+                            size_t n);
 /*
  * Wait for the next task to finish and put its index in *index: 0.
  * CORIO_EOF once every task was yielded; CORIO_ETIMEDOUT when the
- * deadline (or a timeout scope) passes and CORIO_ECANCELED when the caller
- * is cancelled. The tasks are not cancelled, joined nor consumed: join
- * each one yielded (you may do so at once; the iterator never looks at
- * it again); the ones never yielded are still yours after an error.
+ * deadline (or a timeout scope) passes and CORIO_ECANCELED when the
+ * caller is cancelled (asyncio's as_completed(timeout=) bounds the whole
+ * iteration: pass the same deadline to every call). The tasks are not
+ * cancelled, joined nor consumed: join each one yielded (you may do so at
+ * once; the iterator never looks at it again); the ones never yielded are
+ * still yours after an error.
  * Tasks that finished while the iterator was not waiting are yielded in
  * array order. After any non-zero return the iterator is finished.
  */
 int corio_as_completed_next(corio_as_completed *it, size_t *index);
+int corio_as_completed_next_until(corio_as_completed *it, size_t *index,
+                                  int64_t deadline);
 /* Free the iterator's memory (needed only if you stop before
  * corio_as_completed_next returned non-zero; safe to call again). */
 void corio_as_completed_end(corio_as_completed *it);
@@ -831,10 +802,15 @@ bool corio_timeout_expired(const corio_timeout *s);
  * CORIO_ETIMEDOUT of t's own (out->status) is never confused with ours
  * (the return value).
  */
-int corio_wait_for_task(corio_task *t, int64_t deadline, corio_outcome *out);
+int corio_wait_for_task_until(corio_task *t, corio_outcome *out,
+                              int64_t deadline);
+/* Without a deadline only the caller's cancellation or a timeout scope
+ * stops t (then it is cancelled and waited for, as above). */
+int corio_wait_for_task(corio_task *t, corio_outcome *out);
 /* The same for fn(arg), spawned as a task; CORIO_ENOMEM if it cannot be. */
-int corio_wait_for(corio_fn fn, void *arg, int64_t deadline,
-                   corio_outcome *out);
+int corio_wait_for_until(corio_fn fn, void *arg, corio_outcome *out,
+                         int64_t deadline);
+int corio_wait_for(corio_fn fn, void *arg, corio_outcome *out);
 
 /* ---- shield: asyncio.shield ---- */
 
@@ -850,8 +826,8 @@ int corio_wait_for(corio_fn fn, void *arg, int64_t deadline,
  */
 int corio_shield_join(corio_task *t, corio_outcome *out,
                       corio_discard_fn discard);
-int corio_shield_join_until(corio_task *t, int64_t deadline,
-                            corio_outcome *out, corio_discard_fn discard);
+int corio_shield_join_until(corio_task *t, corio_outcome *out,
+                            corio_discard_fn discard, int64_t deadline);
 
 /* ---- task groups: asyncio.TaskGroup (structured concurrency) ---- */
 
@@ -959,13 +935,13 @@ int corio_default_pool_threads(corio_loop *loop, unsigned threads);
 int corio_run_in_executor(corio_pool *pool, corio_fn fn, void *arg,
                           void **result, corio_discard_fn discard);
 int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
-                                int64_t deadline, void **result,
-                                corio_discard_fn discard);
+                                void **result, corio_discard_fn discard,
+                                int64_t deadline);
 /* asyncio.to_thread: the default pool. */
 int corio_to_thread(corio_fn fn, void *arg, void **result,
                     corio_discard_fn discard);
-int corio_to_thread_until(corio_fn fn, void *arg, int64_t deadline,
-                          void **result, corio_discard_fn discard);
+int corio_to_thread_until(corio_fn fn, void *arg, void **result,
+                          corio_discard_fn discard, int64_t deadline);
 
 /* ------------------------------------------------------------------ */
 /* Networking: addresses, sockets, streams, servers, DNS, signals,    */
@@ -1007,44 +983,60 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t n);
  * CORIO_ECANCELED. A cancelled or timed-out lookup's late answer is freed
  * when it arrives, never leaked. */
 int corio_resolve(const char *host, int port, int family, corio_addr *out,
-                  size_t max, int64_t deadline);
+                  size_t max);
+int corio_resolve_until(const char *host, int port, int family,
+                        corio_addr *out, size_t max, int64_t deadline);
 
 /* ---- sockets (net/socket.c) ---- */
 
 /* Connect to one address. */
-int corio_tcp_connect(const corio_addr *a, int64_t deadline, corio_fd *out);
+int corio_tcp_connect(const corio_addr *a, corio_fd *out);
+int corio_tcp_connect_until(const corio_addr *a, corio_fd *out,
+                            int64_t deadline);
 /* Resolve host, then try each address in turn until one connects; the
  * deadline covers the whole attempt. */
-int corio_tcp_connect_host(const char *host, int port, int64_t deadline,
-                           corio_fd *out);
+int corio_tcp_connect_host(const char *host, int port, corio_fd *out);
+int corio_tcp_connect_host_until(const char *host, int port, corio_fd *out,
+                                 int64_t deadline);
 #define CORIO_LISTEN_REUSEPORT 0x1  /* SO_REUSEPORT (SO_REUSEADDR is always on) */
 /* Bind and listen (backlog <= 0: 128). Port 0 picks a free port:
  * corio_sock_local_addr tells which. */
 int corio_tcp_listen(const corio_addr *a, int backlog, int flags, corio_fd *out);
-int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer,
-                     int64_t deadline);
+/* Accept one connection; peer (may be NULL) gets its address. */
+int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer);
+int corio_tcp_accept_until(corio_fd listener, corio_fd *out, corio_addr *peer,
+                           int64_t deadline);
 int corio_tcp_nodelay(corio_fd fd, int on);
 int corio_unix_listen(const char *path, int backlog, corio_fd *out);
-int corio_unix_connect(const char *path, int64_t deadline, corio_fd *out);
+int corio_unix_connect(const char *path, corio_fd *out);
+int corio_unix_connect_until(const char *path, corio_fd *out,
+                             int64_t deadline);
 /* A UDP socket bound to a (port 0 = any free port). */
 int corio_udp_bind(const corio_addr *a, corio_fd *out);
 ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
-                           const corio_addr *to, int64_t deadline);
+                           const corio_addr *to);
+ptrdiff_t corio_udp_sendto_until(corio_fd fd, const void *buf, size_t len,
+                                 const corio_addr *to, int64_t deadline);
 ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
-                             corio_addr *from, int64_t deadline);
+                             corio_addr *from);
+ptrdiff_t corio_udp_recvfrom_until(corio_fd fd, void *buf, size_t len,
+                                   corio_addr *from, int64_t deadline);
 /* Raw socket I/O: some bytes, 0 = end of stream (recv). */
-ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len, int64_t deadline);
-ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len,
-                          int64_t deadline);
+ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len);
+ptrdiff_t corio_sock_recv_until(corio_fd fd, void *buf, size_t len,
+                                int64_t deadline);
+ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len);
+ptrdiff_t corio_sock_send_until(corio_fd fd, const void *buf, size_t len,
+                                int64_t deadline);
 /* All of buf, or an error (bytes already sent are lost to the caller:
  * use a stream when that matters). */
-int corio_sock_send_all(corio_fd fd, const void *buf, size_t len,
-                        int64_t deadline);
+int corio_sock_send_all(corio_fd fd, const void *buf, size_t len);
+int corio_sock_send_all_until(corio_fd fd, const void *buf, size_t len,
+                              int64_t deadline);
 int corio_sock_local_addr(corio_fd fd, corio_addr *out);
 int corio_sock_peer_addr(corio_fd fd, corio_addr *out);
 int corio_sock_shutdown_write(corio_fd fd);
-/* Close: tasks waiting on fd wake with CORIO_ECLOSED. */
-int corio_sock_close(corio_fd fd);
+/* A socket is closed with corio_fd_close (above). */
 
 /* ---- streams (net/stream.c): asyncio's StreamReader + StreamWriter ---- */
 
@@ -1061,27 +1053,34 @@ typedef struct corio_stream_opts {
 /* Wrap a connected socket or pipe end (the stream owns it from now on). */
 corio_stream *corio_stream_open(corio_fd fd, const corio_stream_opts *o);
 /* asyncio.open_connection: connect by name, wrap. */
-int corio_open_connection(const char *host, int port, int64_t deadline,
-                          corio_stream **out);
+int corio_open_connection(const char *host, int port, corio_stream **out);
+int corio_open_connection_until(const char *host, int port, corio_stream **out,
+                                int64_t deadline);
 
 /* Up to n bytes; 0 at end of stream. */
-ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n,
-                            int64_t deadline);
+ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n);
+ptrdiff_t corio_stream_read_until(corio_stream *s, void *buf, size_t n,
+                                  int64_t deadline);
 /* Exactly n bytes, or CORIO_EINCOMPLETE if the stream ended first: *got
  * (if non-NULL) says how many arrived, and they are in buf. */
 int corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
-                             size_t *got, int64_t deadline);
+                             size_t *got);
+int corio_stream_readexactly_until(corio_stream *s, void *buf, size_t n,
+                                   size_t *got, int64_t deadline);
 /* One line including its '\n' (the last line may lack it), copied into
  * buf (cap bytes) and NUL-terminated; returns its length, 0 at end of
  * stream. A line longer than the limit (or than cap - 1) returns
  * CORIO_ELIMIT and stays in the buffer: nothing is lost. */
-ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap,
-                                int64_t deadline);
+ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap);
+ptrdiff_t corio_stream_readline_until(corio_stream *s, char *buf, size_t cap,
+                                      int64_t deadline);
 /* Like readline with any separator; CORIO_EINCOMPLETE if the stream ends
  * before it (the partial data stays readable with corio_stream_read). */
 ptrdiff_t corio_stream_readuntil(corio_stream *s, const void *sep,
-                                 size_t seplen, void *buf, size_t cap,
-                                 int64_t deadline);
+                                 size_t seplen, void *buf, size_t cap);
+ptrdiff_t corio_stream_readuntil_until(corio_stream *s, const void *sep,
+                                       size_t seplen, void *buf, size_t cap,
+                                       int64_t deadline);
 bool corio_stream_at_eof(const corio_stream *s);
 /* Queue bytes for sending; never blocks (asyncio's write). Sending goes
  * on in the background. CORIO_EPIPE / CORIO_ECONNRESET once the peer is
@@ -1089,11 +1088,14 @@ bool corio_stream_at_eof(const corio_stream *s);
 int corio_stream_write(corio_stream *s, const void *buf, size_t n);
 /* Back-pressure: wait until the unsent bytes are at or below the low
  * water mark (at once if under the high water mark). */
-int corio_stream_drain(corio_stream *s, int64_t deadline);
+int corio_stream_drain(corio_stream *s);
+int corio_stream_drain_until(corio_stream *s, int64_t deadline);
 /* Send what is queued, half-close (FIN), and wait for it to go. */
-int corio_stream_write_eof(corio_stream *s, int64_t deadline);
+int corio_stream_write_eof(corio_stream *s);
+int corio_stream_write_eof_until(corio_stream *s, int64_t deadline);
 /* Graceful close: flush (until the deadline), then close. Frees s. */
-int corio_stream_close(corio_stream *s, int64_t deadline);
+int corio_stream_close(corio_stream *s);
+int corio_stream_close_until(corio_stream *s, int64_t deadline);
 /* Close at once, dropping unsent data. Frees s. */
 void corio_stream_abort(corio_stream *s);
 size_t corio_stream_buffered(const corio_stream *s); /* unread bytes held */
@@ -1122,10 +1124,12 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
                        corio_server **out);
 int corio_server_port(const corio_server *srv);
 size_t corio_server_connections(const corio_server *srv); /* live handlers */
-/* Graceful shutdown: stop accepting, let handlers finish until
- * grace_deadline, cancel the rest, wait for them, close everything, free
- * srv. Returns how many handlers had to be cancelled. */
-int corio_server_shutdown(corio_server *srv, int64_t grace_deadline);
+/* Graceful shutdown: stop accepting, let handlers finish until the
+ * deadline (the plain form: until they all return), cancel the rest, wait
+ * for them, close everything, free srv. Returns how many handlers had to
+ * be cancelled. */
+int corio_server_shutdown(corio_server *srv);
+int corio_server_shutdown_until(corio_server *srv, int64_t deadline);
 
 /* ---- signals (net/signal.c) ---- */
 
@@ -1133,7 +1137,8 @@ int corio_server_shutdown(corio_server *srv, int64_t grace_deadline);
  * on Windows SIGINT/SIGBREAK come from console control events. The first
  * wait on a signal installs corio's handler for it. Several tasks may wait
  * for the same signal: all wake. */
-int corio_signal_wait(int signum, int64_t deadline);
+int corio_signal_wait(int signum);
+int corio_signal_wait_until(int signum, int64_t deadline);
 
 /* ---- subprocesses (net/process.c): asyncio.create_subprocess_exec ---- */
 
@@ -1156,7 +1161,7 @@ typedef struct corio_process_opts {
 
 /* Start argv[0] (searched in PATH unless it holds a '/'; on Windows as
  * CreateProcess searches) with argv; no shell. o NULL = inherit all.
- * 0, or CORIO_ENOTFOUND (no such program or cwd), CORIO_EPERM (not
+ * 0, or CORIO_ENOTFOUND (no such program or cwd), CORIO_EACCES (not
  * executable), CORIO_EINVAL (empty argv, a bad mode), CORIO_EMFILE,
  * CORIO_ENOMEM: reported by spawn itself, not as an exit code later. */
 int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
@@ -1172,7 +1177,9 @@ long corio_process_pid(const corio_process *p);
  * for a child ended by corio_process_terminate / _kill). Several tasks
  * may wait at once; later calls return the same code at once.
  * CORIO_ETIMEDOUT / CORIO_ECANCELED leave the child running. */
-int corio_process_wait(corio_process *p, int *exit_code, int64_t deadline);
+int corio_process_wait(corio_process *p, int *exit_code);
+int corio_process_wait_until(corio_process *p, int *exit_code,
+                             int64_t deadline);
 /* Growable buffer for communicate's output; start it as { 0 }. */
 typedef struct corio_buf { char *data; size_t len, cap; } corio_buf;
 void corio_buf_free(corio_buf *b);
@@ -1183,8 +1190,11 @@ void corio_buf_free(corio_buf *b);
  * On an error (CORIO_ETIMEDOUT, CORIO_ECANCELED, ...) out / err hold what
  * arrived, stdin is closed, and the child keeps running. */
 int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
-                              corio_buf *out, corio_buf *err, int *exit_code,
-                              int64_t deadline);
+                              corio_buf *out, corio_buf *err, int *exit_code);
+int corio_process_communicate_until(corio_process *p, const void *in,
+                                    size_t inlen, corio_buf *out,
+                                    corio_buf *err, int *exit_code,
+                                    int64_t deadline);
 /* SIGTERM / SIGKILL (TerminateProcess on Windows). 0, or CORIO_EALREADY
  * once wait has collected its exit. */
 int corio_process_terminate(corio_process *p);
@@ -1192,6 +1202,11 @@ int corio_process_kill(corio_process *p);
 /* Close the pipes and free p, once no task uses it. Never kills: a live
  * child is left running and reaped when it exits (no zombie). */
 void corio_process_free(corio_process *p);
+
+/* ------------------------------------------------------------------ */
+/* Not API: the layouts and inline fast paths the compiler needs      */
+/* ------------------------------------------------------------------ */
+#include "corio_inline.h"
 
 #ifdef __cplusplus
 }

@@ -168,8 +168,8 @@ static void job_give_up(dns_job *j)
     if (free_now) free(j);
 }
 
-int corio_resolve(const char *host, int port, int family, corio_addr *out,
-                  size_t max, int64_t deadline)
+int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
+                        size_t max, int64_t deadline)
 {
     if (!host || !out || max == 0 || port < 0 || port > 65535)
         return CORIO_EINVAL;
@@ -199,8 +199,8 @@ int corio_resolve(const char *host, int port, int family, corio_addr *out,
     unlock();
 
     void *answer = NULL;
-    int rc = corio_to_thread_until(lookup, j, deadline, &answer,
-                                   discard_answer);
+    int rc = corio_to_thread_until(lookup, j, &answer, discard_answer,
+                                   deadline);
     if (rc < 0) {
         job_give_up(j);
         return rc;
@@ -214,4 +214,10 @@ int corio_resolve(const char *host, int port, int family, corio_addr *out,
     }
     free(j);
     return n;
+}
+
+int corio_resolve(const char *host, int port, int family, corio_addr *out,
+                  size_t max)
+{
+    return corio_resolve_until(host, port, family, out, max, CORIO_NEVER);
 }

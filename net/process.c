@@ -121,7 +121,7 @@ void corio_process_free(corio_process *p)
 /* Wait                                                                */
 /* ------------------------------------------------------------------ */
 
-int corio_process_wait(corio_process *p, int *exit_code, int64_t deadline)
+int corio_process_wait_until(corio_process *p, int *exit_code, int64_t deadline)
 {
     for (;;) {
         if (p->exited) {
@@ -144,6 +144,11 @@ int corio_process_wait(corio_process *p, int *exit_code, int64_t deadline)
         }
         if (rc < 0) return rc;
     }
+}
+
+int corio_process_wait(corio_process *p, int *exit_code)
+{
+    return corio_process_wait_until(p, exit_code, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -200,13 +205,13 @@ static void *feed_stdin(void *arg)
     for (size_t done = 0; rc == 0 && done < j->inlen; ) {
         size_t n = j->inlen - done < FEED_SLICE ? j->inlen - done : FEED_SLICE;
         rc = corio_stream_write(j->s, j->in + done, n);
-        if (rc == 0) rc = corio_stream_drain(j->s, j->deadline);
+        if (rc == 0) rc = corio_stream_drain_until(j->s, j->deadline);
         done += n;
     }
     /* Close stdin whatever happened: end-of-file is how the child knows
      * the input is complete. The stream is gone from p from now on. */
     j->p->in = NULL;
-    int crc = rc == 0 ? corio_stream_close(j->s, j->deadline) : 0;
+    int crc = rc == 0 ? corio_stream_close_until(j->s, j->deadline) : 0;
     if (rc != 0) corio_stream_abort(j->s);
     else rc = crc;
     /* A child that exits without reading all its input is not an error
@@ -229,7 +234,7 @@ static void *drain_output(void *arg)
             to = j->buf->data + j->buf->len;
             room = j->buf->cap - j->buf->len - 1;
         }
-        ptrdiff_t n = corio_stream_read(j->s, to, room, j->deadline);
+        ptrdiff_t n = corio_stream_read_until(j->s, to, room, j->deadline);
         if (n < 0) return corio_fail((int)n);
         if (n == 0) return NULL; /* end of stream: the child closed it */
         if (j->buf) {
@@ -239,9 +244,10 @@ static void *drain_output(void *arg)
     }
 }
 
-int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
-                              corio_buf *out, corio_buf *err, int *exit_code,
-                              int64_t deadline)
+int corio_process_communicate_until(corio_process *p, const void *in,
+                                    size_t inlen, corio_buf *out,
+                                    corio_buf *err, int *exit_code,
+                                    int64_t deadline)
 {
     if (!p || (inlen > 0 && (!in || !p->in))) return CORIO_EINVAL;
     pipe_job jobs[3];
@@ -272,5 +278,12 @@ int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
         int rc = corio_gather_calls_until(calls, n, outcomes, 0, deadline);
         if (rc < 0) return rc;
     }
-    return corio_process_wait(p, exit_code, deadline);
+    return corio_process_wait_until(p, exit_code, deadline);
+}
+
+int corio_process_communicate(corio_process *p, const void *in, size_t inlen,
+                              corio_buf *out, corio_buf *err, int *exit_code)
+{
+    return corio_process_communicate_until(p, in, inlen, out, err, exit_code,
+                                           CORIO_NEVER);
 }

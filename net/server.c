@@ -110,7 +110,7 @@ static void *conn_main(void *arg)
      * peer that stops reading keeps us (and our slot) here until it reads
      * or shutdown cancels us, as asyncio's transport keeps its buffer. */
     if (corio_cancelled()) corio_stream_abort(c->stream);
-    else corio_stream_close(c->stream, CORIO_NEVER);
+    else corio_stream_close(c->stream);
     conn_finished(c);
     return NULL;
 }
@@ -122,7 +122,7 @@ static int start_handler(corio_server *srv, corio_fd fd)
     corio_stream *s = c ? corio_stream_open(fd, &srv->opts.stream) : NULL;
     if (!s) {
         free(c);
-        corio_sock_close(fd);
+        corio_fd_close(fd);
         return CORIO_ENOMEM;
     }
     c->srv = srv;
@@ -149,7 +149,7 @@ static void *accept_main(void *arg)
         if (srv->limited && corio_sem_acquire(&srv->slots) < 0)
             return NULL; /* cancelled: shutdown */
         corio_fd fd;
-        int rc = corio_tcp_accept(srv->listener, &fd, NULL, CORIO_NEVER);
+        int rc = corio_tcp_accept(srv->listener, &fd, NULL);
         if (rc == 0) rc = start_handler(srv, fd);
         if (rc == 0) continue; /* the handler owns the slot now */
 
@@ -159,6 +159,7 @@ static void *accept_main(void *arg)
         case CORIO_ECLOSED:
             return NULL; /* shutdown */
         case CORIO_ECONNRESET:
+        case CORIO_ECONNABORTED:
             continue; /* that peer gave up before we accepted: next one */
         default:
             /* CORIO_EMFILE (descriptor table full: the connection stays
@@ -177,7 +178,7 @@ static void *accept_main(void *arg)
 static int server_address(const char *host, int port, corio_addr *a)
 {
     if (corio_addr_ip(a, host, port) == 0) return 0;
-    int n = corio_resolve(host, port, 0, a, 1, CORIO_NEVER);
+    int n = corio_resolve(host, port, 0, a, 1);
     return n < 0 ? n : 0;
 }
 
@@ -214,7 +215,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
     corio_task_opts topts = { "server-accept", 0 };
     srv->accept_task = corio_spawn(accept_main, srv, &topts);
     if (!srv->accept_task) {
-        corio_sock_close(srv->listener);
+        corio_fd_close(srv->listener);
         if (srv->limited) corio_sem_destroy(&srv->slots);
         corio_event_destroy(&srv->idle);
         free(srv);
@@ -231,7 +232,7 @@ size_t corio_server_connections(const corio_server *srv)
     return srv ? srv->live : 0;
 }
 
-int corio_server_shutdown(corio_server *srv, int64_t grace_deadline)
+int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
 {
     if (!srv) return CORIO_EINVAL;
     if (!corio_current()) return CORIO_ENOLOOP;
@@ -240,7 +241,7 @@ int corio_server_shutdown(corio_server *srv, int64_t grace_deadline)
      *    are cancelled meanwhile. */
     corio_cancel(srv->accept_task);
     corio_join(srv->accept_task, NULL);
-    corio_sock_close(srv->listener);
+    corio_fd_close(srv->listener);
 
     /* 2. Grace: the handlers may finish on their own. A cancellation of
      *    the caller ends the grace period early; shutdown goes on. */
@@ -262,4 +263,9 @@ int corio_server_shutdown(corio_server *srv, int64_t grace_deadline)
     corio_event_destroy(&srv->idle);
     free(srv);
     return cancelled;
+}
+
+int corio_server_shutdown(corio_server *srv)
+{
+    return corio_server_shutdown_until(srv, CORIO_NEVER);
 }

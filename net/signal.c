@@ -24,7 +24,7 @@
  *   - A signal that arrives while NO task waits for it is remembered, ONCE,
  *     like the kernel's own pending flag: the next corio_signal_wait for
  *     it returns 0 at once. Two signals with nobody waiting still leave
- *     one. So a loop `while (corio_signal_wait(SIGHUP, ...) == 0) reload();`
+ *     one. So a loop `while (corio_signal_wait(SIGHUP) == 0) reload();`
  *     never misses the signal that came during reload().
  *   - Signals before the first corio_signal_wait for that number are not
  *     caught at all (their default action applies: SIGINT ends the
@@ -174,7 +174,7 @@ size_t corio__signal_waiters(int signum)
 /* Waiting                                                             */
 /* ------------------------------------------------------------------ */
 
-int corio_signal_wait(int signum, int64_t deadline)
+int corio_signal_wait_until(int signum, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
@@ -209,4 +209,9 @@ int corio_signal_wait(int signum, int64_t deadline)
     }
     corio_os_mutex_unlock(m);
     return rc;
+}
+
+int corio_signal_wait(int signum)
+{
+    return corio_signal_wait_until(signum, CORIO_NEVER);
 }

@@ -58,21 +58,28 @@ static int stream_connect(const corio_addr *a, int64_t deadline,
     return 0;
 }
 
-int corio_tcp_connect(const corio_addr *a, int64_t deadline, corio_fd *out)
+int corio_tcp_connect_until(const corio_addr *a, corio_fd *out,
+                            int64_t deadline)
 {
     if (!a || !out || a->len <= 0) return CORIO_EINVAL;
     return stream_connect(a, deadline, out);
 }
 
+int corio_tcp_connect(const corio_addr *a, corio_fd *out)
+{
+    return corio_tcp_connect_until(a, out, CORIO_NEVER);
+}
+
 /* How many addresses of one name we are willing to try. */
 #define CONNECT_MAX_ADDRS 16
 
-int corio_tcp_connect_host(const char *host, int port, int64_t deadline,
-                           corio_fd *out)
+int corio_tcp_connect_host_until(const char *host, int port, corio_fd *out,
+                                 int64_t deadline)
 {
     if (!host || !out) return CORIO_EINVAL;
     corio_addr addrs[CONNECT_MAX_ADDRS];
-    int n = corio_resolve(host, port, 0, addrs, CONNECT_MAX_ADDRS, deadline);
+    int n = corio_resolve_until(host, port, 0, addrs, CONNECT_MAX_ADDRS,
+                                deadline);
     if (n < 0) return n;
 
     /* Try each address in the resolver's order (RFC 6724 preference).
@@ -87,6 +94,11 @@ int corio_tcp_connect_host(const char *host, int port, int64_t deadline,
         if (first_err == 0) first_err = rc;
     }
     return first_err;
+}
+
+int corio_tcp_connect_host(const char *host, int port, corio_fd *out)
+{
+    return corio_tcp_connect_host_until(host, port, out, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -120,8 +132,8 @@ int corio_tcp_listen(const corio_addr *a, int backlog, int flags,
 }
 
 /* Serves Unix-domain listeners too (corio_unix_listen's sockets). */
-int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer,
-                     int64_t deadline)
+int corio_tcp_accept_until(corio_fd listener, corio_fd *out, corio_addr *peer,
+                           int64_t deadline)
 {
     if (!out) return CORIO_EINVAL;
     corio_addr local_peer;
@@ -135,6 +147,11 @@ int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer,
     if (is_ip(who)) (void)corio_io_set_nodelay(fd, 1);
     *out = fd;
     return 0;
+}
+
+int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer)
+{
+    return corio_tcp_accept_until(listener, out, peer, CORIO_NEVER);
 }
 
 int corio_tcp_nodelay(corio_fd fd, int on)
@@ -156,13 +173,18 @@ int corio_unix_listen(const char *path, int backlog, corio_fd *out)
     return corio_tcp_listen(&a, backlog, 0, out);
 }
 
-int corio_unix_connect(const char *path, int64_t deadline, corio_fd *out)
+int corio_unix_connect_until(const char *path, corio_fd *out, int64_t deadline)
 {
     corio_addr a;
     int rc = corio_addr_unix(&a, path);
     if (rc < 0) return rc;
     if (!out) return CORIO_EINVAL;
     return stream_connect(&a, deadline, out);
+}
+
+int corio_unix_connect(const char *path, corio_fd *out)
+{
+    return corio_unix_connect_until(path, out, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -186,36 +208,59 @@ int corio_udp_bind(const corio_addr *a, corio_fd *out)
     return 0;
 }
 
-ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
-                           const corio_addr *to, int64_t deadline)
+ptrdiff_t corio_udp_sendto_until(corio_fd fd, const void *buf, size_t len,
+                                 const corio_addr *to, int64_t deadline)
 {
     if (!to) return CORIO_EINVAL;
     return corio_io_sendto(fd, buf, len, to, deadline);
 }
 
-ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
-                             corio_addr *from, int64_t deadline)
+ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
+                           const corio_addr *to)
+{
+    return corio_udp_sendto_until(fd, buf, len, to, CORIO_NEVER);
+}
+
+ptrdiff_t corio_udp_recvfrom_until(corio_fd fd, void *buf, size_t len,
+                                   corio_addr *from, int64_t deadline)
 {
     return corio_io_recvfrom(fd, buf, len, from, deadline);
+}
+
+ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
+                             corio_addr *from)
+{
+    return corio_udp_recvfrom_until(fd, buf, len, from, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
 /* Raw socket I/O                                                      */
 /* ------------------------------------------------------------------ */
 
-ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio_sock_recv_until(corio_fd fd, void *buf, size_t len,
+                                int64_t deadline)
 {
     return corio_io_recv(fd, buf, len, deadline);
 }
 
-ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len,
-                          int64_t deadline)
+ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len)
+{
+    return corio_sock_recv_until(fd, buf, len, CORIO_NEVER);
+}
+
+ptrdiff_t corio_sock_send_until(corio_fd fd, const void *buf, size_t len,
+                                int64_t deadline)
 {
     return corio_io_send(fd, buf, len, deadline);
 }
 
-int corio_sock_send_all(corio_fd fd, const void *buf, size_t len,
-                        int64_t deadline)
+ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len)
+{
+    return corio_sock_send_until(fd, buf, len, CORIO_NEVER);
+}
+
+int corio_sock_send_all_until(corio_fd fd, const void *buf, size_t len,
+                              int64_t deadline)
 {
     const char *p = buf;
     while (len > 0) {
@@ -225,6 +270,11 @@ int corio_sock_send_all(corio_fd fd, const void *buf, size_t len,
         len -= (size_t)n;
     }
     return 0;
+}
+
+int corio_sock_send_all(corio_fd fd, const void *buf, size_t len)
+{
+    return corio_sock_send_all_until(fd, buf, len, CORIO_NEVER);
 }
 
 int corio_sock_local_addr(corio_fd fd, corio_addr *out)
@@ -240,9 +290,4 @@ int corio_sock_peer_addr(corio_fd fd, corio_addr *out)
 int corio_sock_shutdown_write(corio_fd fd)
 {
     return corio_io_shutdown_write(fd);
-}
-
-int corio_sock_close(corio_fd fd)
-{
-    return corio_io_close(fd);
 }

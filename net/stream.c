@@ -179,13 +179,13 @@ corio_stream *corio__stream_open_pipe(corio_fd fd, const corio_stream_opts *o)
     return stream_new(fd, o, false);
 }
 
-int corio_open_connection(const char *host, int port, int64_t deadline,
-                          corio_stream **out)
+int corio_open_connection_until(const char *host, int port, corio_stream **out,
+                                int64_t deadline)
 {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
     corio_fd fd;
-    int rc = corio_tcp_connect_host(host, port, deadline, &fd);
+    int rc = corio_tcp_connect_host_until(host, port, &fd, deadline);
     if (rc < 0) return rc;
     corio_stream *s = stream_new(fd, NULL, true);
     if (!s) {
@@ -194,6 +194,11 @@ int corio_open_connection(const char *host, int port, int64_t deadline,
     }
     *out = s;
     return 0;
+}
+
+int corio_open_connection(const char *host, int port, corio_stream **out)
+{
+    return corio_open_connection_until(host, port, out, CORIO_NEVER);
 }
 
 size_t corio_stream_buffered(const corio_stream *s) { return s ? s->rlen : 0; }
@@ -308,8 +313,8 @@ static void consume(corio_stream *s, void *dst, size_t n)
     }
 }
 
-ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n,
-                            int64_t deadline)
+ptrdiff_t corio_stream_read_until(corio_stream *s, void *buf, size_t n,
+                                  int64_t deadline)
 {
     if (!s || (!buf && n)) return CORIO_EINVAL;
     int rc = begin_read(s);
@@ -325,8 +330,13 @@ ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n,
     return receive(s, buf, n, deadline); /* straight in: see the top */
 }
 
-int corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
-                             size_t *got, int64_t deadline)
+ptrdiff_t corio_stream_read(corio_stream *s, void *buf, size_t n)
+{
+    return corio_stream_read_until(s, buf, n, CORIO_NEVER);
+}
+
+int corio_stream_readexactly_until(corio_stream *s, void *buf, size_t n,
+                                   size_t *got, int64_t deadline)
 {
     if (got) *got = 0;
     if (!s || (!buf && n)) return CORIO_EINVAL;
@@ -340,6 +350,11 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
     consume(s, buf, m);
     if (got) *got = m;
     return m == n ? 0 : CORIO_EINCOMPLETE;
+}
+
+int corio_stream_readexactly(corio_stream *s, void *buf, size_t n, size_t *got)
+{
+    return corio_stream_readexactly_until(s, buf, n, got, CORIO_NEVER);
 }
 
 /* The first sep in data[from, len), or -1. */
@@ -401,17 +416,28 @@ static ptrdiff_t read_record(corio_stream *s, const char *sep, size_t seplen,
     }
 }
 
-ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap,
-                                int64_t deadline)
+ptrdiff_t corio_stream_readline_until(corio_stream *s, char *buf, size_t cap,
+                                      int64_t deadline)
 {
     return read_record(s, "\n", 1, buf, cap, true, deadline);
 }
 
-ptrdiff_t corio_stream_readuntil(corio_stream *s, const void *sep,
-                                 size_t seplen, void *buf, size_t cap,
-                                 int64_t deadline)
+ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap)
+{
+    return corio_stream_readline_until(s, buf, cap, CORIO_NEVER);
+}
+
+ptrdiff_t corio_stream_readuntil_until(corio_stream *s, const void *sep,
+                                       size_t seplen, void *buf, size_t cap,
+                                       int64_t deadline)
 {
     return read_record(s, sep, seplen, buf, cap, false, deadline);
+}
+
+ptrdiff_t corio_stream_readuntil(corio_stream *s, const void *sep,
+                                 size_t seplen, void *buf, size_t cap)
+{
+    return corio_stream_readuntil_until(s, sep, seplen, buf, cap, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -586,7 +612,7 @@ static int wait_writer(corio_stream *s, corio_event *ev, writer_done done,
     return rc;
 }
 
-int corio_stream_drain(corio_stream *s, int64_t deadline)
+int corio_stream_drain_until(corio_stream *s, int64_t deadline)
 {
     if (!s) return CORIO_EINVAL;
     if (s->closing) return CORIO_ECLOSED;
@@ -597,7 +623,12 @@ int corio_stream_drain(corio_stream *s, int64_t deadline)
     return wait_writer(s, &s->drained, is_drained, deadline);
 }
 
-int corio_stream_write_eof(corio_stream *s, int64_t deadline)
+int corio_stream_drain(corio_stream *s)
+{
+    return corio_stream_drain_until(s, CORIO_NEVER);
+}
+
+int corio_stream_write_eof_until(corio_stream *s, int64_t deadline)
 {
     if (!s) return CORIO_EINVAL;
     if (s->closing) return CORIO_ECLOSED;
@@ -614,6 +645,11 @@ int corio_stream_write_eof(corio_stream *s, int64_t deadline)
     int rc = start_flusher(s);
     if (rc < 0) return rc;
     return wait_writer(s, &s->flushed, is_flushed, deadline);
+}
+
+int corio_stream_write_eof(corio_stream *s)
+{
+    return corio_stream_write_eof_until(s, CORIO_NEVER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -656,7 +692,7 @@ static void teardown(corio_stream *s)
     leave(s);
 }
 
-int corio_stream_close(corio_stream *s, int64_t deadline)
+int corio_stream_close_until(corio_stream *s, int64_t deadline)
 {
     if (!s) return CORIO_EINVAL;
     if (s->closing) return CORIO_EALREADY;
@@ -667,6 +703,11 @@ int corio_stream_close(corio_stream *s, int64_t deadline)
     }
     teardown(s);
     return rc;
+}
+
+int corio_stream_close(corio_stream *s)
+{
+    return corio_stream_close_until(s, CORIO_NEVER);
 }
 
 void corio_stream_abort(corio_stream *s)

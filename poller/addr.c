@@ -6,6 +6,7 @@
  * getaddrinfo's odd failures map differently.
  */
 #include "addr.h"
+#include "coro/error.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -213,10 +214,10 @@ static int resolve_error(int e)
     case EAI_SERVICE:
     case EAI_BADFLAGS: return CORIO_EINVAL;
 #ifdef _WIN32
-    default:           return corio_iocp_error((DWORD)e);
+    default:           return corio__error_from_win((unsigned long)e);
 #else
 #ifdef EAI_SYSTEM
-    case EAI_SYSTEM:   return corio__io_errno(errno);
+    case EAI_SYSTEM:   return corio__error_from_errno(errno);
 #endif
     default:           return CORIO_EIO;
 #endif

@@ -27,9 +27,4 @@ void corio__addr_store(corio_addr *a, const void *sa, size_t len);
 /* CORIO_EINVAL if a holds no address. */
 int corio__addr_load(const corio_addr *a, struct sockaddr_storage *ss);
 
-#ifndef _WIN32
-/* errno -> CORIO_E code, the one mapping of io_posix.c. */
-int corio__io_errno(int e);
-#endif
-
 #endif

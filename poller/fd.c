@@ -27,14 +27,24 @@ static int wait_ready(corio_fd fd, int dir, int64_t deadline)
     return corio_poller_wait_fd(l->poller, fd, dir, deadline);
 }
 
-int corio_wait_readable(corio_fd fd, int64_t deadline)
+int corio_wait_readable_until(corio_fd fd, int64_t deadline)
 {
     return wait_ready(fd, CORIO_DIR_READ, deadline);
 }
 
-int corio_wait_writable(corio_fd fd, int64_t deadline)
+int corio_wait_readable(corio_fd fd)
+{
+    return corio_wait_readable_until(fd, CORIO_NEVER);
+}
+
+int corio_wait_writable_until(corio_fd fd, int64_t deadline)
 {
     return wait_ready(fd, CORIO_DIR_WRITE, deadline);
+}
+
+int corio_wait_writable(corio_fd fd)
+{
+    return corio_wait_writable_until(fd, CORIO_NEVER);
 }
 
 int corio_fd_detach(corio_fd fd)

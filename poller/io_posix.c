@@ -28,12 +28,13 @@
  *   -> corio_fdtable_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
- * Errors are turned into CORIO_E* codes by one function, corio__io_errno().
+ * Errors are turned into CORIO_E* codes by one function, corio__error_from_errno().
  */
 #include "io.h"
 #include "addr.h"
 #include "poller.h"
 #include "coro/sched.h"
+#include "coro/error.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,65 +51,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------------ */
-/* errno -> CORIO_E*: the only place that knows both numbering schemes */
-/* ------------------------------------------------------------------ */
-
-int corio__io_errno(int e)
-{
-    switch (e) {
-    case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-    case EWOULDBLOCK:
-#endif
-        return CORIO_EAGAIN;
-    case ECONNRESET:
-    case ECONNABORTED:
-        return CORIO_ECONNRESET;
-    case ECONNREFUSED: return CORIO_ECONNREFUSED;
-    case EPIPE:        return CORIO_EPIPE;
-    case EADDRINUSE:
-    /* No local address to be had: an ephemeral port range that is used
-     * up, or a bind to an address this host does not own. Both say "that
-     * address is not available to you", the nearest code we have. */
-    case EADDRNOTAVAIL:
-        return CORIO_EADDRINUSE;
-    case EMFILE:
-    case ENFILE:       return CORIO_EMFILE;
-    case ENOMEM:
-    case ENOBUFS:      return CORIO_ENOMEM;
-    case ETIMEDOUT:    return CORIO_ETIMEDOUT;
-    case ENOTCONN:     return CORIO_ENOTCONN;
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-    case EHOSTDOWN:    return CORIO_EHOSTUNREACH;
-    case EALREADY:
-    case EINPROGRESS:
-    case EISCONN:      return CORIO_EALREADY;
-    case EAFNOSUPPORT:
-    case EPROTONOSUPPORT:
-    case ESOCKTNOSUPPORT:
-    case ENOPROTOOPT:
-#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
-    case ENOTSUP:
-#endif
-    case EOPNOTSUPP:   return CORIO_ENOTSUP;
-    /* The descriptor number is no longer open: someone closed it. */
-    case EBADF:        return CORIO_ECLOSED;
-    case EACCES:
-    case EPERM:        return CORIO_EPERM;
-    case EINVAL:
-    case ENOTSOCK:
-    case EFAULT:
-    case EDESTADDRREQ:
-    case EMSGSIZE:
-    case ENAMETOOLONG: return CORIO_EINVAL;
-    case ECANCELED:    return CORIO_ECANCELED;
-    default:           return CORIO_EIO;
-    }
-}
 
 /* ------------------------------------------------------------------ */
 /* try, park on EAGAIN, retry                                          */
@@ -148,7 +90,7 @@ static ptrdiff_t io_until_done(corio_fd fd, int dir, int64_t deadline,
         if (n >= 0) return n;
         int e = errno;
         if (e == EINTR) continue; /* a signal handler ran: just retry */
-        if (e != EAGAIN && e != EWOULDBLOCK) return corio__io_errno(e);
+        if (e != EAGAIN && e != EWOULDBLOCK) return corio__error_from_errno(e);
         int rc = io_park(fd, dir, deadline);
         if (rc < 0) return rc;
     }
@@ -208,14 +150,14 @@ int corio_io_socket(int family, int type, corio_fd *out)
     }
 #ifdef SOCK_NONBLOCK
     int fd = socket(af, st | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return corio__io_errno(errno);
+    if (fd < 0) return corio__error_from_errno(errno);
 #else
     int fd = socket(af, st, 0);
-    if (fd < 0) return corio__io_errno(errno);
+    if (fd < 0) return corio__error_from_errno(errno);
     if (fd_make_nonblocking_cloexec(fd) < 0) {
         int e = errno;
         close(fd);
-        return corio__io_errno(e);
+        return corio__error_from_errno(e);
     }
 #endif
     fd_no_sigpipe(fd);
@@ -229,7 +171,7 @@ int corio_io_socket(int family, int type, corio_fd *out)
 static int set_int_option(corio_fd fd, int level, int name, int value)
 {
     if (setsockopt(fd, level, name, &value, sizeof value) < 0)
-        return corio__io_errno(errno);
+        return corio__error_from_errno(errno);
     return 0;
 }
 
@@ -258,20 +200,20 @@ int corio_io_get_nodelay(corio_fd fd)
     int value = 0;
     socklen_t len = sizeof value;
     if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) < 0)
-        return corio__io_errno(errno);
+        return corio__error_from_errno(errno);
     return value != 0;
 }
 
 int corio_io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
-    if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return corio__io_errno(errno);
+    if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
 int corio_io_listen(corio_fd fd, int backlog)
 {
-    if (listen(fd, backlog) < 0) return corio__io_errno(errno);
+    if (listen(fd, backlog) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
@@ -282,7 +224,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     if (!out) return CORIO_EINVAL;
     memset(out, 0, sizeof *out);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return corio__io_errno(errno);
+        return corio__error_from_errno(errno);
     corio__addr_store(out, &ss, len);
     return 0;
 }
@@ -294,7 +236,7 @@ int corio_io_peer_addr(corio_fd fd, corio_addr *out)
     if (!out) return CORIO_EINVAL;
     memset(out, 0, sizeof *out);
     if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return corio__io_errno(errno);
+        return corio__error_from_errno(errno);
     corio__addr_store(out, &ss, len);
     return 0;
 }
@@ -358,7 +300,7 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
      * kernel, exactly as with EINPROGRESS. (A Unix-domain connect to a
      * full backlog says EAGAIN instead: that connect did NOT start, so it
      * is returned as CORIO_EAGAIN for the caller to retry or give up.) */
-    if (errno != EINPROGRESS && errno != EINTR) return corio__io_errno(errno);
+    if (errno != EINPROGRESS && errno != EINTR) return corio__error_from_errno(errno);
 
     /* The handshake is under way: the socket turns writable when it ends,
      * either way. SO_ERROR tells which way. */
@@ -369,15 +311,15 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            return corio__io_errno(errno);
-        if (err != 0) return corio__io_errno(err);
+            return corio__error_from_errno(errno);
+        if (err != 0) return corio__error_from_errno(err);
 
         /* No error yet: connected, or a spurious wake before the
          * handshake ended. Having a peer is what "connected" means. */
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) return 0;
-        if (errno != ENOTCONN) return corio__io_errno(errno);
+        if (errno != ENOTCONN) return corio__error_from_errno(errno);
     }
 }
 
@@ -495,15 +437,15 @@ int corio_io_pipe(corio_fd fds[2])
 {
     int p[2];
 #ifdef SOCK_NONBLOCK /* the systems with SOCK_NONBLOCK have pipe2 too */
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return corio__io_errno(errno);
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return corio__error_from_errno(errno);
 #else
-    if (pipe(p) != 0) return corio__io_errno(errno);
+    if (pipe(p) != 0) return corio__error_from_errno(errno);
     if (fd_make_nonblocking_cloexec(p[0]) < 0 ||
         fd_make_nonblocking_cloexec(p[1]) < 0) {
         int e = errno;
         close(p[0]);
         close(p[1]);
-        return corio__io_errno(e);
+        return corio__error_from_errno(e);
     }
 #endif
     /* Attached lazily, like sockets: on the first wait. */
@@ -532,7 +474,7 @@ static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
     for (;;) {
         ptrdiff_t n = attempt(fd, op);
         if (n >= 0) return n;
-        if (errno != EINTR) return corio__io_errno(errno);
+        if (errno != EINTR) return corio__error_from_errno(errno);
     }
 }
 
@@ -551,7 +493,7 @@ ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
 int corio_io_is_socket(corio_fd fd)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0) return corio__io_errno(errno);
+    if (fstat(fd, &st) < 0) return corio__error_from_errno(errno);
     return S_ISSOCK(st.st_mode) ? 1 : 0;
 }
 
@@ -561,7 +503,7 @@ int corio_io_is_socket(corio_fd fd)
 
 int corio_io_shutdown_write(corio_fd fd)
 {
-    if (shutdown(fd, SHUT_WR) < 0) return corio__io_errno(errno);
+    if (shutdown(fd, SHUT_WR) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
@@ -577,7 +519,7 @@ int corio_io_close(corio_fd fd)
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */
-    if (close(fd) < 0 && errno != EINTR) return corio__io_errno(errno);
+    if (close(fd) < 0 && errno != EINTR) return corio__error_from_errno(errno);
     return 0;
 }
 

@@ -49,6 +49,7 @@
 #include "addr.h"
 #include "iocp.h"
 #include "coro/sched.h"
+#include "coro/error.h"
 
 #include <ws2tcpip.h>
 #include <mswsock.h>
@@ -62,7 +63,7 @@
  * rest, as they must anyway (io.h: "some bytes"). */
 #define MAX_CHUNK ((size_t)INT_MAX)
 
-static int wsa_error(void) { return corio_iocp_error((DWORD)WSAGetLastError()); }
+static int wsa_error(void) { return corio__error_from_win((DWORD)WSAGetLastError()); }
 
 /* ------------------------------------------------------------------ */
 /* Sockets and options                                                 */
@@ -262,7 +263,7 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                 corio_iocp_op_abandon(p, &op);
                 closesocket(a);
                 if (e == WSAECONNRESET) continue; /* the client gave up */
-                return corio_iocp_error(e);
+                return corio__error_from_win(e);
             }
         }
         rc = corio_iocp_op_finish(p, &op, deadline, "accept", NULL);
@@ -270,7 +271,7 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
             closesocket(a);
             /* The client gave up between its SYN and our accept: that
              * connection is gone, the next one may be fine. */
-            if (rc == CORIO_ECONNRESET) continue;
+            if (rc == CORIO_ECONNRESET || rc == CORIO_ECONNABORTED) continue;
             return rc;
         }
         /* Until this, the new socket knows nothing of its listener:
@@ -332,7 +333,7 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
         DWORD e = (DWORD)WSAGetLastError();
         if (!corio_iocp_packet_due(e)) {
             corio_iocp_op_abandon(p, &op);
-            return corio_iocp_error(e);
+            return corio__error_from_win(e);
         }
     }
     rc = corio_iocp_op_finish(p, &op, deadline, "connect", NULL);
@@ -394,7 +395,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
         DWORD e = (DWORD)WSAGetLastError();
         if (!corio_iocp_packet_due(e)) {
             corio_iocp_op_abandon(p, &op);
-            return corio_iocp_error(e);
+            return corio__error_from_win(e);
         }
     }
     rc = corio_iocp_op_finish(p, &op, deadline, what, &n);
@@ -463,7 +464,7 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
                              1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
         if (s == INVALID_HANDLE_VALUE && GetLastError() != ERROR_ACCESS_DENIED &&
             GetLastError() != ERROR_PIPE_BUSY)
-            return corio_iocp_error(GetLastError());
+            return corio__error_from_win(GetLastError());
     }
     if (s == INVALID_HANDLE_VALUE) return CORIO_EIO;
 
@@ -476,7 +477,7 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
     HANDLE c = CreateFileW(name, access, 0, &sa, OPEN_EXISTING,
                            client_overlapped ? FILE_FLAG_OVERLAPPED : 0, NULL);
     if (c == INVALID_HANDLE_VALUE) {
-        int rc = corio_iocp_error(GetLastError());
+        int rc = corio__error_from_win(GetLastError());
         CloseHandle(s);
         return rc;
     }
@@ -518,7 +519,7 @@ static ptrdiff_t pipe_op(int writing, corio_fd fd, void *buf, size_t len,
         /* Every writer closed: end of stream, as read(2) says. */
         if (!writing && (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF))
             return 0;
-        return corio_iocp_error(e);
+        return corio__error_from_win(e);
     }
     rc = corio_iocp_op_finish(p, &op, deadline, writing ? "write" : "read", &n);
     if (!writing && rc == CORIO_EPIPE) return 0; /* ERROR_BROKEN_PIPE */
@@ -588,7 +589,7 @@ int corio_io_close(corio_fd fd)
     int is_socket = socket_type((SOCKET)fd) >= 0;
     if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
     if (!is_socket) /* a pipe end: a plain handle */
-        return CloseHandle((HANDLE)fd) ? 0 : corio_iocp_error(GetLastError());
+        return CloseHandle((HANDLE)fd) ? 0 : corio__error_from_win(GetLastError());
     if (closesocket((SOCKET)fd) != 0) return wsa_error();
     return 0;
 }

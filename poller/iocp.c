@@ -42,6 +42,7 @@
 #include "iocp.h"
 #include "fdtable.h"
 #include "coro/sched.h"
+#include "coro/error.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -77,87 +78,6 @@ void corio_iocp_wsa_init(void)
 {
     static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
     InitOnceExecuteOnce(&once, wsa_start, NULL, NULL);
-}
-
-int corio_iocp_error(DWORD err)
-{
-    switch (err) {
-    case 0:                           return 0;
-    case WSAEWOULDBLOCK:              return CORIO_EAGAIN;
-    case WSAECONNRESET:
-    case WSAECONNABORTED:
-    case WSAENETRESET:
-    case ERROR_NETNAME_DELETED:       /* the peer reset the connection */
-    case ERROR_CONNECTION_ABORTED:
-        return CORIO_ECONNRESET;
-    case WSAECONNREFUSED:
-    case ERROR_CONNECTION_REFUSED:
-    case ERROR_PORT_UNREACHABLE:
-        return CORIO_ECONNREFUSED;
-    /* Sending after our own shutdown, or after the peer is known gone:
-     * what POSIX calls EPIPE (a dead peer never raises anything here:
-     * Windows has no SIGPIPE). */
-    case WSAESHUTDOWN:
-    case ERROR_BROKEN_PIPE:
-    case ERROR_NO_DATA:
-    case ERROR_GRACEFUL_DISCONNECT:
-        return CORIO_EPIPE;
-    case WSAEADDRINUSE:
-    case WSAEADDRNOTAVAIL:
-    case ERROR_ADDRESS_ALREADY_ASSOCIATED:
-        return CORIO_EADDRINUSE;
-    case WSAEMFILE:
-    case ERROR_TOO_MANY_OPEN_FILES:
-        return CORIO_EMFILE;
-    case WSAENOBUFS:
-    case ERROR_NOT_ENOUGH_MEMORY:
-    case ERROR_OUTOFMEMORY:
-    case ERROR_NO_SYSTEM_RESOURCES:
-        return CORIO_ENOMEM;
-    case WSAETIMEDOUT:
-    case ERROR_SEM_TIMEOUT:           /* a connect the network never answered */
-    case ERROR_TIMEOUT:
-        return CORIO_ETIMEDOUT;
-    case WSAENOTCONN:
-        return CORIO_ENOTCONN;
-    case WSAEHOSTUNREACH:
-    case WSAENETUNREACH:
-    case WSAENETDOWN:
-    case WSAEHOSTDOWN:
-    case ERROR_HOST_UNREACHABLE:
-    case ERROR_NETWORK_UNREACHABLE:
-        return CORIO_EHOSTUNREACH;
-    case WSAEALREADY:
-    case WSAEINPROGRESS:
-    case WSAEISCONN:
-        return CORIO_EALREADY;
-    case WSAEAFNOSUPPORT:
-    case WSAEPROTONOSUPPORT:
-    case WSAESOCKTNOSUPPORT:
-    case WSAENOPROTOOPT:
-    case WSAEOPNOTSUPP:
-    case ERROR_NOT_SUPPORTED:
-        return CORIO_ENOTSUP;
-    /* The handle is no longer a socket: somebody closed it. (POSIX says
-     * EBADF for the same situation.) */
-    case WSAENOTSOCK:
-    case ERROR_INVALID_HANDLE:
-        return CORIO_ECLOSED;
-    case WSAEACCES:
-    case ERROR_ACCESS_DENIED:
-        return CORIO_EPERM;
-    case WSAEINVAL:
-    case WSAEFAULT:
-    case WSAEDESTADDRREQ:
-    case WSAEMSGSIZE:
-    case WSAENAMETOOLONG:
-    case ERROR_INVALID_PARAMETER:
-        return CORIO_EINVAL;
-    case ERROR_OPERATION_ABORTED:
-        return CORIO_ECANCELED;
-    default:
-        return CORIO_EIO;
-    }
 }
 
 /* ---------- open, close, wakeup ---------- */
@@ -281,7 +201,7 @@ static int attach(corio_poller *p, SOCKET s, corio_fdslot *slot)
          * (a handle can never leave its port). Anything else is a bad
          * handle. */
         DWORD e = GetLastError();
-        if (e != ERROR_INVALID_PARAMETER) return corio_iocp_error(e);
+        if (e != ERROR_INVALID_PARAMETER) return corio__error_from_win(e);
     }
     slot->attached = 1;
     return 0;
@@ -364,7 +284,7 @@ int corio_iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
         /* We cancelled it (why says why), or the socket was closed behind
          * corio's back with closesocket. */
         return why ? why : CORIO_ECLOSED;
-    return corio_iocp_error(err);
+    return corio__error_from_win(err);
 }
 
 /* ---------- readiness ---------- */
@@ -447,7 +367,7 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
          * connected" or "reset": the socket has something to report, so
          * it is ready for the call that will report it. */
         corio_iocp_op_abandon(pp, &op);
-        return dir == CORIO_DIR_READ && !listening ? 0 : corio_iocp_error(err);
+        return dir == CORIO_DIR_READ && !listening ? 0 : corio__error_from_win(err);
     }
     slot = corio_fdtable_find(&p->socks, slot_of(s));
     slot->waiter[dir] = self;

@@ -48,8 +48,8 @@ typedef struct corio_iocp_op {
 /* WSAStartup, once per process (idempotent, thread-safe). */
 void corio_iocp_wsa_init(void);
 
-/* Win32 / Winsock error -> CORIO_E*: the only place that knows both. */
-int corio_iocp_error(DWORD err);
+/* Win32 / Winsock errors become CORIO_E* codes in coro/error_win.c
+ * (corio__error_from_win). */
 
 /* Attach s to the current loop's port (once) and prepare op for one
  * operation of the calling task. *pp gets the loop's poller. 0, or

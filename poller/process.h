@@ -44,7 +44,7 @@ enum { CORIO_CHILD_TERMINATE = 15, CORIO_CHILD_KILL = 9 };
  * (overlapped on Windows), close-on-exec and usable with corio_io_read /
  * corio_io_write / corio_io_close. The caller owns them.
  * Returns 0, or CORIO_ENOTFOUND (no such program, or no such cwd),
- * CORIO_EPERM (not executable), CORIO_EINVAL (empty argv, a bad mode),
+ * CORIO_EACCES (not executable), CORIO_EINVAL (empty argv, a bad mode),
  * CORIO_EMFILE, CORIO_ENOMEM, CORIO_EIO. On error nothing is left open and
  * no child is left behind.
  */

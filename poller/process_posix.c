@@ -62,6 +62,7 @@
 #include "process.h"
 #include "poller.h"
 #include "coro/sched.h"
+#include "coro/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,26 +134,14 @@ const char *corio_child_watch_name(void)
 /* errno -> CORIO_E*                                                   */
 /* ------------------------------------------------------------------ */
 
-/* What a failed execve (or chdir before it) means to the caller. */
+/* What a failed pipe, fork, execve (or chdir before it) means to the
+ * caller: the library's one mapping (coro/error_posix.c: ENOENT is
+ * CORIO_ENOTFOUND, EACCES CORIO_EACCES, ...), except that fork's EAGAIN
+ * is a process or memory limit, not "would block". */
 static int spawn_error(int e)
 {
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-    case ELOOP:
-    case ENAMETOOLONG: return CORIO_ENOTFOUND;
-    case EACCES:
-    case EPERM:        return CORIO_EPERM;
-    case ENOEXEC:      /* not a binary, and no #! line: no shell fallback */
-    case E2BIG:
-    case EINVAL:       return CORIO_EINVAL;
-    case ETXTBSY:      return CORIO_EBUSY;
-    case EMFILE:
-    case ENFILE:       return CORIO_EMFILE;
-    case ENOMEM:
-    case EAGAIN:       return CORIO_ENOMEM;
-    default:           return CORIO_EIO;
-    }
+    int rc = corio__error_from_errno(e);
+    return e == EAGAIN ? CORIO_ENOMEM : rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -54,6 +54,7 @@
 #include "process.h"
 #include "iocp.h"
 #include "coro/sched.h"
+#include "coro/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -193,23 +194,6 @@ static wchar_t *environment_block(char *const *env)
 /* Spawn                                                               */
 /* ------------------------------------------------------------------ */
 
-static int spawn_error(DWORD e)
-{
-    switch (e) {
-    case ERROR_FILE_NOT_FOUND:
-    case ERROR_PATH_NOT_FOUND:
-    case ERROR_DIRECTORY:          /* the cwd is not a directory */
-    case ERROR_INVALID_NAME:
-        return CORIO_ENOTFOUND;
-    case ERROR_BAD_EXE_FORMAT:
-    case ERROR_EXE_MACHINE_TYPE_MISMATCH:
-    case ERROR_FILENAME_EXCED_RANGE: /* command line too long */
-        return CORIO_EINVAL;
-    default:
-        return corio_iocp_error(e);
-    }
-}
-
 /* The child's end of one stdio stream, and ours if it is a pipe. */
 typedef struct stdio_end {
     HANDLE child;   /* inheritable, closed by us after CreateProcessW */
@@ -258,7 +242,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
                                        FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
                                        OPEN_EXISTING, 0, NULL);
             if (end[k].child == INVALID_HANDLE_VALUE)
-                rc = corio_iocp_error(GetLastError());
+                rc = corio__error_from_win(GetLastError());
             break;
         }
         case CORIO_STDIO_STDOUT:
@@ -268,7 +252,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
                 !DuplicateHandle(GetCurrentProcess(), end[1].child,
                                  GetCurrentProcess(), &end[2].child, 0, TRUE,
                                  DUPLICATE_SAME_ACCESS))
-                rc = corio_iocp_error(GetLastError());
+                rc = corio__error_from_win(GetLastError());
             break;
         default:
             rc = CORIO_EINVAL;
@@ -344,7 +328,7 @@ int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
 
     PROCESS_INFORMATION pi;
     if (!create_process(cmd, env, cwd, end, &pi)) {
-        rc = spawn_error(GetLastError());
+        rc = corio__error_from_win(GetLastError());
         for (int k = 0; k < 3; k++) close_handle(&end[k].ours);
     } else {
         CloseHandle(pi.hThread);
@@ -429,7 +413,7 @@ static int park_until_exit(corio_child *c, int64_t deadline)
     HANDLE reg;
     if (!RegisterWaitForSingleObject(&reg, c->process, on_exit_thread, &w,
                                      INFINITE, WT_EXECUTEONLYONCE))
-        return corio_iocp_error(GetLastError());
+        return corio__error_from_win(GetLastError());
     int why = 0;
     while (!w.delivered) {
         w.parked = 1;
@@ -488,7 +472,7 @@ int corio_child_signal(corio_child *c, int how)
         /* Already ended (ERROR_ACCESS_DENIED): nothing to stop, as kill()
          * on a Unix zombie. */
         if (WaitForSingleObject(c->process, 0) == WAIT_OBJECT_0) return 0;
-        return corio_iocp_error(e);
+        return corio__error_from_win(e);
     }
     if (!c->stopped_with) c->stopped_with = how;
     return 0;

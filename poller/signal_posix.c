@@ -37,6 +37,7 @@
  */
 #include "poller/signal.h"
 #include "corio.h"
+#include "coro/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,8 +123,7 @@ static int set_cloexec(int fd)
 static int start_listener(void)
 {
     int fds[2];
-    if (pipe(fds) < 0) return errno == EMFILE || errno == ENFILE
-                                  ? CORIO_EMFILE : CORIO_EIO;
+    if (pipe(fds) < 0) return corio__error_from_errno(errno);
     int flags = fcntl(fds[1], F_GETFL);
     if (set_cloexec(fds[0]) < 0 || set_cloexec(fds[1]) < 0 || flags < 0 ||
         fcntl(fds[1], F_SETFL, flags | O_NONBLOCK) < 0) {

@@ -32,7 +32,7 @@
 #include "queue_buffer.h"
 
 /* The one ordinary (external) definition of each inline function of the
- * queue in corio.h, for programs that take their address or build without
+ * queue in corio_inline.h, for programs that take their address or build without
  * optimisation (C99 inline: these declarations make this file hold it). */
 extern int corio_queue_put(corio_queue *q, void *item);
 extern int corio_queue_get(corio_queue *q, void **item);
@@ -116,7 +116,7 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
 }
 
 /* Every case of a blocking put but the commonest (corio__queue_try_put,
- * inline in corio.h). Also what the header's inline corio_queue_put calls. */
+ * inline in corio_inline.h). Also what the inline corio_queue_put calls. */
 __attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
                                                   int64_t prio, int64_t deadline)
 {
@@ -194,7 +194,7 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
 }
 
 /* Every case of a blocking get but the commonest (corio__queue_try_get,
- * inline in corio.h). Also what the header's inline corio_queue_get calls. */
+ * inline in corio_inline.h). Also what the inline corio_queue_get calls. */
 __attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
                                                   int64_t deadline)
 {

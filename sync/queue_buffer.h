@@ -6,7 +6,8 @@
  *   PRIORITY  a binary min-heap of entries keyed by (prio, seq); seq is
  *             the insertion count, so equal priorities come out FIFO
  *
- * The buffer knows nothing about waiting: queue.c decides when a put may
+ * The struct's layout is in include/corio_inline.h (the inline put and get
+ * read it). The buffer knows nothing about waiting: queue.c decides when a put may
  * store and when a get may take; the buffer only stores and takes.
  * A bounded queue's buffer never grows past maxsize; an unbounded one
  * doubles when full.
@@ -38,8 +39,11 @@ void *corio_queue_buf_pop_slow(corio_queue *q);
  * (they are the hot path of every producer/consumer program); keeping the
  * heap and the growth out of line keeps them that small.
  */
-/* The FIFO ring's two operations are corio__queue_ring_push / _pop in
- * corio.h: the inline put and get of the public header use them too. */
+/* The FIFO ring's push and pop are not here: they are
+ * corio__queue_ring_push / _pop in include/corio_inline.h, because the
+ * inline corio_queue_put / _get compile them into the user's program.
+ * This file calls the same two, so there is one ring, and adds what only
+ * the library needs: the LIFO stack, the heap and growth. */
 
 static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
 {

@@ -8,6 +8,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=/opt/corio-check
 make -s -C "$here" install PREFIX="$prefix" DESTDIR="$work/root" >/dev/null
+for h in corio.h corio_inline.h; do
+    [ -f "$work/root$prefix/include/$h" ] ||
+        { echo "install check: include/$h was not installed" >&2; exit 1; }
+done
 # The .pc file names the final prefix; the sysroot variable maps it into
 # the scratch tree without editing it.
 export PKG_CONFIG_PATH="$work/root$prefix/lib/pkgconfig"
@@ -17,7 +21,8 @@ cat > "$work/hello.c" <<'C'
 #include <corio.h>
 #include <stdio.h>
 static void *twice(void *arg) { corio_sleep(CORIO_MS(1)); return (void *)((long)arg * 2); }
-/* corio_queue_put / _get are inline in corio.h (C99 inline): calling them
+/* corio_queue_put / _get are inline (C99 inline, in corio_inline.h, which
+ * corio.h includes: a missing copy fails this build): calling them
  * and taking the address of one must also reach the library's copy. */
 static int queue_ok(void) {
     corio_queue q;

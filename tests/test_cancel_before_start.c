@@ -111,7 +111,7 @@ static void *gather_body(void *arg)
     /* wait_for: the same, one call. */
     owned *w = hand_out(outstanding);
     corio_outcome one;
-    rc = corio_wait_for(owner_main, w, corio_now() - 1, &one);
+    rc = corio_wait_for_until(owner_main, w, &one, corio_now() - 1);
     cr_assert_eq(rc, CORIO_ETIMEDOUT);
     cr_assert_eq(one.status, CORIO_ECANCELED);
     return NULL;
@@ -139,7 +139,7 @@ static void *left_behind_body(void *arg)
     /* A shielded task whose waiter gives up at once: a reaper adopts it.
      * Neither has run when main returns. */
     corio_task *t = corio_spawn(owner_main, hand_out(outstanding), NULL);
-    int rc = corio_shield_join_until(t, corio_now() - 1, NULL, count_discard);
+    int rc = corio_shield_join_until(t, NULL, count_discard, corio_now() - 1);
     cr_assert_eq(rc, CORIO_ETIMEDOUT);
     return NULL;
 }
@@ -172,13 +172,12 @@ static void *communicate_body(void *arg)
      * it (cat then ends). */
     corio_cancel(corio_current());
     corio_buf out = { 0 }, err = { 0 };
-    rc = corio_process_communicate(p, big, sizeof big, &out, &err, NULL,
-                                   CORIO_NEVER);
+    rc = corio_process_communicate(p, big, sizeof big, &out, &err, NULL);
     cr_assert_eq(rc, CORIO_ECANCELED, "communicate: %s", corio_strerror(rc));
     cr_assert_null(corio_process_stdin(p), "stdin was closed by its task");
     corio_shield_begin();
     int code = -1;
-    rc = corio_process_wait(p, &code, corio_deadline_in(CORIO_SEC(10)));
+    rc = corio_process_wait_until(p, &code, corio_deadline_in(CORIO_SEC(10)));
     corio_shield_end();
     cr_assert_eq(rc, 0, "cat never ended: %s", corio_strerror(rc));
     corio_buf_free(&out);
@@ -208,7 +207,7 @@ static void handler(corio_stream *s, void *arg)
     srv_case *c = arg;
     c->started++;
     char buf[64];
-    (void)corio_stream_read(s, buf, sizeof buf, CORIO_NEVER);
+    (void)corio_stream_read(s, buf, sizeof buf);
     c->ended++;
 }
 
@@ -224,7 +223,7 @@ static void *server_body(void *arg)
     corio_addr_ip(&a, "127.0.0.1", corio_server_port(srv));
     corio_fd fds[CONNS];
     for (int i = 0; i < CONNS; i++) {
-        rc = corio_tcp_connect(&a, corio_deadline_in(CORIO_SEC(10)), &fds[i]);
+        rc = corio_tcp_connect_until(&a, &fds[i], corio_deadline_in(CORIO_SEC(10)));
         cr_assert_eq(rc, 0, "connect: %s", corio_strerror(rc));
     }
     /* Let the accept task take the connections; the handlers it spawns
@@ -234,7 +233,7 @@ static void *server_body(void *arg)
     cr_assert_eq(corio_server_connections(srv), CONNS);
     int not_started = CONNS - c->started;
     /* Cancel them all, grace over at once. */
-    int cancelled = corio_server_shutdown(srv, corio_now());
+    int cancelled = corio_server_shutdown_until(srv, corio_now());
     cr_assert_eq(cancelled, CONNS, "shutdown cancelled %d", cancelled);
     cr_assert(not_started > 0, "no handler was still unstarted at shutdown");
     cr_assert_eq(c->started, CONNS, "every handler ran");
@@ -242,11 +241,11 @@ static void *server_body(void *arg)
     /* Every accepted descriptor was closed: each client sees its end. */
     for (int i = 0; i < CONNS; i++) {
         char b;
-        ptrdiff_t n = corio_sock_recv(fds[i], &b, 1,
-                                      corio_deadline_in(CORIO_SEC(10)));
+        ptrdiff_t n = corio_sock_recv_until(fds[i], &b, 1,
+                                            corio_deadline_in(CORIO_SEC(10)));
         cr_assert(n == 0 || n == CORIO_ECONNRESET, "client %d: %s", i,
                   corio_strerror((int)n));
-        corio_sock_close(fds[i]);
+        corio_fd_close(fds[i]);
     }
     return NULL;
 }

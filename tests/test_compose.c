@@ -457,7 +457,7 @@ static void *wait_all_deadline_body(void *arg)
     corio_event_set(&c->g[0].open);
     corio_event_set(&c->g[2].open);
     c->rc = corio_wait_until(c->t, 3, CORIO_ALL_COMPLETED,
-                             corio_deadline_in(CORIO_MS(20)), c->done);
+                             c->done, corio_deadline_in(CORIO_MS(20)));
     release_and_join(c, 3);
     return NULL;
 }
@@ -482,7 +482,7 @@ static void *wait_in_scope_body(void *arg)
     corio_timeout s;
     corio_timeout_begin(&s, corio_deadline_in(CORIO_MS(20)));
     c->rc = corio_wait_until(c->t, 1, CORIO_ALL_COMPLETED,
-                             corio_deadline_in(CORIO_SEC(60)), c->done);
+                             c->done, corio_deadline_in(CORIO_SEC(60)));
     c->rc2 = corio_timeout_end(&s);
     release_and_join(c, 1);
     return NULL;
@@ -533,7 +533,7 @@ static void *asc_order_body(void *arg)
     }
     corio_task *d = corio_spawn(asc_driver, c, NULL);
     corio_as_completed it;
-    corio_as_completed_init(&it, c->t, 4, CORIO_NEVER);
+    corio_as_completed_init(&it, c->t, 4);
     size_t i;
     int rc;
     while ((rc = corio_as_completed_next(&it, &i)) == 0) {
@@ -572,7 +572,7 @@ static void *asc_batch_body(void *arg)
     for (int i = 2; i >= 0; i--) corio_event_set(&c->g[i].open);
     settle(3); /* all three finish before we look */
     corio_as_completed it;
-    corio_as_completed_init(&it, c->t, 3, CORIO_NEVER);
+    corio_as_completed_init(&it, c->t, 3);
     size_t i;
     while (corio_as_completed_next(&it, &i) == 0) {
         c->order[c->got++] = i;
@@ -599,10 +599,11 @@ static void *asc_deadline_body(void *arg)
     }
     corio_event_set(&c->g[1].open);
     corio_as_completed it;
-    corio_as_completed_init(&it, c->t, 2, corio_deadline_in(CORIO_MS(20)));
+    corio_as_completed_init(&it, c->t, 2);
+    int64_t deadline = corio_deadline_in(CORIO_MS(20));
     size_t i;
     int rc;
-    while ((rc = corio_as_completed_next(&it, &i)) == 0)
+    while ((rc = corio_as_completed_next_until(&it, &i, deadline)) == 0)
         c->order[c->got++] = i;
     c->rc_end = rc;
     c->consumed = corio_as_completed_next(&it, &i); /* sticky */
@@ -790,8 +791,8 @@ static void *wait_for_expiry_body(void *arg)
 {
     wf_case *c = arg;
     gate_init(&c->g, 1, 0); /* never opened */
-    c->rc = corio_wait_for(gated, &c->g, corio_deadline_in(CORIO_MS(20)),
-                           &c->out);
+    c->rc = corio_wait_for_until(gated, &c->g, &c->out,
+                                 corio_deadline_in(CORIO_MS(20)));
     return NULL;
 }
 
@@ -810,8 +811,8 @@ static void *wait_for_in_time_body(void *arg)
     wf_case *c = arg;
     gate_init(&c->g, 42, 0);
     corio_event_set(&c->g.open);
-    c->rc = corio_wait_for(gated, &c->g, corio_deadline_in(CORIO_SEC(60)),
-                           &c->out);
+    c->rc = corio_wait_for_until(gated, &c->g, &c->out,
+                                 corio_deadline_in(CORIO_SEC(60)));
     return NULL;
 }
 
@@ -838,8 +839,8 @@ static void *own_timeout_callee(void *arg)
 static void *wait_for_callee_deadline_body(void *arg)
 {
     wf_case *c = arg;
-    c->rc = corio_wait_for(own_timeout_callee, NULL,
-                           corio_deadline_in(CORIO_SEC(60)), &c->out);
+    c->rc = corio_wait_for_until(own_timeout_callee, NULL,
+                                 &c->out, corio_deadline_in(CORIO_SEC(60)));
     return NULL;
 }
 
@@ -857,8 +858,8 @@ static void *wait_for_outer_scope_body(void *arg)
     gate_init(&c->g, 1, 0);
     corio_timeout s;
     corio_timeout_begin(&s, corio_deadline_in(CORIO_MS(20)));
-    c->rc = corio_wait_for(gated, &c->g, corio_deadline_in(CORIO_SEC(60)),
-                           &c->out);
+    c->rc = corio_wait_for_until(gated, &c->g, &c->out,
+                                 corio_deadline_in(CORIO_SEC(60)));
     c->scope_end = corio_timeout_end(&s);
     return NULL;
 }
@@ -875,7 +876,7 @@ Test(wait_for, an_outer_scope_stops_it_too, .timeout = 60)
 static void *wait_for_caller(void *arg)
 {
     wf_case *c = arg;
-    c->rc = corio_wait_for(gated, &c->g, CORIO_NEVER, &c->out);
+    c->rc = corio_wait_for(gated, &c->g, &c->out);
     return NULL;
 }
 
@@ -987,8 +988,8 @@ static void *shield_deadline_body(void *arg)
     shield_case *c = arg;
     gate_init(&c->g, 9, 0);
     c->t = corio_spawn(gated, &c->g, NULL);
-    c->rc = corio_shield_join_until(c->t, corio_deadline_in(CORIO_MS(20)),
-                                    &c->out, count_discard);
+    c->rc = corio_shield_join_until(c->t, &c->out, count_discard,
+                                    corio_deadline_in(CORIO_MS(20)));
     c->cancelled_when_caller_returned = corio_task_cancelled(c->t);
     corio_event_set(&c->g.open);
     WAIT_UNTIL(c->discarded);

@@ -47,15 +47,18 @@ static void *answer_main(void *arg)
 {
     answer_case *c = arg;
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
-    c->n = corio_resolve("localhost", 8080, 0, c->any, MAXA, dl);
-    c->n4 = corio_resolve("localhost", 80, CORIO_AF_INET, c->v4, MAXA, dl);
-    c->lit = corio_resolve("::1", 443, 0, c->litv, 2, dl);
-    c->n6_literal_as_v4 = corio_resolve("::1", 443, CORIO_AF_INET, c->litv + 1,
-                                        1, dl);
-    c->invalid = corio_resolve("no-such-host.invalid", 80, 0, c->any + MAXA / 2,
-                               MAXA / 2, dl);
-    c->bad_family = corio_resolve("localhost", 80, 99, c->v4, 1, dl);
-    c->bad_port = corio_resolve("localhost", 70000, 0, c->v4, 1, dl);
+    c->n = corio_resolve_until("localhost", 8080, 0, c->any, MAXA, dl);
+    c->n4 = corio_resolve_until("localhost", 80, CORIO_AF_INET, c->v4, MAXA,
+                                dl);
+    c->lit = corio_resolve_until("::1", 443, 0, c->litv, 2, dl);
+    c->n6_literal_as_v4 = corio_resolve_until("::1", 443, CORIO_AF_INET,
+                                              c->litv + 1,
+                                              1, dl);
+    c->invalid = corio_resolve_until("no-such-host.invalid", 80, 0,
+                                     c->any + MAXA / 2,
+                                     MAXA / 2, dl);
+    c->bad_family = corio_resolve_until("localhost", 80, 99, c->v4, 1, dl);
+    c->bad_port = corio_resolve_until("localhost", 70000, 0, c->v4, 1, dl);
     return NULL;
 }
 
@@ -133,7 +136,7 @@ static void *cancelled_lookup(void *arg)
 {
     queued_case *c = arg;
     corio_addr out[4];
-    c->cancel_rc = corio_resolve("localhost", 1, 0, out, 4, CORIO_NEVER);
+    c->cancel_rc = corio_resolve("localhost", 1, 0, out, 4);
     return NULL;
 }
 
@@ -148,7 +151,7 @@ static void *queued_main(void *arg)
     /* A deadline passes while the lookup is queued behind the blocker. */
     corio_addr out[4];
     int64_t dl = corio_deadline_in(CORIO_MS(50));
-    c->timed_rc = corio_resolve("localhost", 1, 0, out, 4, dl);
+    c->timed_rc = corio_resolve_until("localhost", 1, 0, out, 4, dl);
     NOTE(&c->t, corio_now() >= dl, "returned before the deadline");
 
     /* A cancel arrives while it is queued. */
@@ -162,8 +165,8 @@ static void *queued_main(void *arg)
     atomic_store(&c->release, 1);
     if (b) corio_join(b, NULL);
     /* The pool works on: the withdrawn jobs left nothing behind. */
-    c->after_rc = corio_resolve("localhost", 1, 0, out, 4,
-                                corio_deadline_in(CORIO_SEC(20)));
+    c->after_rc = corio_resolve_until("localhost", 1, 0, out, 4,
+                                      corio_deadline_in(CORIO_SEC(20)));
     return NULL;
 }
 
@@ -203,7 +206,7 @@ static void *race_lookup(void *arg)
 {
     racer *r = arg;
     corio_addr out[4];
-    r->c->rc[r->i] = corio_resolve("localhost", 1, 0, out, 4, CORIO_NEVER);
+    r->c->rc[r->i] = corio_resolve("localhost", 1, 0, out, 4);
     return NULL;
 }
 

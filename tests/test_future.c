@@ -53,7 +53,8 @@ static void *error_and_deadline_body(void *arg)
     (void)arg;
     corio_future *f = corio_future_new();
     void *v = (void *)1;
-    cr_assert_eq(corio_future_wait_until(f, corio_deadline_in(CORIO_MS(1)), &v), CORIO_ETIMEDOUT);
+    cr_assert_eq(corio_future_wait_until(f, &v,
+                                         corio_deadline_in(CORIO_MS(1))), CORIO_ETIMEDOUT);
     cr_assert_eq((intptr_t)v, 1, "value untouched on timeout");
     corio_future_set_error(f, CORIO_ECONNREFUSED);
     cr_assert(corio_future_done(f));
@@ -136,7 +137,7 @@ typedef struct { corio_future *f; int64_t deadline; int rc; } timed_arg;
 static void *timed_waiter(void *arg)
 {
     timed_arg *a = arg;
-    a->rc = corio_future_wait_until(a->f, a->deadline, NULL);
+    a->rc = corio_future_wait_until(a->f, NULL, a->deadline);
     return NULL;
 }
 

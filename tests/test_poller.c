@@ -29,7 +29,7 @@ static int read_int(int fd, int *v)
         if (n == (ssize_t)sizeof *v) return 0;
         if (n == 0) return CORIO_EOF;
         if (n < 0 && errno != EAGAIN) return CORIO_EIO;
-        int rc = corio_wait_readable(fd, CORIO_NEVER);
+        int rc = corio_wait_readable(fd);
         if (rc) return rc;
     }
 }
@@ -76,7 +76,7 @@ Test(poller, pipe_ping_pong_between_two_tasks)
 
 static void *wait_read(void *arg)
 {
-    return (void *)(intptr_t)corio_wait_readable((int)(intptr_t)arg, CORIO_NEVER);
+    return (void *)(intptr_t)corio_wait_readable((int)(intptr_t)arg);
 }
 
 static void *deadline_busy_close_body(void *arg)
@@ -86,14 +86,16 @@ static void *deadline_busy_close_body(void *arg)
     nonblocking_pipe(p);
     /* Nothing to read: the deadline ends the wait. */
     int64_t t0 = corio_now();
-    cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_MS(3))), CORIO_ETIMEDOUT);
+    cr_assert_eq(corio_wait_readable_until(p[0],
+                                           corio_deadline_in(CORIO_MS(3))), CORIO_ETIMEDOUT);
     cr_assert_geq(corio_now() - t0, CORIO_MS(3));
     /* An empty pipe is writable at once. */
-    cr_assert_eq(corio_wait_writable(p[1], corio_deadline_in(CORIO_MS(100))), 0);
+    cr_assert_eq(corio_wait_writable_until(p[1],
+                                           corio_deadline_in(CORIO_MS(100))), 0);
     /* One reader per descriptor; a second one is refused, not queued. */
     corio_task *r = corio_spawn(wait_read, (void *)(intptr_t)p[0], NULL);
     corio_yield();
-    cr_assert_eq(corio_wait_readable(p[0], CORIO_NEVER), CORIO_EBUSY);
+    cr_assert_eq(corio_wait_readable(p[0]), CORIO_EBUSY);
     /* Closing it under the waiter wakes the waiter with CORIO_ECLOSED. */
     cr_assert_eq(corio_fd_close(p[0]), 0);
     void *rc;
@@ -118,13 +120,16 @@ static void *level_body(void *arg)
     cr_assert_eq(write(p[1], "abcd", 4), 4);
     char c;
     for (int i = 0; i < 4; i++) {
-        cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_SEC(5))), 0);
+        cr_assert_eq(corio_wait_readable_until(p[0],
+                                               corio_deadline_in(CORIO_SEC(5))), 0);
         cr_assert_eq(read(p[0], &c, 1), 1);
         cr_assert_eq(c, "abcd"[i]);
     }
-    cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_MS(1))), CORIO_ETIMEDOUT);
+    cr_assert_eq(corio_wait_readable_until(p[0],
+                                           corio_deadline_in(CORIO_MS(1))), CORIO_ETIMEDOUT);
     close(p[1]);
-    cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_SEC(5))), 0, "EOF is readable");
+    cr_assert_eq(corio_wait_readable_until(p[0],
+                                           corio_deadline_in(CORIO_SEC(5))), 0, "EOF is readable");
     cr_assert_eq(read(p[0], &c, 1), 0);
     corio_fd_close(p[0]);
     return NULL;
@@ -148,7 +153,7 @@ static void *cancel_wait_body(void *arg)
     cr_assert_eq((intptr_t)rc, CORIO_ECANCELED);
     /* The reader slot is free again. */
     cr_assert_eq(write(p[1], "x", 1), 1);
-    cr_assert_eq(corio_wait_readable(p[0], CORIO_NEVER), 0);
+    cr_assert_eq(corio_wait_readable(p[0]), 0);
     corio_fd_close(p[0]);
     corio_fd_close(p[1]);
     return NULL;
@@ -170,7 +175,7 @@ typedef struct { int fd; int64_t deadline; int rc; } reader_arg;
 static void *timed_reader(void *arg)
 {
     reader_arg *a = arg;
-    a->rc = corio_wait_readable(a->fd, a->deadline);
+    a->rc = corio_wait_readable_until(a->fd, a->deadline);
     return NULL;
 }
 
@@ -188,7 +193,8 @@ static void *deadline_and_event_body(void *arg)
     corio_join(r, NULL);
     cr_assert_eq(a.rc, CORIO_ETIMEDOUT);
     /* The slot is free and the byte still there. */
-    cr_assert_eq(corio_wait_readable(p[0], corio_deadline_in(CORIO_SEC(5))), 0);
+    cr_assert_eq(corio_wait_readable_until(p[0],
+                                           corio_deadline_in(CORIO_SEC(5))), 0);
     corio_fd_close(p[0]);
     corio_fd_close(p[1]);
     return NULL;

@@ -291,7 +291,7 @@ static void *waiter(void *arg)
     void *r = NULL;
     int64_t dl = c->deadline_ms ? corio_deadline_in(CORIO_MS(c->deadline_ms))
                                 : CORIO_NEVER;
-    c->rc = corio_to_thread_until(blocking_call, &c->b, dl, &r, discard_int);
+    c->rc = corio_to_thread_until(blocking_call, &c->b, &r, discard_int, dl);
     corio_os_mutex_lock(c->b.m);
     c->entered_at_return = c->b.entered;
     c->released_at_return = c->b.released;

@@ -236,7 +236,7 @@ static int self_exec_ok(void)
         int rc = corio_process_spawn(argv, NULL, &p);
         known = rc != CORIO_EINVAL; /* ENOEXEC: not a format this host runs */
         if (rc == 0) {
-            corio_process_wait(p, NULL, corio_deadline_in(CORIO_SEC(30)));
+            corio_process_wait_until(p, NULL, corio_deadline_in(CORIO_SEC(30)));
             corio_process_free(p);
         } else if (!known) {
             cr_log_warn("this binary cannot execve itself here (%s): the "
@@ -326,8 +326,8 @@ static void run_child(const char *const *argv, const corio_process_opts *o,
     r->code = -1000;
     r->spawn_rc = corio_process_spawn(argv, o, &p);
     if (r->spawn_rc < 0) return;
-    r->comm_rc = corio_process_communicate(p, in, inlen, &r->out, &r->err,
-                                           &r->code, in_s(60));
+    r->comm_rc = corio_process_communicate_until(p, in, inlen, &r->out, &r->err,
+                                                 &r->code, in_s(60));
     corio_process_free(p);
 }
 
@@ -420,8 +420,9 @@ static void *outerr_main(void *arg)
     if (c->r.spawn_rc < 0) return NULL;
     c->stderr_is_null = corio_process_stderr(p) == NULL &&
                         corio_process_stdin(p) == NULL;
-    c->r.comm_rc = corio_process_communicate(p, NULL, 0, &c->r.out, &c->r.err,
-                                             &c->r.code, in_s(60));
+    c->r.comm_rc = corio_process_communicate_until(p, NULL, 0, &c->r.out,
+                                                   &c->r.err,
+                                                   &c->r.code, in_s(60));
     corio_process_free(p);
     return NULL;
 }
@@ -502,18 +503,19 @@ static void *dialog_main(void *arg)
         char msg[32];
         snprintf(msg, sizeof msg, "line %d\n", i);
         rc = corio_stream_write(in, msg, strlen(msg));
-        if (rc == 0) rc = corio_stream_drain(in, in_s(30));
+        if (rc == 0) rc = corio_stream_drain_until(in, in_s(30));
         NOTE(&c->t, rc == 0, "write: %s", corio_strerror(rc));
-        ptrdiff_t n = corio_stream_readline(out, line, sizeof line, in_s(30));
+        ptrdiff_t n = corio_stream_readline_until(out, line, sizeof line,
+                                                  in_s(30));
         NOTE(&c->t, n == (ptrdiff_t)strlen(msg) && strcmp(line, msg) == 0,
              "readline %d: %td '%s'", i, n, n > 0 ? line : "");
     }
     /* Closing stdin is end-of-file for cat, which then exits. */
-    rc = corio_stream_write_eof(in, in_s(30));
+    rc = corio_stream_write_eof_until(in, in_s(30));
     NOTE(&c->t, rc == 0, "write_eof: %s", corio_strerror(rc));
-    ptrdiff_t n = corio_stream_readline(out, line, sizeof line, in_s(30));
+    ptrdiff_t n = corio_stream_readline_until(out, line, sizeof line, in_s(30));
     NOTE(&c->t, n == 0, "end of stream: %td", n);
-    rc = corio_process_wait(p, &c->code, in_s(30));
+    rc = corio_process_wait_until(p, &c->code, in_s(30));
     NOTE(&c->t, rc == 0, "wait: %s", corio_strerror(rc));
     corio_process_free(p);
     return NULL;
@@ -551,7 +553,7 @@ static int exit_code_of(const char *const *argv, tally *t)
     NOTE(t, rc == 0, "spawn %s: %s", argv[0], corio_strerror(rc));
     if (rc < 0) return -1000;
     int code = -1000;
-    rc = corio_process_wait(p, &code, in_s(60));
+    rc = corio_process_wait_until(p, &code, in_s(60));
     NOTE(t, rc == 0, "wait %s: %s", argv[0], corio_strerror(rc));
     corio_process_free(p);
     return code;
@@ -609,7 +611,7 @@ Test(process, exit_codes_signals_and_missing_programs, .timeout = 60)
     cr_assert_eq(c.path_false, 1);
     cr_assert_eq(c.raised_term, -SIGTERM, "%d", c.raised_term);
     cr_assert_eq(c.raised_kill, -SIGKILL, "%d", c.raised_kill);
-    cr_assert_eq(c.directory_rc, CORIO_EPERM, "a directory: %s",
+    cr_assert_eq(c.directory_rc, CORIO_EACCES, "a directory: %s",
                  corio_strerror(c.directory_rc));
 #endif
 }
@@ -643,15 +645,15 @@ static void *stop_main(void *arg)
     if (!p) return NULL;
     c->pid = corio_process_pid(p);
     int code = -1000;
-    c->timed_out_rc = corio_process_wait(p, &code,
-                                         corio_deadline_in(CORIO_MS(50)));
+    c->timed_out_rc = corio_process_wait_until(p, &code,
+                                               corio_deadline_in(CORIO_MS(50)));
     c->term_rc = corio_process_terminate(p);
-    int rc = corio_process_wait(p, &c->term_code, in_s(30));
+    int rc = corio_process_wait_until(p, &c->term_code, in_s(30));
     NOTE(&c->t, rc == 0, "wait after terminate: %s", corio_strerror(rc));
     /* Its exit is collected: signalling it now must not reach a process
      * that reused its id. */
     c->after_rc = corio_process_kill(p);
-    rc = corio_process_wait(p, &code, CORIO_NEVER);
+    rc = corio_process_wait(p, &code);
     c->again_rc = rc == 0 && code == c->term_code ? 0 : -1;
     corio_process_free(p);
 
@@ -659,7 +661,7 @@ static void *stop_main(void *arg)
     if (!p) return NULL;
     rc = corio_process_kill(p);
     NOTE(&c->t, rc == 0, "kill: %s", corio_strerror(rc));
-    rc = corio_process_wait(p, &c->kill_code, in_s(30));
+    rc = corio_process_wait_until(p, &c->kill_code, in_s(30));
     NOTE(&c->t, rc == 0, "wait after kill: %s", corio_strerror(rc));
     corio_process_free(p);
     return NULL;
@@ -710,8 +712,8 @@ static void *one_waiter(void *arg)
 {
     waiter_arg *w = arg;
     w->c->code[w->i] = -1000;
-    w->c->rc[w->i] = corio_process_wait(w->c->p, &w->c->code[w->i],
-                                        w->c->deadline[w->i]);
+    w->c->rc[w->i] = corio_process_wait_until(w->c->p, &w->c->code[w->i],
+                                              w->c->deadline[w->i]);
     return NULL;
 }
 
@@ -856,7 +858,7 @@ static void *progress_main(void *arg)
     if (rc < 0) return NULL;
     c->running = 1;
     corio_task *t = corio_spawn(ticker, c, NULL);
-    c->rc = corio_process_wait(p, &c->code, in_s(60));
+    c->rc = corio_process_wait_until(p, &c->code, in_s(60));
     c->wait_returned_at = corio_now();
     c->running = 0;
     if (t) corio_join(t, NULL);
@@ -900,11 +902,12 @@ static void *cancel_victim(void *arg)
     corio_buf out = { 0 }, err = { 0 };
     const char input[] = "some input\n";
     if (c->which == 0)
-        c->rc = corio_process_wait(c->p, &code, CORIO_NEVER);
+        c->rc = corio_process_wait(c->p, &code);
     else
-        c->rc = corio_process_communicate(c->p, input, sizeof input - 1, &out,
-                                          &err, &code,
-                                          c->which == 2
+        c->rc = corio_process_communicate_until(c->p, input, sizeof input - 1,
+                                                &out,
+                                                &err, &code,
+                                                c->which == 2
                                               ? corio_deadline_in(CORIO_MS(50))
                                               : CORIO_NEVER);
     corio_buf_free(&out);
@@ -929,7 +932,7 @@ static void *cancel_main(void *arg)
     corio_join(t, NULL);
     /* The child is still ours: stop it and collect it. */
     c->kill_rc = corio_process_kill(c->p);
-    c->wait_rc = corio_process_wait(c->p, &c->code, in_s(30));
+    c->wait_rc = corio_process_wait_until(c->p, &c->code, in_s(30));
     corio_process_free(c->p);
     return NULL;
 }
@@ -1161,7 +1164,7 @@ static void *hygiene_main(void *arg)
     }
     if (sleeper) {
         corio_process_kill(sleeper);
-        corio_process_wait(sleeper, NULL, in_s(30));
+        corio_process_wait_until(sleeper, NULL, in_s(30));
         corio_process_free(sleeper);
     }
     return NULL;

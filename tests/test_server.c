@@ -79,9 +79,9 @@ static void echo_handler(corio_stream *s, void *arg)
     (void)arg;
     char line[1024];
     ptrdiff_t n;
-    while ((n = corio_stream_readline(s, line, sizeof line, CORIO_NEVER)) > 0) {
+    while ((n = corio_stream_readline(s, line, sizeof line)) > 0) {
         if (corio_stream_write(s, line, (size_t)n) < 0) return;
-        if (corio_stream_drain(s, CORIO_NEVER) < 0) return;
+        if (corio_stream_drain(s) < 0) return;
     }
 }
 
@@ -95,7 +95,7 @@ static void *echo_client_main(void *arg)
     echo_client *c = arg;
     corio_stream *s;
     int64_t deadline = corio_deadline_in(CORIO_SEC(10));
-    int rc = corio_open_connection("127.0.0.1", c->port, deadline, &s);
+    int rc = corio_open_connection_until("127.0.0.1", c->port, &s, deadline);
     NOTE(c->t, rc == 0, "client %d: connect: %s", c->id, corio_strerror(rc));
     if (rc < 0) return NULL;
     for (int i = 0; i < 20; i++) {
@@ -103,13 +103,13 @@ static void *echo_client_main(void *arg)
         int len = snprintf(out, sizeof out, "client %d line %d\n", c->id, i);
         rc = corio_stream_write(s, out, (size_t)len);
         NOTE(c->t, rc == 0, "client %d: write: %s", c->id, corio_strerror(rc));
-        ptrdiff_t n = corio_stream_readline(s, in, sizeof in, deadline);
+        ptrdiff_t n = corio_stream_readline_until(s, in, sizeof in, deadline);
         NOTE(c->t, n == len && strcmp(in, out) == 0,
              "client %d line %d: got %td bytes '%s'", c->id, i, n,
              n > 0 ? in : "");
         if (n <= 0) break;
     }
-    corio_stream_close(s, deadline);
+    corio_stream_close_until(s, deadline);
     return NULL;
 }
 
@@ -128,14 +128,15 @@ static void *echo_main(void *arg)
     for (int i = 0; i < 8; i++)
         clients[i] = (echo_client){ corio_server_port(srv), i, &e->t };
     spawn_and_join(echo_client_main, clients, sizeof clients[0], 8);
-    e->cancelled = corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(10)));
+    e->cancelled = corio_server_shutdown_until(srv,
+                                               corio_deadline_in(CORIO_SEC(10)));
     NOTE(&e->t, server_tasks_alive() == 0, "server tasks outlived shutdown");
 
     /* The listener is closed: nobody answers on that port now. */
     corio_fd fd;
-    e->after_close = corio_tcp_connect_host("127.0.0.1", clients[0].port,
-                                            corio_deadline_in(CORIO_SEC(5)), &fd);
-    if (e->after_close == 0) corio_sock_close(fd);
+    e->after_close = corio_tcp_connect_host_until("127.0.0.1", clients[0].port,
+                                                  &fd, corio_deadline_in(CORIO_SEC(5)));
+    if (e->after_close == 0) corio_fd_close(fd);
     return NULL;
 }
 
@@ -171,17 +172,17 @@ static void shutdown_handler(corio_stream *s, void *arg)
 {
     shutdown_case *c = arg;
     char line[64];
-    ptrdiff_t n = corio_stream_readline(s, line, sizeof line, CORIO_NEVER);
+    ptrdiff_t n = corio_stream_readline(s, line, sizeof line);
     if (n <= 0) return;
     c->in_flight++;
     if (strcmp(line, "quick\n") == 0) {
         corio_event_wait(&c->go);
         corio_sleep(CORIO_MS(20));
         if (corio_stream_write(s, "done\n", 5) == 0 &&
-            corio_stream_drain(s, CORIO_NEVER) == 0)
+            corio_stream_drain(s) == 0)
             c->handlers_replied++;
     } else {
-        n = corio_stream_readline(s, line, sizeof line, CORIO_NEVER);
+        n = corio_stream_readline(s, line, sizeof line);
         if (n == CORIO_ECANCELED) c->handlers_cancelled++;
     }
 }
@@ -199,11 +200,12 @@ static void *shutdown_client_main(void *arg)
     shutdown_client *c = arg;
     corio_stream *s;
     int64_t deadline = corio_deadline_in(CORIO_SEC(20));
-    int rc = corio_open_connection("127.0.0.1", c->port, deadline, &s);
+    int rc = corio_open_connection_until("127.0.0.1", c->port, &s, deadline);
     NOTE(c->t, rc == 0, "connect: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     corio_stream_write(s, c->request, strlen(c->request));
-    c->got = corio_stream_readline(s, c->reply, sizeof c->reply, deadline);
+    c->got = corio_stream_readline_until(s, c->reply, sizeof c->reply,
+                                         deadline);
     corio_stream_abort(s);
     return NULL;
 }
@@ -230,7 +232,8 @@ static void *shutdown_main(void *arg)
 
     corio_event_set(&c->go);
     int64_t t0 = corio_now();
-    c->cancelled = corio_server_shutdown(srv, corio_deadline_in(CORIO_MS(500)));
+    c->cancelled = corio_server_shutdown_until(srv,
+                                               corio_deadline_in(CORIO_MS(500)));
     c->shutdown_took = corio_now() - t0;
     NOTE(&c->t, server_tasks_alive() == 0, "server tasks outlived shutdown");
 
@@ -299,14 +302,14 @@ static void *limit_client_main(void *arg)
     limit_client *c = arg;
     corio_stream *s;
     int64_t deadline = corio_deadline_in(CORIO_SEC(30));
-    int rc = corio_open_connection("127.0.0.1", c->port, deadline, &s);
+    int rc = corio_open_connection_until("127.0.0.1", c->port, &s, deadline);
     NOTE(c->t, rc == 0, "connect: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     char line[16];
-    ptrdiff_t n = corio_stream_readline(s, line, sizeof line, deadline);
+    ptrdiff_t n = corio_stream_readline_until(s, line, sizeof line, deadline);
     NOTE(c->t, n == 3 && strcmp(line, "ok\n") == 0,
          "client got %td instead of its turn", n);
-    corio_stream_close(s, deadline);
+    corio_stream_close_until(s, deadline);
     return NULL;
 }
 
@@ -336,7 +339,8 @@ static void *limit_main(void *arg)
 
     corio_event_set(&c->release);
     for (int i = 0; i < LIMIT_CLIENTS; i++) corio_join(t[i], NULL);
-    int cancelled = corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(10)));
+    int cancelled = corio_server_shutdown_until(srv,
+                                                corio_deadline_in(CORIO_SEC(10)));
     NOTE(&c->t, cancelled == 0, "%d handlers cancelled", cancelled);
     NOTE(&c->t, server_tasks_alive() == 0, "server tasks outlived shutdown");
     return NULL;
@@ -395,8 +399,8 @@ static void *emfile_main(void *arg)
     close(spare);
 
     corio_fd client;
-    rc = corio_tcp_connect_host("127.0.0.1", corio_server_port(srv),
-                                corio_deadline_in(CORIO_SEC(5)), &client);
+    rc = corio_tcp_connect_host_until("127.0.0.1", corio_server_port(srv),
+                                      &client, corio_deadline_in(CORIO_SEC(5)));
     NOTE(&c->t, rc == 0, "connect: %s", corio_strerror(rc));
 
     /* The accept task now fails with CORIO_EMFILE. Spinning without a
@@ -415,19 +419,20 @@ static void *emfile_main(void *arg)
 
     /* After the back-off the queued connection is accepted and served. */
     if (rc == 0) {
-        corio_sock_send_all(client, "ping\n", 5, corio_deadline_in(CORIO_SEC(5)));
+        corio_sock_send_all_until(client, "ping\n", 5,
+                                  corio_deadline_in(CORIO_SEC(5)));
         size_t got = 0;
         while (got < 5) {
-            ptrdiff_t n = corio_sock_recv(client, c->reply + got,
-                                          sizeof c->reply - 1 - got,
-                                          corio_deadline_in(CORIO_SEC(5)));
+            ptrdiff_t n = corio_sock_recv_until(client, c->reply + got,
+                                                sizeof c->reply - 1 - got,
+                                                corio_deadline_in(CORIO_SEC(5)));
             if (n <= 0) { c->echoed = n; break; }
             got += (size_t)n;
             c->echoed = (ptrdiff_t)got;
         }
-        corio_sock_close(client);
+        corio_fd_close(client);
     }
-    corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(5)));
+    corio_server_shutdown_until(srv, corio_deadline_in(CORIO_SEC(5)));
     return NULL;
 }
 
@@ -481,15 +486,15 @@ static void many_handler(corio_stream *s, void *arg)
 {
     many_server *m = arg;
     char line[16];
-    ptrdiff_t n = corio_stream_readline(s, line, sizeof line,
-                                        corio_deadline_in(CORIO_SEC(120)));
+    ptrdiff_t n = corio_stream_readline_until(s, line, sizeof line,
+                                              corio_deadline_in(CORIO_SEC(120)));
     if (n <= 0) return;
     if (++m->live > m->max_live) m->max_live = m->live;
     if (m->live == MANY) corio_event_set(&m->all_in);
     int rc = corio_event_wait_until(&m->all_in, corio_deadline_in(CORIO_SEC(120)));
     m->live--;
     if (rc == 0 && corio_stream_write(s, "bye\n", 4) == 0 &&
-        corio_stream_drain(s, CORIO_NEVER) == 0)
+        corio_stream_drain(s) == 0)
         m->replied++;
 }
 
@@ -506,17 +511,18 @@ static int many_exchange(int port, int64_t deadline, const char **stage)
 {
     corio_stream *s;
     *stage = "connect";
-    int rc = corio_open_connection("127.0.0.1", port, deadline, &s);
+    int rc = corio_open_connection_until("127.0.0.1", port, &s, deadline);
     if (rc != 0) return rc;
     *stage = "write";
     rc = corio_stream_write(s, "hello\n", 6);
     if (rc == 0) {
         char line[16];
         *stage = "readline";
-        ptrdiff_t n = corio_stream_readline(s, line, sizeof line, deadline);
+        ptrdiff_t n = corio_stream_readline_until(s, line, sizeof line,
+                                                  deadline);
         rc = n == 4 && strcmp(line, "bye\n") == 0 ? 0 : n < 0 ? (int)n : CORIO_EIO;
     }
-    corio_stream_close(s, deadline);
+    corio_stream_close_until(s, deadline);
     return rc;
 }
 
@@ -600,7 +606,8 @@ static void *many_server_main(void *arg)
     m->all_in_rc = corio_event_wait_until(&m->all_in, corio_deadline_in(CORIO_SEC(150)));
     until_count(&m->replied, MANY);
     if (clients) corio_join(clients, NULL);
-    m->cancelled = corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(30)));
+    m->cancelled = corio_server_shutdown_until(srv,
+                                               corio_deadline_in(CORIO_SEC(30)));
     return NULL;
 }
 

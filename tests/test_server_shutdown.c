@@ -75,9 +75,9 @@ static void echo(corio_stream *s, void *arg)
     small_buffers(corio_stream_fd(s));
     char buf[4096];
     ptrdiff_t n;
-    while ((n = corio_stream_read(s, buf, sizeof buf, CORIO_NEVER)) > 0) {
+    while ((n = corio_stream_read(s, buf, sizeof buf)) > 0) {
         if (corio_stream_write(s, buf, (size_t)n) < 0) break;
-        if (corio_stream_drain(s, CORIO_NEVER) < 0) break;
+        if (corio_stream_drain(s) < 0) break;
     }
 }
 
@@ -91,7 +91,7 @@ static void *client(void *arg)
     corio_addr a;
     corio_fd fd;
     corio_addr_ip(&a, "127.0.0.1", r->port);
-    int rc = corio_tcp_connect(&a, corio_deadline_in(CORIO_SEC(10)), &fd);
+    int rc = corio_tcp_connect_until(&a, &fd, corio_deadline_in(CORIO_SEC(10)));
     NOTE(&r->t, rc == 0, "connect: %s", corio_strerror(rc));
     if (rc < 0) {
         if (++r->clients_going == CLIENTS) corio_event_set(&r->all_going);
@@ -106,12 +106,12 @@ static void *client(void *arg)
      * server's writes queue), then one read of all that came back (its
      * queue empties, and the next echo finds the kernel full again). */
     for (unsigned k = 0; corio_now() < until; k++) {
-        ptrdiff_t n = corio_sock_send(fd, piece, sizeof piece,
-                                      corio_deadline_in(CORIO_MS(1)));
+        ptrdiff_t n = corio_sock_send_until(fd, piece, sizeof piece,
+                                            corio_deadline_in(CORIO_MS(1)));
         if (n < 0 && n != CORIO_ETIMEDOUT) break; /* the server is gone */
         if (k % 4 != 3) continue;
-        n = corio_sock_recv(fd, back, sizeof back,
-                            corio_deadline_in(CORIO_MS(1)));
+        n = corio_sock_recv_until(fd, back, sizeof back,
+                                  corio_deadline_in(CORIO_MS(1)));
         if (n == 0 || (n < 0 && n != CORIO_ETIMEDOUT)) break;
         if (n > 0 && !going) {
             going = true;
@@ -121,7 +121,7 @@ static void *client(void *arg)
     NOTE(&r->t, r->stopping, "a client saw its connection end before shutdown, "
          "or ran out of time");
     if (!going && ++r->clients_going == CLIENTS) corio_event_set(&r->all_going);
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 
@@ -129,11 +129,11 @@ static void *client(void *arg)
 static void *on_sigint(void *arg)
 {
     round_state *r = arg;
-    int rc = corio_signal_wait(SIGINT, corio_deadline_in(ROUND_LIMIT));
+    int rc = corio_signal_wait_until(SIGINT, corio_deadline_in(ROUND_LIMIT));
     NOTE(&r->t, rc == 0, "SIGINT wait: %s", corio_strerror(rc));
     r->stopping = true;
     int64_t t0 = corio_now();
-    r->cancelled = corio_server_shutdown(r->srv, corio_now());
+    r->cancelled = corio_server_shutdown_until(r->srv, corio_now());
     r->shutdown_ns = corio_now() - t0;
     return NULL;
 }
@@ -217,21 +217,21 @@ static void *twin_main(void *arg)
     corio_addr a;
     corio_fd fd;
     corio_addr_ip(&a, "127.0.0.1", corio_server_port(srv));
-    rc = corio_tcp_connect(&a, corio_deadline_in(CORIO_SEC(10)), &fd);
+    rc = corio_tcp_connect_until(&a, &fd, corio_deadline_in(CORIO_SEC(10)));
     cr_assert_eq(rc, 0);
     rc = corio_event_wait_until(&ready, corio_deadline_in(CORIO_SEC(10)));
     cr_assert_eq(rc, 0);
     /* The handler has returned and its stream is being aborted. */
-    int cancelled = corio_server_shutdown(srv, corio_deadline_in(CORIO_SEC(5)));
+    int cancelled = corio_server_shutdown_until(srv, corio_deadline_in(CORIO_SEC(5)));
     cr_assert_eq(cancelled, 0, "the handler had finished by itself");
     char b[4096];
     ptrdiff_t n;
     int64_t until = corio_deadline_in(CORIO_SEC(10));
-    while ((n = corio_sock_recv(fd, b, sizeof b, until)) > 0) {
+    while ((n = corio_sock_recv_until(fd, b, sizeof b, until)) > 0) {
     }
     cr_assert(n == 0 || n == CORIO_ECONNRESET, "the client never saw the "
               "end: %s", corio_strerror((int)n));
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     corio_event_destroy(&ready);
     return NULL;
 }

@@ -63,7 +63,7 @@ static void *waiter(void *arg)
 {
     wait_job *j = arg;
     int64_t t0 = corio_now();
-    j->rc = corio_signal_wait(j->signum, j->deadline);
+    j->rc = corio_signal_wait_until(j->signum, j->deadline);
     j->took = corio_now() - t0;
     return NULL;
 }
@@ -193,12 +193,12 @@ static void *pending_main(void *arg)
     pending_case *c = arg;
     /* A wait whose deadline has passed installs the handler, then times
      * out: from now on the signal is caught, and nobody waits. */
-    c->install_rc = corio_signal_wait(TEST_SIGNAL, corio_now());
+    c->install_rc = corio_signal_wait_until(TEST_SIGNAL, corio_now());
     c->send1_rc = send_and_settle();
     c->send2_rc = send_and_settle();
     /* Deadline "now": a pending signal is the only way to get 0. */
-    c->first_rc = corio_signal_wait(TEST_SIGNAL, corio_now());
-    c->second_rc = corio_signal_wait(TEST_SIGNAL, corio_now());
+    c->first_rc = corio_signal_wait_until(TEST_SIGNAL, corio_now());
+    c->second_rc = corio_signal_wait_until(TEST_SIGNAL, corio_now());
     return NULL;
 }
 
@@ -226,9 +226,9 @@ typedef struct args_case { int zero, huge, fault; } args_case;
 static void *args_main(void *arg)
 {
     args_case *c = arg;
-    c->zero = corio_signal_wait(0, CORIO_NEVER);
-    c->huge = corio_signal_wait(100000, CORIO_NEVER);
-    c->fault = corio_signal_wait(SIGSEGV, CORIO_NEVER);
+    c->zero = corio_signal_wait(0);
+    c->huge = corio_signal_wait(100000);
+    c->fault = corio_signal_wait(SIGSEGV);
     return NULL;
 }
 
@@ -242,7 +242,7 @@ Test(signal, bad_signal_numbers_are_refused)
      * a console event). */
     cr_assert(c.fault == CORIO_EINVAL || c.fault == CORIO_ENOTSUP,
               "SIGSEGV: %s", corio_strerror(c.fault));
-    cr_assert_eq(corio_signal_wait(TEST_SIGNAL, CORIO_NEVER), CORIO_ENOLOOP,
+    cr_assert_eq(corio_signal_wait(TEST_SIGNAL), CORIO_ENOLOOP,
                  "a wait outside a task must refuse");
 }
 
@@ -256,7 +256,7 @@ static void *break_main(void *arg)
 {
     int *claimed = arg;
     /* Watch SIGINT only: Ctrl+Break (SIGBREAK) is then nobody's. */
-    corio_signal_wait(SIGINT, corio_now());
+    corio_signal_wait_until(SIGINT, corio_now());
     *claimed = corio__signal_console_event(CTRL_BREAK_EVENT);
     return NULL;
 }

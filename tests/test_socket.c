@@ -44,7 +44,7 @@ static int listen_ip(const char *ip, int backlog, corio_fd *lfd,
     rc = corio_tcp_listen(&at, backlog, 0, lfd);
     if (rc < 0) return rc;
     rc = corio_sock_local_addr(*lfd, bound);
-    if (rc < 0) corio_sock_close(*lfd);
+    if (rc < 0) corio_fd_close(*lfd);
     return rc;
 }
 
@@ -54,8 +54,8 @@ static ptrdiff_t recv_exact(corio_fd fd, void *buf, size_t len,
 {
     size_t done = 0;
     while (done < len) {
-        ptrdiff_t n = corio_sock_recv(fd, (char *)buf + done, len - done,
-                                      deadline);
+        ptrdiff_t n = corio_sock_recv_until(fd, (char *)buf + done, len - done,
+                                            deadline);
         if (n < 0) return n;
         if (n == 0) break;
         done += (size_t)n;
@@ -86,17 +86,17 @@ static void *echo_server(void *arg)
     echo_case *e = arg;
     corio_fd fd;
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
-    int rc = corio_tcp_accept(e->lfd, &fd, &e->server_saw, dl);
+    int rc = corio_tcp_accept_until(e->lfd, &fd, &e->server_saw, dl);
     e->server_status = rc;
     if (rc < 0) return NULL;
     char buf[4096];
     for (;;) {
-        ptrdiff_t n = corio_sock_recv(fd, buf, sizeof buf, dl);
+        ptrdiff_t n = corio_sock_recv_until(fd, buf, sizeof buf, dl);
         if (n <= 0) { e->server_status = (int)n; break; }
-        rc = corio_sock_send_all(fd, buf, (size_t)n, dl);
+        rc = corio_sock_send_all_until(fd, buf, (size_t)n, dl);
         if (rc < 0) { e->server_status = rc; break; }
     }
-    corio_sock_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 
@@ -111,7 +111,7 @@ static void *echo_main(void *arg)
         rc = corio_unix_listen(e->path, 8, &e->lfd);
         if (rc == 0) rc = corio_addr_unix(&bound, e->path);
     }
-    if (rc == CORIO_ENOTSUP || (e->ip && rc == CORIO_EADDRINUSE)) {
+    if (rc == CORIO_ENOTSUP || (e->ip && rc == CORIO_EADDRNOTAVAIL)) {
         e->unavailable = 1; /* e.g. no IPv6 on this host */
         return NULL;
     }
@@ -122,15 +122,15 @@ static void *echo_main(void *arg)
     NOTE(&e->t, server != NULL, "spawn");
     corio_fd c;
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
-    rc = e->ip ? corio_tcp_connect(&bound, dl, &c)
-               : corio_unix_connect(e->path, dl, &c);
+    rc = e->ip ? corio_tcp_connect_until(&bound, &c, dl)
+               : corio_unix_connect_until(e->path, &c, dl);
     NOTE(&e->t, rc == 0, "connect: %s", corio_strerror(rc));
     if (rc == 0) {
         corio_sock_local_addr(c, &e->client_local);
         static unsigned char out[ECHO_MSG], in[ECHO_MSG];
         for (int r = 0; r < ECHO_ROUNDS && e->t.failures == 0; r++) {
             for (size_t i = 0; i < ECHO_MSG; i++) out[i] = pattern(i + (size_t)r);
-            rc = corio_sock_send_all(c, out, sizeof out, dl);
+            rc = corio_sock_send_all_until(c, out, sizeof out, dl);
             NOTE(&e->t, rc == 0, "send_all: %s", corio_strerror(rc));
             ptrdiff_t n = recv_exact(c, in, sizeof in, dl);
             NOTE(&e->t, n == ECHO_MSG && memcmp(in, out, sizeof in) == 0,
@@ -138,12 +138,12 @@ static void *echo_main(void *arg)
         }
         NOTE(&e->t, corio_sock_shutdown_write(c) == 0, "shutdown_write");
         char b;
-        ptrdiff_t n = corio_sock_recv(c, &b, 1, dl);
+        ptrdiff_t n = corio_sock_recv_until(c, &b, 1, dl);
         NOTE(&e->t, n == 0, "after our FIN the server closes: %td", n);
-        corio_sock_close(c);
+        corio_fd_close(c);
     }
     if (server) corio_join(server, NULL);
-    corio_sock_close(e->lfd);
+    corio_fd_close(e->lfd);
     return NULL;
 }
 
@@ -217,26 +217,27 @@ static void *udp_main(void *arg)
     if (rc < 0) return NULL;
     rc = corio_udp_bind(&any, &b);
     NOTE(&u->t, rc == 0, "bind b: %s", corio_strerror(rc));
-    if (rc < 0) { corio_sock_close(a); return NULL; }
+    if (rc < 0) { corio_fd_close(a); return NULL; }
     corio_sock_local_addr(a, &a_addr);
     corio_sock_local_addr(b, &b_addr);
     NOTE(&u->t, corio_addr_port(&b_addr) > 0, "port 0 picked a port");
 
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    ptrdiff_t n = corio_udp_sendto(a, "ping", 4, &b_addr, dl);
+    ptrdiff_t n = corio_udp_sendto_until(a, "ping", 4, &b_addr, dl);
     NOTE(&u->t, n == 4, "sendto: %td", n);
-    u->got = corio_udp_recvfrom(b, u->text, sizeof u->text - 1, &from, dl);
+    u->got = corio_udp_recvfrom_until(b, u->text, sizeof u->text - 1, &from,
+                                      dl);
     if (u->got >= 0) u->text[u->got] = '\0';
     corio_addr_format(&from, u->from, sizeof u->from);
     corio_addr_format(&a_addr, u->sender, sizeof u->sender);
     /* Reply to whoever it came from. */
-    n = corio_udp_sendto(b, "pong", 4, &from, dl);
+    n = corio_udp_sendto_until(b, "pong", 4, &from, dl);
     NOTE(&u->t, n == 4, "reply sendto: %td", n);
     char back[8];
-    u->reply = corio_udp_recvfrom(a, back, sizeof back, NULL, dl);
+    u->reply = corio_udp_recvfrom_until(a, back, sizeof back, NULL, dl);
     NOTE(&u->t, u->reply == 4 && memcmp(back, "pong", 4) == 0, "pong");
-    corio_sock_close(a);
-    corio_sock_close(b);
+    corio_fd_close(a);
+    corio_fd_close(b);
     return NULL;
 }
 
@@ -273,24 +274,25 @@ static void *byname_main(void *arg)
     if (rc < 0) return NULL;
     b->port_wanted = corio_addr_port(&bound);
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
-    b->connect_rc = corio_tcp_connect_host("localhost", b->port_wanted, dl, &c);
+    b->connect_rc = corio_tcp_connect_host_until("localhost", b->port_wanted,
+                                                 &c, dl);
     if (b->connect_rc == 0) {
         corio_addr peer;
-        b->accept_rc = corio_tcp_accept(lfd, &s, NULL, dl);
+        b->accept_rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
         corio_sock_peer_addr(c, &peer);
         b->port_seen = corio_addr_port(&peer);
-        if (b->accept_rc == 0) corio_sock_close(s);
-        corio_sock_close(c);
+        if (b->accept_rc == 0) corio_fd_close(s);
+        corio_fd_close(c);
     }
     /* A literal goes straight through, no resolver. */
-    rc = corio_tcp_connect_host("127.0.0.1", b->port_wanted, dl, &c);
+    rc = corio_tcp_connect_host_until("127.0.0.1", b->port_wanted, &c, dl);
     NOTE(&b->t, rc == 0, "connect_host literal: %s", corio_strerror(rc));
     if (rc == 0) {
-        rc = corio_tcp_accept(lfd, &s, NULL, dl);
-        if (rc == 0) corio_sock_close(s);
-        corio_sock_close(c);
+        rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
+        if (rc == 0) corio_fd_close(s);
+        corio_fd_close(c);
     }
-    corio_sock_close(lfd);
+    corio_fd_close(lfd);
     return NULL;
 }
 
@@ -316,13 +318,14 @@ static void *refused_main(void *arg)
     corio_fd lfd, c;
     corio_addr bound;
     if (listen_ip("127.0.0.1", 1, &lfd, &bound) < 0) return NULL;
-    corio_sock_close(lfd); /* the port is now (almost surely) closed */
+    corio_fd_close(lfd); /* the port is now (almost surely) closed */
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    r->rc_addr = corio_tcp_connect(&bound, dl, &c);
-    if (r->rc_addr == 0) corio_sock_close(c);
-    r->rc_host = corio_tcp_connect_host("127.0.0.1", corio_addr_port(&bound),
-                                        dl, &c);
-    if (r->rc_host == 0) corio_sock_close(c);
+    r->rc_addr = corio_tcp_connect_until(&bound, &c, dl);
+    if (r->rc_addr == 0) corio_fd_close(c);
+    r->rc_host = corio_tcp_connect_host_until("127.0.0.1",
+                                              corio_addr_port(&bound),
+                                              &c, dl);
+    if (r->rc_host == 0) corio_fd_close(c);
     return NULL;
 }
 
@@ -364,7 +367,7 @@ static void *deadline_main(void *arg)
     d->connect_rc = 1; /* every probe connected */
     for (int i = 0; i < BACKLOG_PROBES; i++) {
         int64_t dl = corio_deadline_in(CORIO_MS(150));
-        rc = corio_tcp_connect(&bound, dl, &fds[open]);
+        rc = corio_tcp_connect_until(&bound, &fds[open], dl);
         if (rc == 0) {
             open++;
             d->connected_first++;
@@ -378,13 +381,13 @@ static void *deadline_main(void *arg)
     if (d->connect_rc == CORIO_ETIMEDOUT) {
         int64_t dl = corio_deadline_in(CORIO_MS(150));
         corio_fd c;
-        d->host_rc = corio_tcp_connect_host("127.0.0.1",
-                                            corio_addr_port(&bound), dl, &c);
+        d->host_rc = corio_tcp_connect_host_until("127.0.0.1",
+                                                  corio_addr_port(&bound), &c, dl);
         d->host_late_enough = corio_now() >= dl;
-        if (d->host_rc == 0) corio_sock_close(c);
+        if (d->host_rc == 0) corio_fd_close(c);
     }
-    for (int i = 0; i < open; i++) corio_sock_close(fds[i]);
-    corio_sock_close(lfd);
+    for (int i = 0; i < open; i++) corio_fd_close(fds[i]);
+    corio_fd_close(lfd);
 
     /* accept with nobody knocking. */
     rc = listen_ip("127.0.0.1", 4, &lfd, &bound);
@@ -392,10 +395,10 @@ static void *deadline_main(void *arg)
     if (rc < 0) return NULL;
     corio_fd s;
     int64_t dl = corio_deadline_in(CORIO_MS(50));
-    d->accept_rc = corio_tcp_accept(lfd, &s, NULL, dl);
+    d->accept_rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
     d->accept_late_enough = corio_now() >= dl;
-    if (d->accept_rc == 0) corio_sock_close(s);
-    corio_sock_close(lfd);
+    if (d->accept_rc == 0) corio_fd_close(s);
+    corio_fd_close(lfd);
     return NULL;
 }
 
@@ -430,8 +433,8 @@ static void *blocked_accept(void *arg)
 {
     cancel_case *c = arg;
     corio_fd s;
-    c->accept_rc = corio_tcp_accept(c->lfd, &s, NULL, CORIO_NEVER);
-    if (c->accept_rc == 0) corio_sock_close(s);
+    c->accept_rc = corio_tcp_accept(c->lfd, &s, NULL);
+    if (c->accept_rc == 0) corio_fd_close(s);
     return NULL;
 }
 
@@ -439,7 +442,7 @@ static void *blocked_recv(void *arg)
 {
     cancel_case *c = arg;
     char b;
-    c->recv_rc = corio_sock_recv(c->conn, &b, 1, CORIO_NEVER);
+    c->recv_rc = corio_sock_recv(c->conn, &b, 1);
     return NULL;
 }
 
@@ -461,10 +464,10 @@ static void *cancel_main(void *arg)
     /* The listener still works after a cancelled accept. */
     corio_fd cl;
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    rc = corio_tcp_connect(&bound, dl, &cl);
+    rc = corio_tcp_connect_until(&bound, &cl, dl);
     NOTE(&c->t, rc == 0, "connect: %s", corio_strerror(rc));
-    if (rc < 0) { corio_sock_close(c->lfd); return NULL; }
-    rc = corio_tcp_accept(c->lfd, &c->conn, NULL, dl);
+    if (rc < 0) { corio_fd_close(c->lfd); return NULL; }
+    rc = corio_tcp_accept_until(c->lfd, &c->conn, NULL, dl);
     NOTE(&c->t, rc == 0, "accept: %s", corio_strerror(rc));
     if (rc == 0) {
         t = corio_spawn(blocked_recv, c, NULL);
@@ -474,14 +477,14 @@ static void *cancel_main(void *arg)
             corio_join(t, NULL);
         }
         /* Nothing was lost: a byte sent now is the next one received. */
-        corio_sock_send_all(cl, "z", 1, dl);
+        corio_sock_send_all_until(cl, "z", 1, dl);
         char b = 0;
-        c->recv_after = corio_sock_recv(c->conn, &b, 1, dl);
+        c->recv_after = corio_sock_recv_until(c->conn, &b, 1, dl);
         NOTE(&c->t, b == 'z', "byte after cancel: %d", b);
-        corio_sock_close(c->conn);
+        corio_fd_close(c->conn);
     }
-    corio_sock_close(cl);
-    corio_sock_close(c->lfd);
+    corio_fd_close(cl);
+    corio_fd_close(c->lfd);
     return NULL;
 }
 
@@ -509,8 +512,8 @@ static void *blocked_connect(void *arg)
 {
     cancel2_case *c = arg;
     corio_fd fd;
-    c->connect_rc = corio_tcp_connect(&c->full, CORIO_NEVER, &fd);
-    if (c->connect_rc == 0) corio_sock_close(fd);
+    c->connect_rc = corio_tcp_connect(&c->full, &fd);
+    if (c->connect_rc == 0) corio_fd_close(fd);
     return NULL;
 }
 
@@ -518,7 +521,7 @@ static void *blocked_recvfrom(void *arg)
 {
     cancel2_case *c = arg;
     char b[8];
-    c->recvfrom_rc = corio_udp_recvfrom(c->udp, b, sizeof b, NULL, CORIO_NEVER);
+    c->recvfrom_rc = corio_udp_recvfrom(c->udp, b, sizeof b, NULL);
     return NULL;
 }
 
@@ -533,8 +536,8 @@ static void *cancel2_main(void *arg)
      * for good: cancel it. */
     int open = 0;
     for (int i = 0; i < BACKLOG_PROBES; i++) {
-        rc = corio_tcp_connect(&c->full, corio_deadline_in(CORIO_MS(150)),
-                               &fds[open]);
+        rc = corio_tcp_connect_until(&c->full, &fds[open],
+                                     corio_deadline_in(CORIO_MS(150)));
         if (rc != 0) break;
         open++;
     }
@@ -545,8 +548,8 @@ static void *cancel2_main(void *arg)
         corio_cancel(t);
         corio_join(t, NULL);
     }
-    for (int i = 0; i < open; i++) corio_sock_close(fds[i]);
-    corio_sock_close(lfd);
+    for (int i = 0; i < open; i++) corio_fd_close(fds[i]);
+    corio_fd_close(lfd);
 
     corio_addr any;
     corio_addr_ip(&any, "127.0.0.1", 0);
@@ -559,7 +562,7 @@ static void *cancel2_main(void *arg)
         corio_cancel(t);
         corio_join(t, NULL);
     }
-    corio_sock_close(c->udp);
+    corio_fd_close(c->udp);
     return NULL;
 }
 
@@ -595,26 +598,27 @@ static void *nodelay_main(void *arg)
     NOTE(&n->t, rc == 0, "listen: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    rc = corio_tcp_connect(&bound, dl, &c);
-    if (rc == 0) rc = corio_tcp_accept(lfd, &s, NULL, dl);
+    rc = corio_tcp_connect_until(&bound, &c, dl);
+    if (rc == 0) rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
     NOTE(&n->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc == 0) {
         n->client = corio_io_get_nodelay(c);
         n->server = corio_io_get_nodelay(s);
         NOTE(&n->t, corio_tcp_nodelay(c, 0) == 0, "nodelay off");
         n->client_off = corio_io_get_nodelay(c);
-        corio_sock_close(c);
-        corio_sock_close(s);
+        corio_fd_close(c);
+        corio_fd_close(s);
     }
-    rc = corio_tcp_connect_host("127.0.0.1", corio_addr_port(&bound), dl, &c2);
-    if (rc == 0) rc = corio_tcp_accept(lfd, &s2, NULL, dl);
+    rc = corio_tcp_connect_host_until("127.0.0.1", corio_addr_port(&bound),
+                                      &c2, dl);
+    if (rc == 0) rc = corio_tcp_accept_until(lfd, &s2, NULL, dl);
     NOTE(&n->t, rc == 0, "pair by name: %s", corio_strerror(rc));
     if (rc == 0) {
         n->byname = corio_io_get_nodelay(c2);
-        corio_sock_close(c2);
-        corio_sock_close(s2);
+        corio_fd_close(c2);
+        corio_fd_close(s2);
     }
-    corio_sock_close(lfd);
+    corio_fd_close(lfd);
     return NULL;
 }
 
@@ -648,10 +652,10 @@ static void *vanishing_peer(void *arg)
 {
     vanish_case *v = arg;
     char buf[512];
-    ptrdiff_t n = corio_sock_recv(v->server, buf, sizeof buf,
-                                  corio_deadline_in(CORIO_SEC(10)));
+    ptrdiff_t n = corio_sock_recv_until(v->server, buf, sizeof buf,
+                                        corio_deadline_in(CORIO_SEC(10)));
     NOTE(&v->t, n > 0, "peer recv: %td", n);
-    corio_sock_close(v->server);
+    corio_fd_close(v->server);
     return NULL;
 }
 
@@ -664,22 +668,22 @@ static void *vanish_main(void *arg)
     NOTE(&v->t, rc == 0, "listen: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    rc = corio_tcp_connect(&bound, dl, &c);
-    if (rc == 0) rc = corio_tcp_accept(lfd, &v->server, NULL, dl);
-    corio_sock_close(lfd);
+    rc = corio_tcp_connect_until(&bound, &c, dl);
+    if (rc == 0) rc = corio_tcp_accept_until(lfd, &v->server, NULL, dl);
+    corio_fd_close(lfd);
     NOTE(&v->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     corio_task *peer = corio_spawn(vanishing_peer, v, NULL);
     static const char chunk[16384];
     v->write_rc = 1;
     for (int i = 0; i < 100000; i++) { /* bounded: ~1.6 GB at most */
-        rc = corio_sock_send_all(c, chunk, sizeof chunk, dl);
+        rc = corio_sock_send_all_until(c, chunk, sizeof chunk, dl);
         if (rc < 0) { v->write_rc = rc; break; }
         v->written += (ptrdiff_t)sizeof chunk;
     }
-    v->again_rc = corio_sock_send_all(c, chunk, sizeof chunk, dl);
+    v->again_rc = corio_sock_send_all_until(c, chunk, sizeof chunk, dl);
     if (peer) corio_join(peer, NULL);
-    corio_sock_close(c);
+    corio_fd_close(c);
     return NULL;
 }
 
@@ -715,24 +719,24 @@ static void *half_main(void *arg)
     NOTE(&h->t, rc == 0, "listen: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    rc = corio_tcp_connect(&bound, dl, &c);
-    if (rc == 0) rc = corio_tcp_accept(lfd, &s, NULL, dl);
-    corio_sock_close(lfd);
+    rc = corio_tcp_connect_until(&bound, &c, dl);
+    if (rc == 0) rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
+    corio_fd_close(lfd);
     NOTE(&h->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
 
-    NOTE(&h->t, corio_sock_send_all(c, "hello", 5, dl) == 0, "send");
+    NOTE(&h->t, corio_sock_send_all_until(c, "hello", 5, dl) == 0, "send");
     NOTE(&h->t, corio_sock_shutdown_write(c) == 0, "shutdown_write");
     h->got = recv_exact(s, h->data, 5, dl);
-    h->eof = corio_sock_recv(s, h->data + 5, 1, dl);
+    h->eof = corio_sock_recv_until(s, h->data + 5, 1, dl);
     /* The other direction still works after the client's FIN. */
-    NOTE(&h->t, corio_sock_send_all(s, "bye", 3, dl) == 0, "reply");
-    corio_sock_close(s);
+    NOTE(&h->t, corio_sock_send_all_until(s, "bye", 3, dl) == 0, "reply");
+    corio_fd_close(s);
     char back[8];
     h->reply = recv_exact(c, back, 3, dl);
     NOTE(&h->t, h->reply == 3 && memcmp(back, "bye", 3) == 0, "bye");
-    h->client_eof = corio_sock_recv(c, back, sizeof back, dl);
-    corio_sock_close(c);
+    h->client_eof = corio_sock_recv_until(c, back, sizeof back, dl);
+    corio_fd_close(c);
     return NULL;
 }
 
@@ -773,22 +777,22 @@ static void *reuse_main(void *arg)
      * side that closes first), then listen on the same port again:
      * SO_REUSEADDR makes that work. */
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    int rc = corio_tcp_connect(&bound, dl, &c);
-    if (rc == 0) rc = corio_tcp_accept(a, &s, NULL, dl);
+    int rc = corio_tcp_connect_until(&bound, &c, dl);
+    if (rc == 0) rc = corio_tcp_accept_until(a, &s, NULL, dl);
     NOTE(&r->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc == 0) {
-        corio_sock_close(s);
+        corio_fd_close(s);
         char x;
-        corio_sock_recv(c, &x, 1, dl); /* the server's FIN */
-        corio_sock_close(c);
+        corio_sock_recv_until(c, &x, 1, dl); /* the server's FIN */
+        corio_fd_close(c);
     }
-    corio_sock_close(a);
+    corio_fd_close(a);
     r->again = corio_tcp_listen(&bound, 0, 0, &b);
     /* Two listeners on one port: refused without SO_REUSEPORT. */
     if (r->again == 0) {
         r->busy = corio_tcp_listen(&bound, 0, 0, &a);
-        if (r->busy == 0) corio_sock_close(a);
-        corio_sock_close(b);
+        if (r->busy == 0) corio_fd_close(a);
+        corio_fd_close(b);
     }
     /* With it, both may listen where the OS has the option. */
     r->reuseport = corio_tcp_listen(&at, 0, CORIO_LISTEN_REUSEPORT, &a);
@@ -797,8 +801,8 @@ static void *reuse_main(void *arg)
         rc = corio_tcp_listen(&bound, 0, CORIO_LISTEN_REUSEPORT, &b);
         NOTE(&r->t, rc == 0, "second REUSEPORT listener: %s",
              corio_strerror(rc));
-        if (rc == 0) corio_sock_close(b);
-        corio_sock_close(a);
+        if (rc == 0) corio_fd_close(b);
+        corio_fd_close(a);
     }
     return NULL;
 }

@@ -53,12 +53,12 @@ static int socket_pair(corio_fd *a, corio_fd *b)
     int rc = corio_tcp_listen(&at, 4, 0, &lfd);
     if (rc < 0) return rc;
     rc = corio_sock_local_addr(lfd, &bound);
-    if (rc == 0) rc = corio_tcp_connect(&bound, dl, a);
+    if (rc == 0) rc = corio_tcp_connect_until(&bound, a, dl);
     if (rc == 0) {
-        rc = corio_tcp_accept(lfd, b, NULL, dl);
-        if (rc < 0) corio_sock_close(*a);
+        rc = corio_tcp_accept_until(lfd, b, NULL, dl);
+        if (rc < 0) corio_fd_close(*a);
     }
-    corio_sock_close(lfd);
+    corio_fd_close(lfd);
     return rc;
 }
 
@@ -70,8 +70,8 @@ static int stream_and_peer(const corio_stream_opts *o, corio_stream **sp,
     if (rc < 0) return rc;
     *sp = corio_stream_open(a, o);
     if (!*sp) {
-        corio_sock_close(a);
-        corio_sock_close(*peer);
+        corio_fd_close(a);
+        corio_fd_close(*peer);
         return CORIO_ENOMEM;
     }
     return 0;
@@ -103,14 +103,14 @@ static void *trickler(void *arg)
     trickle_case *c = arg;
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
     for (size_t i = 0; i < sizeof trickle_text - 1; i++) {
-        int rc = corio_sock_send_all(c->peer, &trickle_text[i], 1, dl);
+        int rc = corio_sock_send_all_until(c->peer, &trickle_text[i], 1, dl);
         NOTE(&c->t, rc == 0, "send byte %zu: %s", i, corio_strerror(rc));
         if (rc < 0) break;
         /* Give the reader a chance to wake on this very byte, so it sees
          * every partial record (TCP_NODELAY is on: one byte, one segment). */
         corio_sleep(CORIO_US(200));
     }
-    corio_sock_close(c->peer);
+    corio_fd_close(c->peer);
     return NULL;
 }
 
@@ -124,20 +124,22 @@ static void *trickle_main(void *arg)
     corio_task *peer = corio_spawn(trickler, c, NULL);
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
 
-    c->n1 = corio_stream_readline(s, c->line1, sizeof c->line1, dl);
-    c->n2 = corio_stream_readuntil(s, "\r\n", 2, c->line2, sizeof c->line2, dl);
-    c->nrec = corio_stream_readuntil(s, "<END>", 5, c->rec, sizeof c->rec, dl);
+    c->n1 = corio_stream_readline_until(s, c->line1, sizeof c->line1, dl);
+    c->n2 = corio_stream_readuntil_until(s, "\r\n", 2, c->line2,
+                                         sizeof c->line2, dl);
+    c->nrec = corio_stream_readuntil_until(s, "<END>", 5, c->rec,
+                                           sizeof c->rec, dl);
     size_t got = 0;
-    c->exact_rc = corio_stream_readexactly(s, c->exact, 10, &got, dl);
+    c->exact_rc = corio_stream_readexactly_until(s, c->exact, 10, &got, dl);
     NOTE(&c->t, got == 10, "readexactly got %zu", got);
-    c->ntricky = corio_stream_readuntil(s, "<END>", 5, c->tricky,
-                                        sizeof c->tricky, dl);
-    c->ntail = corio_stream_readline(s, c->tail, sizeof c->tail, dl);
+    c->ntricky = corio_stream_readuntil_until(s, "<END>", 5, c->tricky,
+                                              sizeof c->tricky, dl);
+    c->ntail = corio_stream_readline_until(s, c->tail, sizeof c->tail, dl);
     char more[8];
-    c->after = corio_stream_readline(s, more, sizeof more, dl);
+    c->after = corio_stream_readline_until(s, more, sizeof more, dl);
     c->at_eof = corio_stream_at_eof(s);
     if (peer) corio_join(peer, NULL);
-    corio_stream_close(s, dl);
+    corio_stream_close_until(s, dl);
     return NULL;
 }
 
@@ -192,35 +194,37 @@ static void *limit_main(void *arg)
 
     /* 1. The whole long line arrives at once: the newline is found, but
      *    past the limit. */
-    NOTE(&c->t, corio_sock_send_all(c->peer, LONG_LINE "short\n", 27, dl) == 0,
+    NOTE(&c->t, corio_sock_send_all_until(c->peer, LONG_LINE "short\n", 27,
+                                          dl) == 0,
          "send");
     /* One 27-byte send on loopback is one segment: the first receive
      * gets all of it. */
     size_t got;
-    c->over_whole = corio_stream_readline(s, buf, sizeof buf, dl);
+    c->over_whole = corio_stream_readline_until(s, buf, sizeof buf, dl);
     c->buffered_after_over = corio_stream_buffered(s);
     /* Nothing lost: the long line is still there, byte for byte. */
-    c->exact_rc = corio_stream_readexactly(s, c->long_line, 21, &got, dl);
+    c->exact_rc = corio_stream_readexactly_until(s, c->long_line, 21, &got, dl);
     c->long_line[21] = '\0';
     /* A buffer too small for the line is the same error, and harmless. */
-    c->small_cap = corio_stream_readline(s, buf, 4, dl);
-    c->nnext = corio_stream_readline(s, c->next, sizeof c->next, dl);
+    c->small_cap = corio_stream_readline_until(s, buf, 4, dl);
+    c->nnext = corio_stream_readline_until(s, c->next, sizeof c->next, dl);
 
     /* 2. The long line trickles in: the limit is hit before any newline. */
     for (size_t i = 0; i < 21; i++) {
-        corio_sock_send_all(c->peer, &LONG_LINE[i], 1, dl);
+        corio_sock_send_all_until(c->peer, &LONG_LINE[i], 1, dl);
         corio_sleep(CORIO_US(100));
     }
-    c->over_trickled = corio_stream_readline(s, buf, sizeof buf, dl);
-    c->until_over = corio_stream_readuntil(s, "\n", 1, buf, sizeof buf, dl);
-    rc = corio_stream_readexactly(s, buf, 21, &got, dl);
+    c->over_trickled = corio_stream_readline_until(s, buf, sizeof buf, dl);
+    c->until_over = corio_stream_readuntil_until(s, "\n", 1, buf, sizeof buf,
+                                                 dl);
+    rc = corio_stream_readexactly_until(s, buf, 21, &got, dl);
     NOTE(&c->t, rc == 0 && memcmp(buf, LONG_LINE, 21) == 0,
          "trickled long line intact: %s", corio_strerror(rc));
-    NOTE(&c->t, corio_sock_send_all(c->peer, "ok\n", 3, dl) == 0, "send");
-    c->nretry = corio_stream_readline(s, c->retry, sizeof c->retry, dl);
+    NOTE(&c->t, corio_sock_send_all_until(c->peer, "ok\n", 3, dl) == 0, "send");
+    c->nretry = corio_stream_readline_until(s, c->retry, sizeof c->retry, dl);
 
-    corio_sock_close(c->peer);
-    corio_stream_close(s, dl);
+    corio_fd_close(c->peer);
+    corio_stream_close_until(s, dl);
     return NULL;
 }
 
@@ -269,42 +273,46 @@ static void *eof_main(void *arg)
     NOTE(&c->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
-    corio_sock_send_all(peer, "hello", 5, dl);
-    corio_sock_close(peer);
+    corio_sock_send_all_until(peer, "hello", 5, dl);
+    corio_fd_close(peer);
 
     memset(c->buf, 0, sizeof c->buf);
-    c->exact_rc = corio_stream_readexactly(s, c->buf, 10, &c->got, dl);
+    c->exact_rc = corio_stream_readexactly_until(s, c->buf, 10, &c->got, dl);
     c->at_eof = corio_stream_at_eof(s);
-    c->until_rc = corio_stream_readuntil(s, "\n", 1, c->rest, sizeof c->rest, dl);
-    c->read_eof = corio_stream_read(s, c->rest, sizeof c->rest, dl);
-    corio_stream_close(s, dl);
+    c->until_rc = corio_stream_readuntil_until(s, "\n", 1, c->rest,
+                                               sizeof c->rest, dl);
+    c->read_eof = corio_stream_read_until(s, c->rest, sizeof c->rest, dl);
+    corio_stream_close_until(s, dl);
 
     /* readuntil at the end leaves the partial record for read(). */
     rc = stream_and_peer(NULL, &s, &peer);
     if (rc < 0) return NULL;
-    corio_sock_send_all(peer, "abc", 3, dl);
-    corio_sock_close(peer);
-    ptrdiff_t u = corio_stream_readuntil(s, "\n", 1, c->rest, sizeof c->rest, dl);
+    corio_sock_send_all_until(peer, "abc", 3, dl);
+    corio_fd_close(peer);
+    ptrdiff_t u = corio_stream_readuntil_until(s, "\n", 1, c->rest,
+                                               sizeof c->rest, dl);
     NOTE(&c->t, u == CORIO_EINCOMPLETE, "readuntil: %td", u);
-    c->read_rest = corio_stream_read(s, c->rest, sizeof c->rest, dl);
-    corio_stream_close(s, dl);
+    c->read_rest = corio_stream_read_until(s, c->rest, sizeof c->rest, dl);
+    corio_stream_close_until(s, dl);
 
     /* A peer that sends nothing: read sees the end without ever filling
      * the buffer, and the record calls then answer from an empty one. */
     rc = stream_and_peer(NULL, &s, &peer);
     if (rc < 0) return NULL;
-    corio_sock_close(peer);
+    corio_fd_close(peer);
     char tiny[4];
     size_t got = 9;
-    NOTE(&c->t, corio_stream_read(s, tiny, sizeof tiny, dl) == 0, "read at end");
-    NOTE(&c->t, corio_stream_readline(s, tiny, sizeof tiny, dl) == 0 &&
+    NOTE(&c->t, corio_stream_read_until(s, tiny, sizeof tiny, dl) == 0,
+         "read at end");
+    NOTE(&c->t, corio_stream_readline_until(s, tiny, sizeof tiny, dl) == 0 &&
                 tiny[0] == '\0', "readline at end");
-    NOTE(&c->t, corio_stream_readuntil(s, "\n", 1, tiny, sizeof tiny, dl) ==
+    NOTE(&c->t, corio_stream_readuntil_until(s, "\n", 1, tiny, sizeof tiny,
+                                             dl) ==
                 CORIO_EINCOMPLETE, "readuntil at end");
-    NOTE(&c->t, corio_stream_readexactly(s, tiny, 2, &got, dl) ==
+    NOTE(&c->t, corio_stream_readexactly_until(s, tiny, 2, &got, dl) ==
                 CORIO_EINCOMPLETE && got == 0, "readexactly at end");
     NOTE(&c->t, corio_stream_at_eof(s), "at_eof");
-    corio_stream_close(s, dl);
+    corio_stream_close_until(s, dl);
     return NULL;
 }
 
@@ -361,7 +369,7 @@ static void *bp_writer(void *arg)
         size_t u = corio_stream_unsent(c->s);
         if (u > c->max_unsent) c->max_unsent = u;
         c->in_drain = 1;
-        rc = corio_stream_drain(c->s, corio_deadline_in(CORIO_SEC(30)));
+        rc = corio_stream_drain_until(c->s, corio_deadline_in(CORIO_SEC(30)));
         c->in_drain = 0;
         if (rc < 0) { c->write_rc = rc; break; }
         u = corio_stream_unsent(c->s);
@@ -404,7 +412,7 @@ static void *bp_main(void *arg)
     int64_t dl = corio_deadline_in(CORIO_SEC(30));
     while (corio_task_state_of(w) != CORIO_TASK_DONE ||
            c->received < c->written) {
-        ptrdiff_t n = corio_sock_recv(c->peer, buf, sizeof buf, dl);
+        ptrdiff_t n = corio_sock_recv_until(c->peer, buf, sizeof buf, dl);
         if (n <= 0) {
             NOTE(&c->t, 0, "peer recv: %td", n);
             break;
@@ -418,9 +426,9 @@ static void *bp_main(void *arg)
         c->received += (size_t)n;
     }
     corio_join(w, NULL);
-    rc = corio_stream_close(c->s, dl);
+    rc = corio_stream_close_until(c->s, dl);
     NOTE(&c->t, rc == 0, "close: %s", corio_strerror(rc));
-    corio_sock_close(c->peer);
+    corio_fd_close(c->peer);
     return NULL;
 }
 
@@ -466,7 +474,7 @@ static void *blocked_readline(void *arg)
 {
     cancel_case *c = arg;
     char buf[64];
-    c->read_rc = corio_stream_readline(c->s, buf, sizeof buf, CORIO_NEVER);
+    c->read_rc = corio_stream_readline(c->s, buf, sizeof buf);
     return NULL;
 }
 
@@ -480,7 +488,7 @@ static void *cancel_read_main(void *arg)
 
     /* A reader waits for the rest of a line that has begun. */
     corio_task *r = corio_spawn(blocked_readline, c, NULL);
-    corio_sock_send_all(c->peer, "partial", 7, dl);
+    corio_sock_send_all_until(c->peer, "partial", 7, dl);
     /* Bounded wait until those 7 bytes are in the reader's buffer and the
      * reader is parked for more. */
     WAIT_UNTIL(corio_stream_buffered(c->s) >= 7);
@@ -490,19 +498,20 @@ static void *cancel_read_main(void *arg)
         corio_join(r, NULL);
     }
     c->buffered_after_cancel = corio_stream_buffered(c->s);
-    corio_sock_send_all(c->peer, " line\n", 6, dl);
-    c->nline = corio_stream_readline(c->s, c->line, sizeof c->line, dl);
+    corio_sock_send_all_until(c->peer, " line\n", 6, dl);
+    c->nline = corio_stream_readline_until(c->s, c->line, sizeof c->line, dl);
 
     /* readexactly with a deadline that passes half way. */
-    corio_sock_send_all(c->peer, "01234", 5, dl);
-    c->exact_rc = corio_stream_readexactly(c->s, c->exact, 20, NULL,
-                                           corio_deadline_in(CORIO_MS(100)));
+    corio_sock_send_all_until(c->peer, "01234", 5, dl);
+    c->exact_rc = corio_stream_readexactly_until(c->s, c->exact, 20, NULL,
+                                                 corio_deadline_in(CORIO_MS(100)));
     c->buffered_after_timeout = corio_stream_buffered(c->s);
-    corio_sock_send_all(c->peer, "56789abcdefghij", 15, dl);
-    c->exact_again = corio_stream_readexactly(c->s, c->exact, 20, NULL, dl);
+    corio_sock_send_all_until(c->peer, "56789abcdefghij", 15, dl);
+    c->exact_again = corio_stream_readexactly_until(c->s, c->exact, 20, NULL,
+                                                    dl);
 
-    corio_stream_close(c->s, dl);
-    corio_sock_close(c->peer);
+    corio_stream_close_until(c->s, dl);
+    corio_fd_close(c->peer);
     return NULL;
 }
 
@@ -544,7 +553,7 @@ static void *drain_writer(void *arg)
         int rc = corio_stream_write(c->s, chunk, sizeof chunk);
         if (rc < 0) { c->drain_rc = rc; return NULL; }
         c->written += sizeof chunk;
-        rc = corio_stream_drain(c->s, CORIO_NEVER);
+        rc = corio_stream_drain(c->s);
         if (rc < 0) { c->drain_rc = rc; return NULL; }
     }
     c->drain_rc = 1; /* never blocked */
@@ -584,17 +593,18 @@ static void *cancel_drain_main(void *arg)
          c->unsent_after_cancel);
 
     /* A drain with a deadline times out the same way. */
-    c->timed_rc = corio_stream_drain(c->s, corio_deadline_in(CORIO_MS(50)));
+    c->timed_rc = corio_stream_drain_until(c->s,
+                                           corio_deadline_in(CORIO_MS(50)));
 
     /* Everything queued still arrives once the peer reads. */
     int64_t dl = corio_deadline_in(CORIO_SEC(30));
     /* write_eof with a deadline already past: it cannot wait, but the
      * FIN is still sent once the queue runs dry. */
-    rc = corio_stream_write_eof(c->s, corio_now());
+    rc = corio_stream_write_eof_until(c->s, corio_now());
     NOTE(&c->t, rc == CORIO_ETIMEDOUT, "write_eof: %s", corio_strerror(rc));
     static unsigned char buf[65536];
     for (;;) {
-        ptrdiff_t n = corio_sock_recv(c->peer, buf, sizeof buf, dl);
+        ptrdiff_t n = corio_sock_recv_until(c->peer, buf, sizeof buf, dl);
         if (n < 0) { NOTE(&c->t, 0, "recv: %td", n); break; }
         if (n == 0) break;
         for (ptrdiff_t i = 0; i < n; i++) {
@@ -605,9 +615,9 @@ static void *cancel_drain_main(void *arg)
         }
         c->received += (size_t)n;
     }
-    rc = corio_stream_close(c->s, dl);
+    rc = corio_stream_close_until(c->s, dl);
     NOTE(&c->t, rc == 0, "close: %s", corio_strerror(rc));
-    corio_sock_close(c->peer);
+    corio_fd_close(c->peer);
     return NULL;
 }
 
@@ -648,14 +658,14 @@ static void *reset_main(void *arg)
     /* The peer takes a little, then closes with data unread: a reset. */
     NOTE(&c->t, corio_stream_write(s, "hello", 5) == 0, "first write");
     char b[2];
-    NOTE(&c->t, corio_sock_recv(peer, b, 2, dl) == 2, "peer recv");
-    corio_sock_close(peer);
+    NOTE(&c->t, corio_sock_recv_until(peer, b, 2, dl) == 2, "peer recv");
+    corio_fd_close(peer);
 
     static const char chunk[16384];
     c->rc = 1;
     for (int i = 0; i < 10000; i++) { /* bounded */
         rc = corio_stream_write(s, chunk, sizeof chunk);
-        if (rc == 0) rc = corio_stream_drain(s, dl);
+        if (rc == 0) rc = corio_stream_drain_until(s, dl);
         if (rc < 0) { c->rc = rc; break; }
         c->written += sizeof chunk;
         corio_sleep(CORIO_MS(1)); /* let the reset come back */
@@ -705,16 +715,16 @@ static void *bulk_server(void *arg)
     bulk_case *c = arg;
     corio_fd fd;
     int64_t dl = corio_deadline_in(CORIO_SEC(30));
-    int rc = corio_tcp_accept(c->lfd, &fd, NULL, dl);
+    int rc = corio_tcp_accept_until(c->lfd, &fd, NULL, dl);
     NOTE(&c->t, rc == 0, "accept: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     corio_stream *s = corio_stream_open(fd, NULL);
     NOTE(&c->t, s != NULL, "stream_open");
-    if (!s) { corio_sock_close(fd); return NULL; }
+    if (!s) { corio_fd_close(fd); return NULL; }
     static unsigned char buf[10000];
     c->server_ok = 1;
     for (;;) {
-        ptrdiff_t n = corio_stream_read(s, buf, sizeof buf, dl);
+        ptrdiff_t n = corio_stream_read_until(s, buf, sizeof buf, dl);
         if (n < 0) { NOTE(&c->t, 0, "server read: %td", n); break; }
         if (n == 0) break;
         for (ptrdiff_t i = 0; i < n; i++)
@@ -724,7 +734,7 @@ static void *bulk_server(void *arg)
     char line[32];
     int len = snprintf(line, sizeof line, "got %zu\n", c->server_got);
     corio_stream_write(s, line, (size_t)len);
-    rc = corio_stream_close(s, dl);
+    rc = corio_stream_close_until(s, dl);
     NOTE(&c->t, rc == 0, "server close: %s", corio_strerror(rc));
     return NULL;
 }
@@ -742,7 +752,8 @@ static void *bulk_main(void *arg)
 
     int64_t dl = corio_deadline_in(CORIO_SEC(30));
     corio_stream *s;
-    rc = corio_open_connection("localhost", corio_addr_port(&bound), dl, &s);
+    rc = corio_open_connection_until("localhost", corio_addr_port(&bound), &s,
+                                     dl);
     NOTE(&c->t, rc == 0, "open_connection: %s", corio_strerror(rc));
     if (rc == 0) {
         /* One big write: queued, sent by the flusher in the background. */
@@ -751,17 +762,18 @@ static void *bulk_main(void *arg)
         rc = corio_stream_write(s, data, BULK);
         free(data); /* write copied what it could not send at once */
         NOTE(&c->t, rc == 0, "write: %s", corio_strerror(rc));
-        c->eof_rc = corio_stream_write_eof(s, dl);
+        c->eof_rc = corio_stream_write_eof_until(s, dl);
         NOTE(&c->t, corio_stream_unsent(s) == 0, "unsent after write_eof");
         NOTE(&c->t, corio_stream_write(s, "x", 1) == CORIO_EPIPE,
              "write after write_eof");
-        c->reply_len = corio_stream_readline(s, c->reply, sizeof c->reply, dl);
+        c->reply_len = corio_stream_readline_until(s, c->reply,
+                                                   sizeof c->reply, dl);
         char more[4];
-        c->eof_after = corio_stream_readline(s, more, sizeof more, dl);
-        c->close_rc = corio_stream_close(s, dl);
+        c->eof_after = corio_stream_readline_until(s, more, sizeof more, dl);
+        c->close_rc = corio_stream_close_until(s, dl);
     }
     if (srv) corio_join(srv, NULL);
-    corio_sock_close(c->lfd);
+    corio_fd_close(c->lfd);
     return NULL;
 }
 
@@ -796,7 +808,7 @@ static void *parked_reader(void *arg)
 {
     closing_case *c = arg;
     char buf[32];
-    c->reader_rc = corio_stream_readline(c->s, buf, sizeof buf, CORIO_NEVER);
+    c->reader_rc = corio_stream_readline(c->s, buf, sizeof buf);
     /* The stream may be gone now: do not touch c->s again. */
     return NULL;
 }
@@ -812,11 +824,11 @@ static void *closing_main(void *arg)
     NOTE(&c->t, r && until_parked(r) == 0, "reader parks");
     /* A second reader is refused while the first waits. */
     char b[4];
-    NOTE(&c->t, corio_stream_read(c->s, b, sizeof b, 0) == CORIO_EBUSY,
+    NOTE(&c->t, corio_stream_read_until(c->s, b, sizeof b, 0) == CORIO_EBUSY,
          "second reader");
     corio_stream_abort(c->s); /* freed when the reader has left */
     if (r) corio_join(r, NULL);
-    corio_sock_close(peer);
+    corio_fd_close(peer);
     return NULL;
 }
 
@@ -856,12 +868,12 @@ static void *pipe_main(void *arg)
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
     NOTE(&c->t, corio_stream_write(w, "through a pipe\n", 15) == 0, "write");
     /* write_eof on a pipe closes the write end: the reader sees EOF. */
-    NOTE(&c->t, corio_stream_write_eof(w, dl) == 0, "write_eof");
-    c->n = corio_stream_readline(r, c->line, sizeof c->line, dl);
+    NOTE(&c->t, corio_stream_write_eof_until(w, dl) == 0, "write_eof");
+    c->n = corio_stream_readline_until(r, c->line, sizeof c->line, dl);
     char more[4];
-    c->eof = corio_stream_readline(r, more, sizeof more, dl);
-    NOTE(&c->t, corio_stream_close(w, dl) == 0, "close w");
-    NOTE(&c->t, corio_stream_close(r, dl) == 0, "close r");
+    c->eof = corio_stream_readline_until(r, more, sizeof more, dl);
+    NOTE(&c->t, corio_stream_close_until(w, dl) == 0, "close w");
+    NOTE(&c->t, corio_stream_close_until(r, dl) == 0, "close r");
     return NULL;
 }
 

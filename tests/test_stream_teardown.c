@@ -81,12 +81,12 @@ static int tcp_pair(corio_fd *a, corio_fd *b)
     int rc = corio_tcp_listen(&at, 4, 0, &lfd);
     if (rc < 0) return rc;
     rc = corio_sock_local_addr(lfd, &bound);
-    if (rc == 0) rc = corio_tcp_connect(&bound, dl, a);
+    if (rc == 0) rc = corio_tcp_connect_until(&bound, a, dl);
     if (rc == 0) {
-        rc = corio_tcp_accept(lfd, b, NULL, dl);
-        if (rc < 0) corio_sock_close(*a);
+        rc = corio_tcp_accept_until(lfd, b, NULL, dl);
+        if (rc < 0) corio_fd_close(*a);
     }
-    corio_sock_close(lfd);
+    corio_fd_close(lfd);
     return rc;
 }
 
@@ -130,13 +130,13 @@ static int make_pair(transport kind, pair *p)
 
 static ptrdiff_t peer_read(pair *p, void *buf, size_t n, int64_t deadline)
 {
-    return p->peer_socket ? corio_sock_recv(p->peer, buf, n, deadline)
+    return p->peer_socket ? corio_sock_recv_until(p->peer, buf, n, deadline)
                           : corio_io_read(p->peer, buf, n, deadline);
 }
 
 static void peer_close(pair *p)
 {
-    if (p->peer_socket) corio_sock_close(p->peer);
+    if (p->peer_socket) corio_fd_close(p->peer);
     else corio_io_close(p->peer);
 }
 
@@ -301,7 +301,7 @@ static void *run_case(void *arg)
     case END_CLOSE_TIMEOUT:
         /* Nobody reads: the close gives up at its deadline, then tears
          * down (a GONE sender has nothing left, so it closes at once). */
-        rc = corio_stream_close(p.s, corio_deadline_in(CORIO_MS(20)));
+        rc = corio_stream_close_until(p.s, corio_deadline_in(CORIO_MS(20)));
         /* (A woken sender may find room for all that is left. So may a
          * Windows pipe's: it has no non-blocking attempt, so its writes
          * are queued without asking whether the pipe has room.) */
@@ -315,7 +315,7 @@ static void *run_case(void *arg)
     case END_CLOSE_FLUSHED: {
         void *a[2] = { c, &p };
         corio_task *r = corio_spawn(peer_reader, a, NULL);
-        rc = corio_stream_close(p.s, corio_deadline_in(WAIT_LIMIT));
+        rc = corio_stream_close_until(p.s, corio_deadline_in(WAIT_LIMIT));
         NOTE(&c->t, rc == 0, "%s/%s flushing close: %s",
              transport_name[c->kind], state_name[c->state], corio_strerror(rc));
         corio_join(r, NULL);
@@ -401,7 +401,7 @@ typedef struct woken_reader {
 static void *read_one(void *arg)
 {
     woken_reader *w = arg;
-    w->rc = corio_sock_recv(w->fd, &w->got, 1, corio_deadline_in(WAIT_LIMIT));
+    w->rc = corio_sock_recv_until(w->fd, &w->got, 1, corio_deadline_in(WAIT_LIMIT));
     return NULL;
 }
 
@@ -423,7 +423,7 @@ static void *closed_under_a_woken_reader(void *arg)
      * first and see it READY. */
     WAIT_UNTIL(corio_task_state_of(r) != CORIO_TASK_WAITING);
     NOTE(t, corio_task_state_of(r) == CORIO_TASK_READY, "reader not READY");
-    corio_sock_close(ab[0]);
+    corio_fd_close(ab[0]);
     int rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         0, cd);
     NOTE(t, rc == 0, "socketpair");
@@ -436,8 +436,8 @@ static void *closed_under_a_woken_reader(void *arg)
     char b;
     NOTE(t, read(cd[0], &b, 1) == 1 && read(cd[1], &b, 1) == 1,
          "a byte meant for the new socket was taken");
-    corio_sock_close(cd[0]);
-    corio_sock_close(cd[1]);
+    corio_fd_close(cd[0]);
+    corio_fd_close(cd[1]);
     close(ab[1]);
     return NULL;
 }

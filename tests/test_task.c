@@ -242,7 +242,7 @@ static void *wait_until_body(void *arg)
     corio_task *t = corio_spawn(sleeper, (void *)(intptr_t)CORIO_MS(50), NULL);
     cr_assert_eq(corio_task_wait_until(t, corio_deadline_in(CORIO_MS(1))), CORIO_ETIMEDOUT);
     cr_assert_not(corio_task_done(t));
-    cr_assert_eq(corio_task_wait_until(t, CORIO_NEVER), 0);
+    cr_assert_eq(corio_task_wait(t), 0);
     cr_assert(corio_task_done(t));
     cr_assert_eq(corio_join(t, NULL), 0);
     return NULL;
@@ -251,6 +251,60 @@ static void *wait_until_body(void *arg)
 Test(task, wait_until_does_not_consume_the_handle)
 {
     cr_assert_eq(corio_run(wait_until_body, NULL, NULL), 0);
+}
+
+/* A child that finishes only once its gate is set, returning 5. */
+static void *gated_five(void *arg)
+{
+    int rc = corio_event_wait((corio_event *)arg);
+    return rc == 0 ? (void *)(intptr_t)5 : corio_fail(rc);
+}
+
+static void *join_until_body(void *arg)
+{
+    (void)arg;
+    corio_event gate;
+    corio_event_init(&gate);
+    corio_task *t = corio_spawn(gated_five, &gate, NULL);
+    void *r = NULL;
+    /* Our own deadline: we stop waiting; the child is untouched. */
+    cr_assert_eq(corio_join_until(t, &r, corio_deadline_in(CORIO_MS(1))),
+                 CORIO_ETIMEDOUT);
+    cr_assert_not(corio_task_done(t));
+    cr_assert_not(corio_task_cancelled(t));
+    /* ...and its handle can still be joined. */
+    corio_event_set(&gate);
+    cr_assert_eq(corio_join_until(t, &r, corio_deadline_in(CORIO_SEC(60))), 0);
+    cr_assert_eq((intptr_t)r, 5);
+    corio_event_destroy(&gate);
+    return NULL;
+}
+
+Test(task, join_until_times_out_and_leaves_the_task_joinable)
+{
+    cr_assert_eq(corio_run(join_until_body, NULL, NULL), 0);
+}
+
+static void *join_until_scope_body(void *arg)
+{
+    (void)arg;
+    corio_event gate;
+    corio_event_init(&gate);
+    corio_task *t = corio_spawn(gated_five, &gate, NULL);
+    corio_timeout s;
+    corio_timeout_begin(&s, corio_deadline_in(CORIO_MS(1)));
+    /* The scope passes first: that is not the join's own deadline, so the
+     * child is cancelled and waited for, as corio_join does. */
+    int rc = corio_join_until(t, NULL, corio_deadline_in(CORIO_SEC(60)));
+    cr_assert_eq(corio_timeout_end(&s), CORIO_ETIMEDOUT);
+    cr_assert_eq(rc, CORIO_ECANCELED);
+    corio_event_destroy(&gate);
+    return NULL;
+}
+
+Test(task, join_until_under_an_earlier_scope_cancels_the_task)
+{
+    cr_assert_eq(corio_run(join_until_scope_body, NULL, NULL), 0);
 }
 
 static void *stack_size_body(void *arg)
