@@ -907,6 +907,10 @@ int corio_taskgroup_destroy(corio_taskgroup *g);
  *       thread (or on the worker's if the loop was closed meanwhile).
  *       If the result arrived before the caller looked, it is returned
  *       with 0 instead (the cancellation stays pending).
+ *       The caller is not told which of the two happened, so after giving
+ *       up it must not free what arg points to while fn may still use it:
+ *       either fn never owns arg, or arg lives in a record both sides can
+ *       settle (net/dns.c's registry of unclaimed jobs does that).
  *   CORIO_ECLOSED  the pool is shutting down; CORIO_ENOMEM; CORIO_ENOLOOP.
  */
 typedef struct corio_pool corio_pool;
