@@ -5,7 +5,7 @@
  * pays one predictable branch per switch and nothing else.
  */
 #include "sched.h"
-#include "os.h"
+#include "os/thread.h"
 
 #include <stdio.h>
 #include <stdlib.h>

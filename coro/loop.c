@@ -14,7 +14,7 @@
  *      a budget of dispatches, or when one finishes.
  */
 #include "sched.h"
-#include "os.h"
+#include "os/thread.h"
 #include "poller/poller.h"
 
 #include <pthread.h>

@@ -19,7 +19,7 @@
  * few nanoseconds instead of two switches and a system call.
  */
 #include "sched.h"
-#include "os.h"
+#include "os/thread.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -152,7 +152,7 @@ struct corio_loop {
     size_t sched_stack_size;
     int debug;
     void *debug_state;            /* coro/debug.c */
-    void *pool_state;             /* coro/pool.c (thread pool hook) */
+    void *pool_state;             /* flow/pool.c (thread pool hook) */
 };
 
 /* Bumped in the child of every fork(): a loop whose fork_gen differs

@@ -40,7 +40,7 @@
  * few pointer moves only, never a system call.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

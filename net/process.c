@@ -3,7 +3,7 @@
  * create_subprocess_exec, Process.wait, communicate, terminate and kill.
  *
  * The operating system's half (fork/exec or CreateProcess, the pipes,
- * noticing an exit without blocking the loop) is poller/process.h. What is
+ * noticing an exit without blocking the loop) is os/process.h. What is
  * left here is portable policy:
  *
  *   - The child's pipes are streams (net/stream.h), so a task reads its
@@ -31,12 +31,12 @@
  *     no zombies), as with asyncio, where dropping the Process object
  *     does not stop the program. Kill it first if it must stop.
  *
- * No #ifdef and no OS header here: see poller/process.h.
+ * No #ifdef and no OS header here: see os/process.h.
  */
 #include "corio.h"
 #include "net/stream.h"
-#include "poller/io.h"
-#include "poller/process.h"
+#include "os/io.h"
+#include "os/process.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * signal.c — corio_signal_wait: a task waits until the process receives a
  * signal (asyncio's loop.add_signal_handler, turned into a blocking call).
  *
- * The OS half (poller/signal.h) catches the signal and calls
+ * The OS half (os/signal.h) catches the signal and calls
  * on_delivery(signum) on an ordinary thread. From there:
  *
  *   on_delivery (OS-layer thread)          deliver_here (each loop, as a
@@ -39,10 +39,10 @@
  * (corio_run cancels its tasks first, which takes them out).
  */
 #include "corio.h"
-#include "coro/os.h"
+#include "os/thread.h"
 #include "coro/sched.h"
 #include "net/signal_hooks.h"
-#include "poller/signal.h"
+#include "os/signal.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

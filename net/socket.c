@@ -3,7 +3,7 @@
  * corio_tcp_*, corio_unix_*, corio_udp_* and corio_sock_* calls.
  *
  * This file is deliberately thin. Every operation that can wait is one
- * call to poller/io.h (corio_io_connect, corio_io_accept, corio_io_recv,
+ * call to os/io.h (corio_io_connect, corio_io_accept, corio_io_recv,
  * ...), which suspends only the calling task and hides whether the OS
  * works by readiness (epoll, kqueue) or by completion (IOCP). What is
  * left here is the policy asyncio's create_connection / create_server
@@ -21,10 +21,10 @@
  *   - A socket we made is closed again if a later step fails: a failing
  *     call never leaks a descriptor.
  *
- * No #ifdef and no OS header here: see poller/io.h for why.
+ * No #ifdef and no OS header here: see os/io.h for why.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 /* ------------------------------------------------------------------ */
 /* TCP clients                                                         */

@@ -53,7 +53,7 @@
  * half-closes, a pipe end is closed), chosen by s->is_socket.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 #include "stream.h"
 
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 /* Wrap one end of a pipe: reads use read(2), writes write(2), and
  * write_eof closes the descriptor (a pipe has no half-close: closing the
  * write end is how the reader sees end of stream). The fd must be
- * non-blocking (poller/io.h's pipes are). NULL if out of memory (the fd
+ * non-blocking (os/io.h's pipes are). NULL if out of memory (the fd
  * is then still the caller's). */
 corio_stream *corio__stream_open_pipe(corio_fd fd, const corio_stream_opts *o);
 

@@ -1,5 +1,5 @@
 /*
- * iocp.h — what the Windows I/O files (io_win.c, fd_win.c) need from the
+ * iocp.h — what the Windows I/O files (os/io_win.c, os/fd_win.c, os/process_win.c) need from the
  * completion-port backend (iocp.c). Internal: nothing here crosses io.h.
  *
  * Every overlapped operation has the same life, written once in iocp.c:

@@ -50,13 +50,13 @@ int corio_poller_detach(corio_poller *p, corio_fd fd);
 int corio_poller_read_drained(corio_poller *p, corio_fd fd);
 void corio_poller_short_read(corio_poller *p, corio_fd fd);
 
-/* 1 if fd is a TCP socket (stream, IPv4 or IPv6), else 0. fd_posix.c;
+/* 1 if fd is a TCP socket (stream, IPv4 or IPv6), else 0. os/fd_posix.c;
  * asked once per descriptor, when a readiness backend attaches it. */
 int corio__fd_is_tcp_socket(corio_fd fd);
 
 /* Is fd ready in direction dir right now, without waiting? 1 yes, 0 no
- * (or "unknown: ask the poller"), or CORIO_EINVAL. fd_posix.c / fd_win.c;
- * used by the public readiness waits in fd.c. */
+ * (or "unknown: ask the poller"), or CORIO_EINVAL. os/fd_posix.c / os/fd_win.c;
+ * used by the public readiness waits in net/fd.c. */
 int corio__fd_ready_now(corio_fd fd, int dir);
 
 /* Name of the backend ("epoll", "kqueue", "iocp"). */

@@ -1,5 +1,5 @@
 /*
- * test_io.c — poller/io.h: sockets and pipes that suspend only the task.
+ * test_io.c — os/io.h: sockets and pipes that suspend only the task.
  *
  * Every test runs its work inside corio tasks on a fresh loop and closes
  * that loop, asserting that nothing was left pending (run_task below).
@@ -18,7 +18,7 @@
 
 #include "corio.h"
 #include "util.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 #include <signal.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <corio.h>
-#include "coro/os.h"
+#include "os/thread.h"
 #include <stdint.h>
 #include <string.h>
 

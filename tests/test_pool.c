@@ -1,9 +1,9 @@
 /*
  * test_pool.c — the thread pool: corio_to_thread / corio_run_in_executor
- * (coro/pool.c).
+ * (flow/pool.c).
  *
  * The worker functions block for real, on a condition variable of
- * coro/os.h (portable: Windows has no pthreads) or, on POSIX, in read(2)
+ * os/thread.h (portable: Windows has no pthreads) or, on POSIX, in read(2)
  * on a pipe. They are released by a task, and only after that task has
  * counted a number of turns of the loop: the count the worker reports back
  * proves that the loop kept running other tasks while a worker was
@@ -17,7 +17,7 @@
 
 #include "corio.h"
 #include "util.h"
-#include "coro/os.h"
+#include "os/thread.h"
 
 #include <stdint.h>
 #include <stdlib.h>

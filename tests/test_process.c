@@ -1,5 +1,5 @@
 /*
- * test_process.c — subprocesses (net/process.c over poller/process.h):
+ * test_process.c — subprocesses (net/process.c over os/process.h):
  * spawn, pipes as streams, communicate, wait, terminate/kill, cancel.
  *
  * The children. Most tests run THIS test binary again as the child, with
@@ -21,8 +21,8 @@
 
 #include "corio.h"
 #include "util.h"
-#include "poller/io.h"
-#include "poller/process.h"
+#include "os/io.h"
+#include "os/process.h"
 
 #include <stdarg.h>
 #include <stdio.h>

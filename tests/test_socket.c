@@ -1,7 +1,7 @@
 /*
  * test_socket.c — net/socket.c: the public TCP, Unix-domain and UDP calls.
  *
- * poller/io.h's own suite (test_io.c) checks the raw operations; this one
+ * os/io.h's own suite (test_io.c) checks the raw operations; this one
  * checks what net/socket.c adds on top: listeners with their options,
  * TCP_NODELAY on connected and accepted sockets, connect-by-name trying
  * each address, deadlines and cancellation through the public calls, and
@@ -21,7 +21,7 @@
 
 /* Run fn(arg) as the main task of a new loop that must close clean. */
 #define run_task corio_test_run_clean
-#include "poller/io.h" /* corio_io_get_nodelay: read the option back */
+#include "os/io.h" /* corio_io_get_nodelay: read the option back */
 
 #include <signal.h>
 #include <stdarg.h>

@@ -17,7 +17,7 @@
  *
  * As in test_io.c, tasks never assert: they note what they saw in a
  * tally, checked once the loop is closed. Only corio's API is used (plus
- * poller/io.h for a pipe), so the suite runs under test-windows and
+ * os/io.h for a pipe), so the suite runs under test-windows and
  * test-kqueue as well.
  */
 #include <criterion/criterion.h>
@@ -27,7 +27,7 @@
 
 /* Run fn(arg) as the main task of a new loop that must close clean. */
 #define run_task corio_test_run_clean
-#include "poller/io.h" /* corio_io_pipe, for the pipe-end test */
+#include "os/io.h" /* corio_io_pipe, for the pipe-end test */
 #include "net/stream.h"
 
 #include <signal.h>

@@ -1,7 +1,7 @@
 /*
- * os_posix.c — clock, mutex, condition variable and threads on POSIX.
+ * thread_posix.c — clock, mutex, condition variable and threads on POSIX.
  */
-#include "os.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
 /*
- * os_win.c — clock, mutex, condition variable and threads on Windows.
+ * thread_win.c — clock, mutex, condition variable and threads on Windows.
  *
- * The twin of os_posix.c, on the Win32 API directly (mingw-w64's "win32"
+ * The twin of thread_posix.c, on the Win32 API directly (mingw-w64's "win32"
  * thread model has no pthreads, and corio needs none):
  *   clock      QueryPerformanceCounter
  *   mutex      SRWLOCK (a pointer-sized lock that never allocates)
  *   condvar    CONDITION_VARIABLE, which sleeps on an SRWLOCK
  *   threads    CreateThread
  */
-#include "os.h"
+#include "thread.h"
 
 #include <windows.h>
 #include <mmsystem.h> /* timeBeginPeriod (winmm) */

@@ -35,7 +35,7 @@
  *     that made it, and a later watch in the child makes its own pipe and
  *     listener.
  */
-#include "poller/signal.h"
+#include "signal.h"
 #include "corio.h"
 
 #include <errno.h>

@@ -32,7 +32,7 @@
  */
 #include "io.h"
 #include "addr.h"
-#include "poller.h"
+#include "poller/poller.h"
 #include "coro/sched.h"
 
 #include <arpa/inet.h>

@@ -12,8 +12,8 @@
  * only when it is not. No event can slip in between: events are handled
  * only when this thread's loop runs the poller, after we have parked.
  */
-#include "poller.h"
-#include "io.h"
+#include "poller/poller.h"
+#include "os/io.h"
 #include "coro/sched.h"
 
 static int wait_ready(corio_fd fd, int dir, int64_t deadline)

@@ -19,7 +19,7 @@
  * Nothing here keeps its own list of finished tasks: a task's state (DONE)
  * is the truth, and the watch only says "look again".
  */
-#include "sched.h"
+#include "coro/sched.h"
 
 #include <stdlib.h>
 

@@ -1,8 +1,8 @@
 /*
- * fd_posix.c — "is this descriptor ready right now?" for fd.c, by poll()
+ * fd_posix.c — "is this descriptor ready right now?" for net/fd.c, by poll()
  * with a zero timeout; and "is it a TCP socket?" for fdtable.c.
  */
-#include "poller.h"
+#include "poller/poller.h"
 
 #include <poll.h>
 #include <netinet/in.h>

@@ -16,7 +16,7 @@
  *   *result = job->result; free(job)
  *
  * Only the pool's queue and the mailbox are shared between threads, each
- * behind its own mutex (coro/os.h: no pthreads here, so Windows works the
+ * behind its own mutex (os/thread.h: no pthreads here, so Windows works the
  * same). Everything about the waiting task happens on the loop's thread.
  *
  * A worker's call cannot be interrupted, so when the waiting task is
@@ -33,8 +33,8 @@
  * worker that picks up a queued job for it skips the call. So a pool may
  * serve several loops and outlive any of them.
  */
-#include "sched.h"
-#include "os.h"
+#include "coro/sched.h"
+#include "os/thread.h"
 
 #include <stdlib.h>
 

@@ -47,7 +47,7 @@
  */
 #include "io.h"
 #include "addr.h"
-#include "iocp.h"
+#include "poller/iocp.h"
 #include "coro/sched.h"
 
 #include <ws2tcpip.h>

@@ -15,7 +15,7 @@
  * its first turn never runs (task.c), so never reaches the trampoline: it
  * cannot fail, so nothing is missed.
  */
-#include "sched.h"
+#include "coro/sched.h"
 
 #include <limits.h>
 #include <stdlib.h>

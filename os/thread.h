@@ -1,12 +1,13 @@
 /*
- * os.h — the few operating-system services the machine room needs besides
- * stacks: a monotonic clock, a mutex and condition variable, threads.
- * os_posix.c implements them with clock_gettime and pthreads, os_win.c with
- * QueryPerformanceCounter, SRWLOCK/CONDITION_VARIABLE and CreateThread.
- * Nothing here knows about tasks.
+ * thread.h — threads and what threads need: a monotonic clock, the CPU
+ * count, a mutex and condition variable, a fork hook. The loop, the thread
+ * pool and the signal room use them. thread_posix.c implements them with
+ * clock_gettime and pthreads, thread_win.c with QueryPerformanceCounter,
+ * SRWLOCK/CONDITION_VARIABLE and CreateThread. Nothing here knows about
+ * tasks.
  */
-#ifndef CORIO_OS_H
-#define CORIO_OS_H
+#ifndef CORIO_OS_THREAD_H
+#define CORIO_OS_THREAD_H
 
 #include <stdint.h>
 #include <stddef.h>

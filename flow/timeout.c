@@ -18,7 +18,7 @@
  * owns the expiry (the inner one added nothing). A call's own deadline
  * never makes a scope expire.
  */
-#include "sched.h"
+#include "coro/sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>

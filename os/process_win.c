@@ -52,7 +52,7 @@
  * last handle to it is closed.
  */
 #include "process.h"
-#include "iocp.h"
+#include "poller/iocp.h"
 #include "coro/sched.h"
 
 #include <stdlib.h>

@@ -60,7 +60,7 @@
  * never stays a zombie, even after its loop is closed.
  */
 #include "process.h"
-#include "poller.h"
+#include "poller/poller.h"
 #include "coro/sched.h"
 
 #include <errno.h>
