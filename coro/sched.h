@@ -57,7 +57,7 @@ typedef struct corio_waiter {
  * sync objects (corio_lock, corio_queue, ...) embed one. */
 typedef struct corio_waitq corio_waitq;
 
-static inline void corio_waitq_push(corio_waitq *q, corio_waiter *w) {
+static inline void corio__waitq_push(corio_waitq *q, corio_waiter *w) {
     w->next = NULL;
     w->prev = q->tail;
     if (q->tail) q->tail->next = w; else q->head = w;
@@ -65,7 +65,7 @@ static inline void corio_waitq_push(corio_waitq *q, corio_waiter *w) {
     w->linked = 1;
     q->len++;
 }
-static inline void corio_waitq_remove(corio_waitq *q, corio_waiter *w) {
+static inline void corio__waitq_remove(corio_waitq *q, corio_waiter *w) {
     if (!w->linked) return;
     if (w->prev) w->prev->next = w->next; else q->head = w->next;
     if (w->next) w->next->prev = w->prev; else q->tail = w->prev;
@@ -73,9 +73,9 @@ static inline void corio_waitq_remove(corio_waitq *q, corio_waiter *w) {
     w->linked = 0;
     q->len--;
 }
-static inline corio_waiter *corio_waitq_pop(corio_waitq *q) {
+static inline corio_waiter *corio__waitq_pop(corio_waitq *q) {
     corio_waiter *w = q->head;
-    if (w) corio_waitq_remove(q, w);
+    if (w) corio__waitq_remove(q, w);
     return w;
 }
 
@@ -99,7 +99,7 @@ struct corio_task {
     int cancel_pending;       /* sticky cancellation requested */
     int shield;               /* shield nesting depth */
     unsigned char detached, joined; /* handle ownership */
-    unsigned char fresh;      /* never switched to: enter by corio_ctx_start */
+    unsigned char fresh;      /* never switched to: enter by corio__ctx_start */
     unsigned char dense;      /* its stack is dense: check it at switches */
     corio_task *joiner;       /* the task parked in corio_join on us */
     corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
@@ -233,8 +233,8 @@ _Noreturn void corio__unpark_not_waiting(const corio_task *t);
 static inline void corio__unpark(corio_task *t, int status)
 {
     if (t->state != CORIO_TASK_WAITING) corio__unpark_not_waiting(t);
-    if (corio_timer_active(&t->timer))
-        corio_timer_heap_remove(&t->loop->timers, &t->timer);
+    if (corio__timer_active(&t->timer))
+        corio__timer_heap_remove(&t->loop->timers, &t->timer);
     t->wake_status = status;
     t->state = CORIO_TASK_READY;
     corio__runq_push(t->loop, t);

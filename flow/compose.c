@@ -35,7 +35,7 @@ static void watch(corio_task *const *tasks, size_t n, corio_waiter *w,
         corio_task *t = tasks[i];
         if (!t || (skip && skip[i]) || w[i].linked) continue;
         if (t->state == CORIO_TASK_DONE) continue;
-        corio_waitq_push(&t->done_waiters, &w[i]);
+        corio__waitq_push(&t->done_waiters, &w[i]);
     }
 }
 
@@ -44,7 +44,7 @@ static void watch(corio_task *const *tasks, size_t n, corio_waiter *w,
 static void unwatch(corio_task *const *tasks, size_t n, corio_waiter *w)
 {
     for (size_t i = 0; i < n; i++)
-        if (w[i].linked) corio_waitq_remove(&tasks[i]->done_waiters, &w[i]);
+        if (w[i].linked) corio__waitq_remove(&tasks[i]->done_waiters, &w[i]);
 }
 
 static corio_waiter *waiters_new(corio_task *self, size_t n)

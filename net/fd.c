@@ -24,7 +24,7 @@ static int wait_ready(corio_fd fd, int dir, int64_t deadline)
     if (corio__cancel_due(l->current)) return CORIO_ECANCELED;
     int now = corio__fd_ready_now(fd, dir);
     if (now != 0) return now < 0 ? now : 0;
-    return corio_poller_wait_fd(l->poller, fd, dir, deadline);
+    return corio__poller_wait_fd(l->poller, fd, dir, deadline);
 }
 
 int corio_wait_readable(corio_fd fd, int64_t deadline)
@@ -41,11 +41,11 @@ int corio_fd_detach(corio_fd fd)
 {
     corio_loop *l = corio__loop();
     if (!l) return CORIO_ENOLOOP;
-    return corio_poller_detach(l->poller, fd);
+    return corio__poller_detach(l->poller, fd);
 }
 
 /* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. */
 int corio_fd_close(corio_fd fd)
 {
-    return corio_io_close(fd);
+    return corio__io_close(fd);
 }

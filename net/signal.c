@@ -76,12 +76,12 @@ static corio_os_mutex *reg_lock(void)
 {
     corio_os_mutex *m = atomic_load(&reg_mutex);
     if (!m) {
-        corio_os_mutex *fresh = corio_os_mutex_new();
+        corio_os_mutex *fresh = corio__os_mutex_new();
         if (!fresh) return NULL;
         if (atomic_compare_exchange_strong(&reg_mutex, &m, fresh)) m = fresh;
-        else corio_os_mutex_free(fresh); /* m now holds the winner's */
+        else corio__os_mutex_free(fresh); /* m now holds the winner's */
     }
-    corio_os_mutex_lock(m);
+    corio__os_mutex_lock(m);
     return m;
 }
 
@@ -124,7 +124,7 @@ static void deliver_here(void *arg)
          * unlinked when it runs and returns 0 all the same. */
         corio__unpark_if_waiting(w->task, 0);
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
 }
 
 /* On the OS layer's thread, once per (coalesced) delivery. */
@@ -146,7 +146,7 @@ static void on_delivery(int signum)
         (void)corio_call_soon_threadsafe(w->loop, deliver_here,
                                          (void *)(intptr_t)signum);
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
 }
 
 uint64_t corio__signal_deliveries(int signum)
@@ -155,7 +155,7 @@ uint64_t corio__signal_deliveries(int signum)
     corio_os_mutex *m = reg_lock();
     if (!m) return 0;
     uint64_t d = reg.deliveries[signum];
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
     return d;
 }
 
@@ -166,7 +166,7 @@ size_t corio__signal_waiters(int signum)
     if (!m) return 0;
     size_t n = 0;
     for (sig_waiter *w = reg.waiters[signum]; w; w = w->next) n++;
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
     return n;
 }
 
@@ -189,14 +189,14 @@ int corio_signal_wait(int signum, int64_t deadline)
     if (!m) return CORIO_ENOMEM;
     if (reg.pending[signum]) {
         reg.pending[signum] = false;
-        corio_os_mutex_unlock(m);
+        corio__os_mutex_unlock(m);
         return 0;
     }
     sig_waiter w = { .task = self, .loop = self->loop, .signum = signum,
                      .seen = reg.deliveries[signum] };
     w.posted = w.seen;
     waiter_link(&w);
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
 
     rc = corio__park_on(deadline, "signal");
 
@@ -207,6 +207,6 @@ int corio_signal_wait(int signum, int64_t deadline)
         waiter_unlink(&w);
         if (reg.deliveries[signum] != w.seen) rc = 0; /* came meanwhile */
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
     return rc;
 }

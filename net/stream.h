@@ -2,7 +2,7 @@
  * stream.h — what other net/ files need from stream.c beyond corio.h.
  *
  * corio_stream_open() asks the OS whether its descriptor is a socket
- * (corio_io_is_socket) and picks recv/send/shutdown for sockets,
+ * (corio__io_is_socket) and picks recv/send/shutdown for sockets,
  * read/write/close for anything else. A caller that already knows it
  * holds a pipe end (net/process.c) says so and saves the question.
  */

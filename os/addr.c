@@ -17,7 +17,7 @@
 #endif
 
 #ifdef _WIN32
-static void sockets_ready(void) { corio_iocp_wsa_init(); }
+static void sockets_ready(void) { corio__iocp_wsa_init(); }
 #else
 static void sockets_ready(void) {}
 #endif
@@ -213,7 +213,7 @@ static int resolve_error(int e)
     case EAI_SERVICE:
     case EAI_BADFLAGS: return CORIO_EINVAL;
 #ifdef _WIN32
-    default:           return corio_iocp_error((DWORD)e);
+    default:           return corio__iocp_error((DWORD)e);
 #else
 #ifdef EAI_SYSTEM
     case EAI_SYSTEM:   return corio__io_errno(errno);
@@ -223,7 +223,7 @@ static int resolve_error(int e)
     }
 }
 
-int corio_io_resolve_blocking(const char *host, int port, int family,
+int corio__io_resolve_blocking(const char *host, int port, int family,
                               corio_addr *out, size_t max)
 {
     if (!host || !out || max == 0 || port < 0 || port > 65535)

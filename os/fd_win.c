@@ -1,6 +1,6 @@
 /*
  * fd_win.c — "is this socket ready right now?" for net/fd.c. On Windows a
- * corio_fd is a SOCKET; the readiness request that corio_poller_wait_fd
+ * corio_fd is a SOCKET; the readiness request that corio__poller_wait_fd
  * issues (a zero-byte receive, or an AFD poll request, see iocp.c)
  * completes at once when the socket is already ready, so no separate check
  * is needed: the answer is "ask the poller". Other handles (pipes, files)

@@ -9,7 +9,7 @@
  *         try the system call;            // non-blocking descriptor
  *         success or a real error?  -> return it
  *         EAGAIN?  -> park in the descriptor's reader or writer slot
- *                     (corio_poller_wait_fd) until the poller says
+ *                     (corio__poller_wait_fd) until the poller says
  *                     "ready", then go round again
  *     }
  *
@@ -20,12 +20,12 @@
  * simply gets EAGAIN again and parks again.
  *
  * One recv, from the public call down to epoll_wait:
- *   corio_io_recv -> io_until_done -> recv() says EAGAIN
- *   -> corio_poller_wait_fd (poller/epoll.c: attach on first use)
- *   -> corio_fdtable_park (poller/fdtable.c: the reader slot)
+ *   corio__io_recv -> io_until_done -> recv() says EAGAIN
+ *   -> corio__poller_wait_fd (poller/epoll.c: attach on first use)
+ *   -> corio__fdtable_park (poller/fdtable.c: the reader slot)
  *   -> corio__park (coro/: switch to the loop)
- *   ... the loop calls corio_poller_wait -> epoll_wait
- *   -> corio_fdtable_ready -> corio__unpark
+ *   ... the loop calls corio__poller_wait -> epoll_wait
+ *   -> corio__fdtable_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
  * Errors are turned into CORIO_E* codes by one function, corio__io_errno().
@@ -132,7 +132,7 @@ static int io_park(corio_fd fd, int dir, int64_t deadline)
 {
     corio_loop *loop = corio__loop();
     if (!loop || !loop->current || !loop->poller) return CORIO_ENOLOOP;
-    return corio_poller_wait_fd(loop->poller, fd, dir, deadline);
+    return corio__poller_wait_fd(loop->poller, fd, dir, deadline);
 }
 
 /* The one loop every blocking operation runs. We try BEFORE parking, so
@@ -190,7 +190,7 @@ static void fd_no_sigpipe(int fd)
 #define IO_SEND_FLAGS 0
 #endif
 
-int corio_io_socket(int family, int type, corio_fd *out)
+int corio__io_socket(int family, int type, corio_fd *out)
 {
     int af, st;
     if (!out) return CORIO_EINVAL;
@@ -220,7 +220,7 @@ int corio_io_socket(int family, int type, corio_fd *out)
 #endif
     fd_no_sigpipe(fd);
     /* "Attached" happens lazily: the poller attaches a descriptor the
-     * first time a task waits on it (corio_poller_wait_fd), which saves a
+     * first time a task waits on it (corio__poller_wait_fd), which saves a
      * system call for sockets that never block. */
     *out = fd;
     return 0;
@@ -233,12 +233,12 @@ static int set_int_option(corio_fd fd, int level, int name, int value)
     return 0;
 }
 
-int corio_io_set_reuseaddr(corio_fd fd, int on)
+int corio__io_set_reuseaddr(corio_fd fd, int on)
 {
     return set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, on != 0);
 }
 
-int corio_io_set_reuseport(corio_fd fd, int on)
+int corio__io_set_reuseport(corio_fd fd, int on)
 {
 #ifdef SO_REUSEPORT
     return set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, on != 0);
@@ -248,12 +248,12 @@ int corio_io_set_reuseport(corio_fd fd, int on)
 #endif
 }
 
-int corio_io_set_nodelay(corio_fd fd, int on)
+int corio__io_set_nodelay(corio_fd fd, int on)
 {
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
-int corio_io_get_nodelay(corio_fd fd)
+int corio__io_get_nodelay(corio_fd fd)
 {
     int value = 0;
     socklen_t len = sizeof value;
@@ -262,20 +262,20 @@ int corio_io_get_nodelay(corio_fd fd)
     return value != 0;
 }
 
-int corio_io_bind(corio_fd fd, const corio_addr *a)
+int corio__io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
     if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return corio__io_errno(errno);
     return 0;
 }
 
-int corio_io_listen(corio_fd fd, int backlog)
+int corio__io_listen(corio_fd fd, int backlog)
 {
     if (listen(fd, backlog) < 0) return corio__io_errno(errno);
     return 0;
 }
 
-int corio_io_local_addr(corio_fd fd, corio_addr *out)
+int corio__io_local_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -287,7 +287,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     return 0;
 }
 
-int corio_io_peer_addr(corio_fd fd, corio_addr *out)
+int corio__io_peer_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -337,7 +337,7 @@ static ptrdiff_t attempt_accept(corio_fd lfd, io_op *op)
     }
 }
 
-int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+int corio__io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                     int64_t deadline)
 {
     if (!out) return CORIO_EINVAL;
@@ -348,7 +348,7 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                               &op);
 }
 
-int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
+int corio__io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
 
@@ -451,7 +451,7 @@ static ptrdiff_t attempt_write(corio_fd fd, io_op *op)
 #endif
 }
 
-ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
     corio_loop *loop = corio__loop();
@@ -459,23 +459,23 @@ ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
     /* The drained hint (fdtable.h): this stream socket's last recv was
      * short and no bytes have arrived since, so a recv now could only say
      * EAGAIN. Wait for the edge first and save that system call. */
-    if (p && corio_poller_read_drained(p, fd)) {
+    if (p && corio__poller_read_drained(p, fd)) {
         int rc = io_park(fd, CORIO_DIR_READ, deadline);
         if (rc < 0) return rc;
     }
     ptrdiff_t n = io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
-    if (p && n > 0 && (size_t)n < len) corio_poller_short_read(p, fd);
+    if (p && n > 0 && (size_t)n < len) corio__poller_short_read(p, fd);
     return n;
 }
 
-ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_send(corio_fd fd, const void *buf, size_t len,
                         int64_t deadline)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_send, &op);
 }
 
-ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+ptrdiff_t corio__io_recvfrom(corio_fd fd, void *buf, size_t len,
                             corio_addr *from, int64_t deadline)
 {
     if (from) memset(from, 0, sizeof *from);
@@ -483,7 +483,7 @@ ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
     return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recvfrom, &op);
 }
 
-ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_sendto(corio_fd fd, const void *buf, size_t len,
                           const corio_addr *to, int64_t deadline)
 {
     if (to && to->len <= 0) return CORIO_EINVAL;
@@ -491,7 +491,7 @@ ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_sendto, &op);
 }
 
-int corio_io_pipe(corio_fd fds[2])
+int corio__io_pipe(corio_fd fds[2])
 {
     int p[2];
 #ifdef SOCK_NONBLOCK /* the systems with SOCK_NONBLOCK have pipe2 too */
@@ -512,13 +512,13 @@ int corio_io_pipe(corio_fd fds[2])
     return 0;
 }
 
-ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
     return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_read, &op);
 }
 
-ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline)
 {
     io_op op = { .buf = (void *)buf, .len = len };
@@ -536,19 +536,19 @@ static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
     }
 }
 
-ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
+ptrdiff_t corio__io_send_nowait(corio_fd fd, const void *buf, size_t len)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return attempt_once(fd, attempt_send, &op);
 }
 
-ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
+ptrdiff_t corio__io_write_nowait(corio_fd fd, const void *buf, size_t len)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return attempt_once(fd, attempt_write, &op);
 }
 
-int corio_io_is_socket(corio_fd fd)
+int corio__io_is_socket(corio_fd fd)
 {
     struct stat st;
     if (fstat(fd, &st) < 0) return corio__io_errno(errno);
@@ -559,13 +559,13 @@ int corio_io_is_socket(corio_fd fd)
 /* Ending                                                              */
 /* ------------------------------------------------------------------ */
 
-int corio_io_shutdown_write(corio_fd fd)
+int corio__io_shutdown_write(corio_fd fd)
 {
     if (shutdown(fd, SHUT_WR) < 0) return corio__io_errno(errno);
     return 0;
 }
 
-int corio_io_close(corio_fd fd)
+int corio__io_close(corio_fd fd)
 {
     /* Detach FIRST: epoll registrations belong to the open file
      * description, not the number, and a task parked on this fd must be
@@ -573,7 +573,7 @@ int corio_io_close(corio_fd fd)
      * next socket. Detach answers CORIO_EINVAL for a descriptor that never
      * waited (it was never attached): nothing to undo then. */
     corio_loop *loop = corio__loop();
-    if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+    if (loop && loop->poller) (void)corio__poller_detach(loop->poller, fd);
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */

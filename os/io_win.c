@@ -7,17 +7,17 @@
  * io_posix.c, which tries first and parks on EAGAIN):
  *
  *     corio_iocp_op op;                        // on this task's stack
- *     corio_iocp_op_start(&op, s, &p);
+ *     corio__iocp_op_start(&op, s, &p);
  *     WSARecv(s, &buf, ..., &op.ov, NULL);     // start it; the kernel now
  *                                              // owns op and buf
  *     failed at once  -> abandon op, return the error
- *     otherwise       -> corio_iocp_op_finish: park until the completion
+ *     otherwise       -> corio__iocp_op_finish: park until the completion
  *                        packet arrives (on timeout or cancel: CancelIoEx,
  *                        then still wait for the packet), return result
  *
  * One recv, from the public call down to the kernel:
- *   corio_io_recv -> WSARecv (pending) -> corio_iocp_op_finish (iocp.c)
- *   -> corio__park ... the loop calls corio_poller_wait
+ *   corio__io_recv -> WSARecv (pending) -> corio__iocp_op_finish (iocp.c)
+ *   -> corio__park ... the loop calls corio__poller_wait
  *   -> GetQueuedCompletionStatusEx -> corio__unpark -> back here with the
  *   byte count.
  *
@@ -26,7 +26,7 @@
  *     after the deadline (the operation completes at once; cancelling it
  *     then finds nothing to cancel), and CORIO_ECANCELED / ETIMEDOUT come
  *     only when it would have had to wait;
- *   - a task whose socket another task closes (corio_io_close) wakes with
+ *   - a task whose socket another task closes (corio__io_close) wakes with
  *     CORIO_ECLOSED;
  *   - a datagram longer than the buffer is truncated, not an error;
  *   - a dead peer is CORIO_ECONNRESET or CORIO_EPIPE, never a signal.
@@ -34,13 +34,13 @@
  *   - Unix-domain addresses answer CORIO_ENOTSUP: Windows 10 has AF_UNIX,
  *     but without documented AcceptEx/ConnectEx support, and wine (where
  *     this is tested) has none.
- *   - Pipes (corio_io_pipe, a child's stdio) are named pipes: an
- *     anonymous pipe cannot be opened for overlapped I/O. corio_io_read /
- *     corio_io_write on a pipe handle are overlapped ReadFile / WriteFile
+ *   - Pipes (corio__io_pipe, a child's stdio) are named pipes: an
+ *     anonymous pipe cannot be opened for overlapped I/O. corio__io_read /
+ *     corio__io_write on a pipe handle are overlapped ReadFile / WriteFile
  *     with the same OVERLAPPED-on-the-stack rule as the socket calls; a
  *     read whose writer has gone (ERROR_BROKEN_PIPE) is end of stream, a
  *     write whose reader has gone is CORIO_EPIPE.
- *   - corio_io_set_reuseaddr is accepted and does nothing: on Windows
+ *   - corio__io_set_reuseaddr is accepted and does nothing: on Windows
  *     SO_REUSEADDR lets a second socket steal a port that is in use (what
  *     POSIX's option is for, rebinding over TIME_WAIT, Windows allows by
  *     default). asyncio makes the same choice.
@@ -62,7 +62,7 @@
  * rest, as they must anyway (io.h: "some bytes"). */
 #define MAX_CHUNK ((size_t)INT_MAX)
 
-static int wsa_error(void) { return corio_iocp_error((DWORD)WSAGetLastError()); }
+static int wsa_error(void) { return corio__iocp_error((DWORD)WSAGetLastError()); }
 
 /* ------------------------------------------------------------------ */
 /* Sockets and options                                                 */
@@ -74,7 +74,7 @@ static int wsa_error(void) { return corio_iocp_error((DWORD)WSAGetLastError()); 
  * overlapped calls are unaffected by that mode). */
 static SOCKET new_socket(int af, int type)
 {
-    corio_iocp_wsa_init();
+    corio__iocp_wsa_init();
     SOCKET s = WSASocketW(af, type, 0, NULL, 0,
                           WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET) return s;
@@ -92,7 +92,7 @@ static SOCKET new_socket(int af, int type)
     return s;
 }
 
-int corio_io_socket(int family, int type, corio_fd *out)
+int corio__io_socket(int family, int type, corio_fd *out)
 {
     int af, st;
     if (!out) return CORIO_EINVAL;
@@ -123,24 +123,24 @@ static int set_int_option(corio_fd fd, int level, int name, int value)
     return 0;
 }
 
-int corio_io_set_reuseaddr(corio_fd fd, int on)
+int corio__io_set_reuseaddr(corio_fd fd, int on)
 {
     (void)fd; (void)on;
     return 0; /* see the top of this file */
 }
 
-int corio_io_set_reuseport(corio_fd fd, int on)
+int corio__io_set_reuseport(corio_fd fd, int on)
 {
     (void)fd; (void)on;
     return CORIO_ENOTSUP;
 }
 
-int corio_io_set_nodelay(corio_fd fd, int on)
+int corio__io_set_nodelay(corio_fd fd, int on)
 {
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
-int corio_io_get_nodelay(corio_fd fd)
+int corio__io_get_nodelay(corio_fd fd)
 {
     int value = 0, len = sizeof value;
     if (getsockopt((SOCKET)fd, IPPROTO_TCP, TCP_NODELAY, (char *)&value,
@@ -149,20 +149,20 @@ int corio_io_get_nodelay(corio_fd fd)
     return value != 0;
 }
 
-int corio_io_bind(corio_fd fd, const corio_addr *a)
+int corio__io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
     if (bind((SOCKET)fd, corio__addr_sa(a), a->len) != 0) return wsa_error();
     return 0;
 }
 
-int corio_io_listen(corio_fd fd, int backlog)
+int corio__io_listen(corio_fd fd, int backlog)
 {
     if (listen((SOCKET)fd, backlog) != 0) return wsa_error();
     return 0;
 }
 
-int corio_io_local_addr(corio_fd fd, corio_addr *out)
+int corio__io_local_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -174,7 +174,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     return 0;
 }
 
-int corio_io_peer_addr(corio_fd fd, corio_addr *out)
+int corio__io_peer_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -227,7 +227,7 @@ static int socket_type(SOCKET s)
  * 16 bytes larger than the largest address. */
 #define ACCEPT_ADDR_SLOT (sizeof(struct sockaddr_storage) + 16)
 
-int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+int corio__io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                     int64_t deadline)
 {
     SOCKET ls = (SOCKET)lfd;
@@ -251,21 +251,21 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
 
         corio_iocp_op op;
         corio_poller *p;
-        int rc = corio_iocp_op_start(&op, ls, &p);
+        int rc = corio__iocp_op_start(&op, ls, &p);
         if (rc) { closesocket(a); return rc; }
         char addrs[2 * ACCEPT_ADDR_SLOT]; /* the kernel's, until the packet */
         DWORD got;
         if (!accept_ex(ls, a, addrs, 0, ACCEPT_ADDR_SLOT, ACCEPT_ADDR_SLOT,
                        &got, &op.ov)) {
             DWORD e = (DWORD)WSAGetLastError();
-            if (!corio_iocp_packet_due(e)) {
-                corio_iocp_op_abandon(p, &op);
+            if (!corio__iocp_packet_due(e)) {
+                corio__iocp_op_abandon(p, &op);
                 closesocket(a);
                 if (e == WSAECONNRESET) continue; /* the client gave up */
-                return corio_iocp_error(e);
+                return corio__iocp_error(e);
             }
         }
-        rc = corio_iocp_op_finish(p, &op, deadline, "accept", NULL);
+        rc = corio__iocp_op_finish(p, &op, deadline, "accept", NULL);
         if (rc < 0) {
             closesocket(a);
             /* The client gave up between its SYN and our accept: that
@@ -304,7 +304,7 @@ static int bind_if_unbound(SOCKET s, int family)
     return 0;
 }
 
-int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
+int corio__io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 {
     SOCKET s = (SOCKET)fd;
     struct sockaddr_storage to;
@@ -325,17 +325,17 @@ int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 
     corio_iocp_op op;
     corio_poller *p;
-    rc = corio_iocp_op_start(&op, s, &p);
+    rc = corio__iocp_op_start(&op, s, &p);
     if (rc) return rc;
     if (!connect_ex(s, (const struct sockaddr *)&to, a->len, NULL, 0, NULL,
                     &op.ov)) {
         DWORD e = (DWORD)WSAGetLastError();
-        if (!corio_iocp_packet_due(e)) {
-            corio_iocp_op_abandon(p, &op);
-            return corio_iocp_error(e);
+        if (!corio__iocp_packet_due(e)) {
+            corio__iocp_op_abandon(p, &op);
+            return corio__iocp_error(e);
         }
     }
-    rc = corio_iocp_op_finish(p, &op, deadline, "connect", NULL);
+    rc = corio__iocp_op_finish(p, &op, deadline, "connect", NULL);
     if (rc < 0) return rc;
     /* As with accept: make getpeername, shutdown ... know the peer. */
     setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
@@ -366,7 +366,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
 
     corio_iocp_op op;
     corio_poller *p;
-    int rc = corio_iocp_op_start(&op, s, &p);
+    int rc = corio__iocp_op_start(&op, s, &p);
     if (rc) return rc;
     int r;
     const char *what;
@@ -392,36 +392,36 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
     }
     if (r != 0) {
         DWORD e = (DWORD)WSAGetLastError();
-        if (!corio_iocp_packet_due(e)) {
-            corio_iocp_op_abandon(p, &op);
-            return corio_iocp_error(e);
+        if (!corio__iocp_packet_due(e)) {
+            corio__iocp_op_abandon(p, &op);
+            return corio__iocp_error(e);
         }
     }
-    rc = corio_iocp_op_finish(p, &op, deadline, what, &n);
+    rc = corio__iocp_op_finish(p, &op, deadline, what, &n);
     if (rc < 0) return rc;
     if (kind == OP_RECVFROM && from) corio__addr_store(from, &ss, ss_len);
     return (ptrdiff_t)n;
 }
 
-ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     return data_op(OP_RECV, fd, buf, len, NULL, NULL, deadline);
 }
 
-ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_send(corio_fd fd, const void *buf, size_t len,
                         int64_t deadline)
 {
     return data_op(OP_SEND, fd, (void *)buf, len, NULL, NULL, deadline);
 }
 
-ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+ptrdiff_t corio__io_recvfrom(corio_fd fd, void *buf, size_t len,
                             corio_addr *from, int64_t deadline)
 {
     if (from) memset(from, 0, sizeof *from);
     return data_op(OP_RECVFROM, fd, buf, len, NULL, from, deadline);
 }
 
-ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_sendto(corio_fd fd, const void *buf, size_t len,
                           const corio_addr *to, int64_t deadline)
 {
     if (to && to->len <= 0) return CORIO_EINVAL;
@@ -438,7 +438,7 @@ ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
  * deadline) cannot say how much went through. */
 #define PIPE_BUFFER ((DWORD)64 * 1024)
 
-int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
+int corio__iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
                     int client_overlapped, int client_inherit)
 {
     /* A name nobody else can have opened first: our process id, a
@@ -463,7 +463,7 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
                              1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
         if (s == INVALID_HANDLE_VALUE && GetLastError() != ERROR_ACCESS_DENIED &&
             GetLastError() != ERROR_PIPE_BUSY)
-            return corio_iocp_error(GetLastError());
+            return corio__iocp_error(GetLastError());
     }
     if (s == INVALID_HANDLE_VALUE) return CORIO_EIO;
 
@@ -476,7 +476,7 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
     HANDLE c = CreateFileW(name, access, 0, &sa, OPEN_EXISTING,
                            client_overlapped ? FILE_FLAG_OVERLAPPED : 0, NULL);
     if (c == INVALID_HANDLE_VALUE) {
-        int rc = corio_iocp_error(GetLastError());
+        int rc = corio__iocp_error(GetLastError());
         CloseHandle(s);
         return rc;
     }
@@ -487,10 +487,10 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
     return 0;
 }
 
-int corio_io_pipe(corio_fd fds[2])
+int corio__io_pipe(corio_fd fds[2])
 {
     HANDLE rd, wr;
-    int rc = corio_iocp_pipe(&rd, &wr, 1, 1, 0);
+    int rc = corio__iocp_pipe(&rd, &wr, 1, 1, 0);
     if (rc) return rc;
     /* Attached to the loop's port lazily, by the first read or write. */
     fds[0] = (corio_fd)rd;
@@ -508,37 +508,37 @@ static ptrdiff_t pipe_op(int writing, corio_fd fd, void *buf, size_t len,
     DWORD want = (DWORD)(len > PIPE_BUFFER ? PIPE_BUFFER : len), n = 0;
     corio_iocp_op op;
     corio_poller *p;
-    int rc = corio_iocp_op_start(&op, (SOCKET)h, &p);
+    int rc = corio__iocp_op_start(&op, (SOCKET)h, &p);
     if (rc) return rc;
     BOOL ok = writing ? WriteFile(h, buf, want, NULL, &op.ov)
                       : ReadFile(h, buf, want, NULL, &op.ov);
     DWORD e = ok ? 0 : GetLastError();
-    if (!corio_iocp_packet_due(e)) {
-        corio_iocp_op_abandon(p, &op);
+    if (!corio__iocp_packet_due(e)) {
+        corio__iocp_op_abandon(p, &op);
         /* Every writer closed: end of stream, as read(2) says. */
         if (!writing && (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF))
             return 0;
-        return corio_iocp_error(e);
+        return corio__iocp_error(e);
     }
-    rc = corio_iocp_op_finish(p, &op, deadline, writing ? "write" : "read", &n);
+    rc = corio__iocp_op_finish(p, &op, deadline, writing ? "write" : "read", &n);
     if (!writing && rc == CORIO_EPIPE) return 0; /* ERROR_BROKEN_PIPE */
     if (rc < 0) return rc;
     return (ptrdiff_t)n;
 }
 
 /* A socket goes to recv/send, anything else is taken for a pipe. */
-ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     if (socket_type((SOCKET)fd) < 0) return pipe_op(0, fd, buf, len, deadline);
-    return corio_io_recv(fd, buf, len, deadline);
+    return corio__io_recv(fd, buf, len, deadline);
 }
 
-ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline)
 {
     if (socket_type((SOCKET)fd) < 0)
         return pipe_op(1, fd, (void *)buf, len, deadline);
-    return corio_io_send(fd, buf, len, deadline);
+    return corio__io_send(fd, buf, len, deadline);
 }
 
 /* One attempt, no completion port: a plain send() on the socket, which
@@ -546,7 +546,7 @@ ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
  * WSAEWOULDBLOCK (CORIO_EAGAIN). No packet is queued for a plain call.
  * The caller guarantees no overlapped send of its own is in flight on s,
  * or the bytes could overtake it. */
-ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
+ptrdiff_t corio__io_send_nowait(corio_fd fd, const void *buf, size_t len)
 {
     if (len == 0) return 0;
     int chunk = (int)(len > MAX_CHUNK ? MAX_CHUNK : len);
@@ -557,14 +557,14 @@ ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
 
 /* Sockets only: an overlapped pipe handle has no "try without waiting",
  * so a pipe answers CORIO_ENOTSUP and streams queue its bytes for
- * corio_io_write (see io.h). */
-ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
+ * corio__io_write (see io.h). */
+ptrdiff_t corio__io_write_nowait(corio_fd fd, const void *buf, size_t len)
 {
     if (socket_type((SOCKET)fd) < 0) return CORIO_ENOTSUP;
-    return corio_io_send_nowait(fd, buf, len);
+    return corio__io_send_nowait(fd, buf, len);
 }
 
-int corio_io_is_socket(corio_fd fd)
+int corio__io_is_socket(corio_fd fd)
 {
     return socket_type((SOCKET)fd) >= 0;
 }
@@ -573,22 +573,22 @@ int corio_io_is_socket(corio_fd fd)
 /* Ending                                                              */
 /* ------------------------------------------------------------------ */
 
-int corio_io_shutdown_write(corio_fd fd)
+int corio__io_shutdown_write(corio_fd fd)
 {
     if (shutdown((SOCKET)fd, SD_SEND) != 0) return wsa_error();
     return 0;
 }
 
-int corio_io_close(corio_fd fd)
+int corio__io_close(corio_fd fd)
 {
     /* Detach first: tasks with an operation pending on this socket are
      * made to finish it (CancelIoEx) and will say CORIO_ECLOSED. Detach
      * answers CORIO_EINVAL for a socket that never did any I/O here. */
     corio_loop *loop = corio__loop();
     int is_socket = socket_type((SOCKET)fd) >= 0;
-    if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+    if (loop && loop->poller) (void)corio__poller_detach(loop->poller, fd);
     if (!is_socket) /* a pipe end: a plain handle */
-        return CloseHandle((HANDLE)fd) ? 0 : corio_iocp_error(GetLastError());
+        return CloseHandle((HANDLE)fd) ? 0 : corio__iocp_error(GetLastError());
     if (closesocket((SOCKET)fd) != 0) return wsa_error();
     return 0;
 }

@@ -3,7 +3,7 @@
  * completion port can watch, and exit notification through the loop. The
  * interface is process.h; the Unix twin is process_posix.c.
  *
- * Starting a child (corio_child_spawn):
+ * Starting a child (corio__child_spawn):
  *   - argv becomes ONE command line, quoted by the rules the Microsoft C
  *     runtime uses to split it again (quote_arg below), so that the
  *     child's argv is exactly ours, spaces, quotes and backslashes
@@ -14,8 +14,8 @@
  *     the system directories, then PATH; ".exe" is added when the name has
  *     no extension. A program that is not there is ERROR_FILE_NOT_FOUND
  *     from CreateProcessW itself, hence CORIO_ENOTFOUND at spawn time.
- *   - A piped stream is a named pipe pair (io_win.c: corio_iocp_pipe): our
- *     end overlapped, so corio_io_read/write can run on the completion
+ *   - A piped stream is a named pipe pair (io_win.c: corio__iocp_pipe): our
+ *     end overlapped, so corio__io_read/write can run on the completion
  *     port; the child's end plain and inheritable, since programs do
  *     ordinary blocking ReadFile / WriteFile on their stdio.
  *   - Only the child's three handles are inherited: the handle list
@@ -25,7 +25,7 @@
  *     see end of file).
  *
  * Learning that it exited, without blocking the loop
- * (corio_child_wait): a process handle is not something a completion
+ * (corio__child_wait): a process handle is not something a completion
  * port reports on, so RegisterWaitForSingleObject asks the system's
  * thread pool to wait for it. Its callback runs on a pool thread, where
  * no corio call but corio_call_soon_threadsafe is allowed; that call
@@ -47,7 +47,7 @@
  * asked for, and report the child's exit as -15 / -9 when it ended that
  * way, so the same test of "we stopped it" works on both systems.
  *
- * A child left running by corio_child_free: closing our handle is all it
+ * A child left running by corio__child_free: closing our handle is all it
  * takes. Windows keeps no zombie; the process object goes away when the
  * last handle to it is closed.
  */
@@ -68,12 +68,12 @@ struct corio_child {
     int collected;        /* exit_code is final */
     int exit_code;
     int stopped_with;     /* CORIO_CHILD_TERMINATE / _KILL, 0 if not us */
-    corio_task *waiting;  /* the one task in corio_child_wait */
+    corio_task *waiting;  /* the one task in corio__child_wait */
 };
 
-const char *corio_child_watch_name(void) { return "wait registration"; }
+const char *corio__child_watch_name(void) { return "wait registration"; }
 
-void corio_child_allow_pidfd(int allow) { (void)allow; }
+void corio__child_allow_pidfd(int allow) { (void)allow; }
 
 /* ------------------------------------------------------------------ */
 /* UTF-8 -> UTF-16, and the command line                               */
@@ -206,7 +206,7 @@ static int spawn_error(DWORD e)
     case ERROR_FILENAME_EXCED_RANGE: /* command line too long */
         return CORIO_EINVAL;
     default:
-        return corio_iocp_error(e);
+        return corio__iocp_error(e);
     }
 }
 
@@ -237,7 +237,7 @@ static HANDLE inherit_ours(DWORD which)
 static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
 {
     corio_stdio mode[3];
-    corio_child_stdio_modes(o, mode);
+    corio__child_stdio_modes(o, mode);
     static const DWORD std_id[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
                                      STD_ERROR_HANDLE };
     for (int k = 0; k < 3; k++)
@@ -250,7 +250,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
             break;
         case CORIO_STDIO_PIPE:
             /* stdin: we write, the child reads; stdout/stderr: reverse. */
-            rc = corio_iocp_pipe(&end[k].ours, &end[k].child, k != 0, 0, 1);
+            rc = corio__iocp_pipe(&end[k].ours, &end[k].child, k != 0, 0, 1);
             break;
         case CORIO_STDIO_NULL: {
             SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
@@ -258,7 +258,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
                                        FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
                                        OPEN_EXISTING, 0, NULL);
             if (end[k].child == INVALID_HANDLE_VALUE)
-                rc = corio_iocp_error(GetLastError());
+                rc = corio__iocp_error(GetLastError());
             break;
         }
         case CORIO_STDIO_STDOUT:
@@ -268,7 +268,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
                 !DuplicateHandle(GetCurrentProcess(), end[1].child,
                                  GetCurrentProcess(), &end[2].child, 0, TRUE,
                                  DUPLICATE_SAME_ACCESS))
-                rc = corio_iocp_error(GetLastError());
+                rc = corio__iocp_error(GetLastError());
             break;
         default:
             rc = CORIO_EINVAL;
@@ -324,7 +324,7 @@ static BOOL create_process(wchar_t *cmd, wchar_t *env, wchar_t *cwd,
     return ok;
 }
 
-int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
+int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
                       corio_child **out, corio_fd pipes[3])
 {
     for (int k = 0; k < 3; k++) pipes[k] = CORIO_CHILD_NO_FD;
@@ -368,7 +368,7 @@ out:
     return rc;
 }
 
-long corio_child_pid(const corio_child *c) { return (long)c->pid; }
+long corio__child_pid(const corio_child *c) { return (long)c->pid; }
 
 /* ------------------------------------------------------------------ */
 /* Wait                                                                */
@@ -429,7 +429,7 @@ static int park_until_exit(corio_child *c, int64_t deadline)
     HANDLE reg;
     if (!RegisterWaitForSingleObject(&reg, c->process, on_exit_thread, &w,
                                      INFINITE, WT_EXECUTEONLYONCE))
-        return corio_iocp_error(GetLastError());
+        return corio__iocp_error(GetLastError());
     int why = 0;
     while (!w.delivered) {
         w.parked = 1;
@@ -458,7 +458,7 @@ static int park_until_exit(corio_child *c, int64_t deadline)
     return why;
 }
 
-int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
+int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
 {
     for (;;) {
         if (try_collect(c)) {
@@ -480,7 +480,7 @@ int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
 /* Terminate, kill, free                                               */
 /* ------------------------------------------------------------------ */
 
-int corio_child_signal(corio_child *c, int how)
+int corio__child_signal(corio_child *c, int how)
 {
     if (c->collected) return CORIO_EALREADY;
     if (!TerminateProcess(c->process, TERMINATED_CODE)) {
@@ -488,13 +488,13 @@ int corio_child_signal(corio_child *c, int how)
         /* Already ended (ERROR_ACCESS_DENIED): nothing to stop, as kill()
          * on a Unix zombie. */
         if (WaitForSingleObject(c->process, 0) == WAIT_OBJECT_0) return 0;
-        return corio_iocp_error(e);
+        return corio__iocp_error(e);
     }
     if (!c->stopped_with) c->stopped_with = how;
     return 0;
 }
 
-void corio_child_free(corio_child *c)
+void corio__child_free(corio_child *c)
 {
     if (!c) return;
     /* No zombies on Windows: the process lives on if it is running, and

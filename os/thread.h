@@ -12,31 +12,31 @@
 #include <stdint.h>
 #include <stddef.h>
 
-int64_t corio_os_now_ns(void);
-int corio_os_cpu_count(void);
+int64_t corio__os_now_ns(void);
+int corio__os_cpu_count(void);
 
 /* Call fn in the child after every fork() of this process (pthread_atfork;
  * Windows has no fork: a no-op). Registered once per process. */
-void corio_os_on_fork_child(void (*fn)(void));
+void corio__os_on_fork_child(void (*fn)(void));
 
 typedef struct corio_os_mutex corio_os_mutex;
 typedef struct corio_os_cond corio_os_cond;
 typedef struct corio_os_thread corio_os_thread;
 
-corio_os_mutex *corio_os_mutex_new(void);
-void corio_os_mutex_free(corio_os_mutex *m);
-void corio_os_mutex_lock(corio_os_mutex *m);
-void corio_os_mutex_unlock(corio_os_mutex *m);
+corio_os_mutex *corio__os_mutex_new(void);
+void corio__os_mutex_free(corio_os_mutex *m);
+void corio__os_mutex_lock(corio_os_mutex *m);
+void corio__os_mutex_unlock(corio_os_mutex *m);
 
-corio_os_cond *corio_os_cond_new(void);
-void corio_os_cond_free(corio_os_cond *c);
-void corio_os_cond_wait(corio_os_cond *c, corio_os_mutex *m);
-void corio_os_cond_signal(corio_os_cond *c);
-void corio_os_cond_broadcast(corio_os_cond *c);
+corio_os_cond *corio__os_cond_new(void);
+void corio__os_cond_free(corio_os_cond *c);
+void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m);
+void corio__os_cond_signal(corio_os_cond *c);
+void corio__os_cond_broadcast(corio_os_cond *c);
 
 /* Start fn(arg) on a new OS thread. NULL on failure. */
-corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg);
+corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg);
 /* Wait for it to end and free it. */
-void corio_os_thread_join(corio_os_thread *t);
+void corio__os_thread_join(corio_os_thread *t);
 
 #endif

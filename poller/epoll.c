@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char corio_poller_name[] = "epoll";
+const char corio__poller_name[] = "epoll";
 
 #define MAX_EVENTS 256
 
@@ -46,7 +46,7 @@ struct corio_poller {
     struct epoll_event events[MAX_EVENTS];
 };
 
-int corio_poller_open(corio_poller **out)
+int corio__poller_open(corio_poller **out)
 {
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
@@ -64,16 +64,16 @@ fail:
     return CORIO_EMFILE;
 }
 
-void corio_poller_close(corio_poller *p)
+void corio__poller_close(corio_poller *p)
 {
     if (!p) return;
     close(p->epfd);
     close(p->wakefd);
-    corio_fdtable_free(&p->fds);
+    corio__fdtable_free(&p->fds);
     free(p);
 }
 
-void corio_poller_wakeup(corio_poller *p)
+void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
     uint64_t one = 1;
@@ -115,7 +115,7 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
     return epoll_wait(p->epfd, p->events, MAX_EVENTS, ms);
 }
 
-int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+int corio__poller_wait(corio_poller *p, int64_t timeout_ns)
 {
     int n = wait_kernel(p, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
@@ -133,7 +133,7 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         int rd = (r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
         int wr = (r & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
         int eof = (r & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
+        woken += corio__fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
     }
     return woken;
 }
@@ -162,22 +162,22 @@ static void unregister(corio_poller *p, int fd)
     epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
+int corio__poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
 {
-    return corio_fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
+    return corio__fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
 }
 
-int corio_poller_detach(corio_poller *p, corio_fd fd)
+int corio__poller_detach(corio_poller *p, corio_fd fd)
 {
-    return corio_fdtable_detach(&p->fds, p, fd, unregister);
+    return corio__fdtable_detach(&p->fds, p, fd, unregister);
 }
 
-int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+int corio__poller_read_drained(corio_poller *p, corio_fd fd)
 {
-    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
+    return fd >= 0 && corio__fdtable_drained(&p->fds, (size_t)fd);
 }
 
-void corio_poller_short_read(corio_poller *p, corio_fd fd)
+void corio__poller_short_read(corio_poller *p, corio_fd fd)
 {
-    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
+    if (fd >= 0) corio__fdtable_short_read(&p->fds, (size_t)fd);
 }

@@ -30,26 +30,26 @@ typedef struct corio_fdtable {
 } corio_fdtable;
 
 /* The slot of idx, growing the table; NULL if out of memory. */
-corio_fdslot *corio_fdtable_get(corio_fdtable *t, size_t idx);
+corio_fdslot *corio__fdtable_get(corio_fdtable *t, size_t idx);
 /* The slot of idx, or NULL if the table never grew that far. */
-corio_fdslot *corio_fdtable_find(corio_fdtable *t, size_t idx);
+corio_fdslot *corio__fdtable_find(corio_fdtable *t, size_t idx);
 /* Park the current task in idx's slot for direction dir. CORIO_EBUSY if
  * another task already waits there. The slot is empty again on return. */
-int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline);
+int corio__fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline);
 /* A kernel event: wake the parked reader and/or writer if gen is current.
  * eof: the event also said end of stream, hang-up or error (EPOLLRDHUP,
  * EV_EOF, ...). Returns how many tasks were woken. */
-int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr,
+int corio__fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr,
                         int eof);
-/* The readiness backends' corio_poller_wait_fd: register fd with the
+/* The readiness backends' corio__poller_wait_fd: register fd with the
  * kernel on first use (the backend's attach), then park in its slot. */
 typedef int (*corio_fd_attach_fn)(corio_poller *p, int fd, corio_fdslot *s);
 typedef void (*corio_fd_unregister_fn)(corio_poller *p, int fd);
-int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
+int corio__fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
                        int64_t deadline, corio_fd_attach_fn attach);
-/* ...and corio_poller_detach: drop the kernel registration, then forget
+/* ...and corio__poller_detach: drop the kernel registration, then forget
  * the slot (waiters get CORIO_ECLOSED). CORIO_EINVAL if never attached. */
-int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
+int corio__fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
                          corio_fd_unregister_fn unregister);
 /*
  * The drained hint (TCP sockets only). A recv on a TCP socket that
@@ -73,16 +73,16 @@ int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
  * corio does not support it (an urgent byte waits for the peer's next
  * bytes).
  */
-static inline int corio_fdtable_drained(const corio_fdtable *t, size_t idx) {
+static inline int corio__fdtable_drained(const corio_fdtable *t, size_t idx) {
     return idx < t->len && t->v[idx].drained;
 }
-static inline void corio_fdtable_short_read(corio_fdtable *t, size_t idx) {
+static inline void corio__fdtable_short_read(corio_fdtable *t, size_t idx) {
     corio_fdslot *s = idx < t->len ? &t->v[idx] : NULL;
     if (s && s->attached && s->tcp && !s->eof) s->drained = 1;
 }
 
 /* Detach: new generation, not attached, parked tasks get CORIO_ECLOSED. */
-void corio_fdtable_forget(corio_fdtable *t, size_t idx);
-void corio_fdtable_free(corio_fdtable *t);
+void corio__fdtable_forget(corio_fdtable *t, size_t idx);
+void corio__fdtable_free(corio_fdtable *t);
 
 #endif

@@ -8,10 +8,10 @@
  * task's own stack), and this file's job is to turn each completion packet
  * back into "unpark the task that owns that OVERLAPPED":
  *
- *   io_win.c: WSARecv(s, buf, &op.ov) -> corio_iocp_op_finish -> park
- *   loop:     corio_poller_wait -> GetQueuedCompletionStatusEx
+ *   io_win.c: WSARecv(s, buf, &op.ov) -> corio__iocp_op_finish -> park
+ *   loop:     corio__poller_wait -> GetQueuedCompletionStatusEx
  *             -> packet names &op.ov -> op.done = 1 -> corio__unpark(task)
- *   io_win.c: back in corio_iocp_op_finish: the result is in op.ov
+ *   io_win.c: back in corio__iocp_op_finish: the result is in op.ov
  *
  * A socket is attached to the port once (CreateIoCompletionPort) and can
  * never be detached from it; it is forgotten only when it is closed. Its
@@ -22,7 +22,7 @@
  * No stale packet can ever arrive, because no operation returns before its
  * packet did (see iocp.h).
  *
- * Readiness (corio_poller_wait_fd, for corio_wait_readable/_writable) is
+ * Readiness (corio__poller_wait_fd, for corio_wait_readable/_writable) is
  * emulated with an operation that completes when the socket is ready:
  *   readable, connected or datagram socket: a zero-byte WSARecv (with
  *       MSG_PEEK for datagrams, or it would swallow one). It completes
@@ -47,7 +47,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-const char corio_poller_name[] = "iocp";
+const char corio__poller_name[] = "iocp";
 
 #define MAX_ENTRIES 128
 #define IO_KEY ((ULONG_PTR)0)
@@ -73,13 +73,13 @@ static BOOL CALLBACK wsa_start(PINIT_ONCE once, PVOID param, PVOID *ctx)
     return WSAStartup(MAKEWORD(2, 2), &wd) == 0;
 }
 
-void corio_iocp_wsa_init(void)
+void corio__iocp_wsa_init(void)
 {
     static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
     InitOnceExecuteOnce(&once, wsa_start, NULL, NULL);
 }
 
-int corio_iocp_error(DWORD err)
+int corio__iocp_error(DWORD err)
 {
     switch (err) {
     case 0:                           return 0;
@@ -162,9 +162,9 @@ int corio_iocp_error(DWORD err)
 
 /* ---------- open, close, wakeup ---------- */
 
-int corio_poller_open(corio_poller **out)
+int corio__poller_open(corio_poller **out)
 {
-    corio_iocp_wsa_init();
+    corio__iocp_wsa_init();
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
     /* Concurrency 1: only this loop's thread ever waits on the port. */
@@ -202,7 +202,7 @@ static void inflight_unlink(corio_poller *p, corio_iocp_op *op)
  * socket I/O completes at once; if a driver never answers within a few
  * seconds we give up rather than hang the program.
  */
-void corio_poller_close(corio_poller *p)
+void corio__poller_close(corio_poller *p)
 {
     if (!p) return;
     for (corio_iocp_op *op = p->inflight; op; op = op->next)
@@ -221,11 +221,11 @@ void corio_poller_close(corio_poller *p)
         }
     }
     CloseHandle(p->port);
-    corio_fdtable_free(&p->socks);
+    corio__fdtable_free(&p->socks);
     free(p);
 }
 
-void corio_poller_wakeup(corio_poller *p)
+void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
     PostQueuedCompletionStatus(p->port, 0, WAKE_KEY, NULL);
@@ -243,7 +243,7 @@ static DWORD timeout_ms(int64_t ns)
     return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
 }
 
-int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+int corio__poller_wait(corio_poller *p, int64_t timeout_ns)
 {
     ULONG n = 0;
     if (!GetQueuedCompletionStatusEx(p->port, p->entries, MAX_ENTRIES, &n,
@@ -281,19 +281,19 @@ static int attach(corio_poller *p, SOCKET s, corio_fdslot *slot)
          * (a handle can never leave its port). Anything else is a bad
          * handle. */
         DWORD e = GetLastError();
-        if (e != ERROR_INVALID_PARAMETER) return corio_iocp_error(e);
+        if (e != ERROR_INVALID_PARAMETER) return corio__iocp_error(e);
     }
     slot->attached = 1;
     return 0;
 }
 
-int corio_iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp)
+int corio__iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp)
 {
     corio_loop *l = corio__loop();
     if (!l || !l->current || !l->poller) return CORIO_ENOLOOP;
     if (s == INVALID_SOCKET) return CORIO_EINVAL;
     corio_poller *p = l->poller;
-    corio_fdslot *slot = corio_fdtable_get(&p->socks, slot_of(s));
+    corio_fdslot *slot = corio__fdtable_get(&p->socks, slot_of(s));
     if (!slot) return CORIO_ENOMEM;
     if (!slot->attached) {
         int rc = attach(p, s, slot);
@@ -308,7 +308,7 @@ int corio_iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp)
     return 0;
 }
 
-void corio_iocp_op_abandon(corio_poller *p, corio_iocp_op *op)
+void corio__iocp_op_abandon(corio_poller *p, corio_iocp_op *op)
 {
     inflight_unlink(p, op);
 }
@@ -345,7 +345,7 @@ static int wait_packet(corio_iocp_op *op, int64_t deadline, const char *what)
     return why;
 }
 
-int corio_iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
+int corio__iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
                          const char *what, DWORD *bytes)
 {
     int why = wait_packet(op, deadline, what);
@@ -358,13 +358,13 @@ int corio_iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
     if (bytes) *bytes = n;
     /* A datagram longer than the buffer: POSIX truncates and succeeds. */
     if (err == 0 || err == ERROR_MORE_DATA) return 0;
-    corio_fdslot *slot = corio_fdtable_find(&p->socks, slot_of((SOCKET)op->handle));
+    corio_fdslot *slot = corio__fdtable_find(&p->socks, slot_of((SOCKET)op->handle));
     if (!slot || slot->gen != op->gen) return CORIO_ECLOSED; /* closed under us */
     if (err == ERROR_OPERATION_ABORTED)
         /* We cancelled it (why says why), or the socket was closed behind
          * corio's back with closesocket. */
         return why ? why : CORIO_ECLOSED;
-    return corio_iocp_error(err);
+    return corio__iocp_error(err);
 }
 
 /* ---------- readiness ---------- */
@@ -400,7 +400,7 @@ static int sock_int_option(SOCKET s, int name, int *value)
     return getsockopt(s, SOL_SOCKET, name, (char *)value, &len);
 }
 
-int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
+int corio__poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
 {
     SOCKET s = (SOCKET)fd;
     corio_task *self = corio__self();
@@ -410,13 +410,13 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
         return CORIO_EINVAL; /* not a socket (poll() says POLLNVAL) */
     sock_int_option(s, SO_ACCEPTCONN, &listening);
 
-    corio_fdslot *slot = corio_fdtable_get(&p->socks, slot_of(s));
+    corio_fdslot *slot = corio__fdtable_get(&p->socks, slot_of(s));
     if (!slot) return CORIO_ENOMEM;
     if (slot->waiter[dir]) return CORIO_EBUSY; /* one waiter per direction */
 
     corio_iocp_op op;
     corio_poller *pp;
-    int rc = corio_iocp_op_start(&op, s, &pp);
+    int rc = corio__iocp_op_start(&op, s, &pp);
     if (rc) return rc;
 
     afd_poll_info poll; /* must outlive the request: it is on our stack */
@@ -442,19 +442,19 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
             err = GetLastError();
         if (err == ERROR_IO_PENDING) err = WSA_IO_PENDING;
     }
-    if (!corio_iocp_packet_due(err)) {
+    if (!corio__iocp_packet_due(err)) {
         /* It failed at once, which for a zero-byte recv means "not
          * connected" or "reset": the socket has something to report, so
          * it is ready for the call that will report it. */
-        corio_iocp_op_abandon(pp, &op);
-        return dir == CORIO_DIR_READ && !listening ? 0 : corio_iocp_error(err);
+        corio__iocp_op_abandon(pp, &op);
+        return dir == CORIO_DIR_READ && !listening ? 0 : corio__iocp_error(err);
     }
-    slot = corio_fdtable_find(&p->socks, slot_of(s));
+    slot = corio__fdtable_find(&p->socks, slot_of(s));
     slot->waiter[dir] = self;
-    rc = corio_iocp_op_finish(pp, &op, deadline,
+    rc = corio__iocp_op_finish(pp, &op, deadline,
                               dir == CORIO_DIR_READ ? "readable" : "writable",
                               NULL);
-    slot = corio_fdtable_find(&p->socks, slot_of(s));
+    slot = corio__fdtable_find(&p->socks, slot_of(s));
     if (slot && slot->waiter[dir] == self) slot->waiter[dir] = NULL;
     /* Any completion means "ready"; only our own reasons are errors. */
     if (rc == CORIO_ETIMEDOUT || rc == CORIO_ECANCELED || rc == CORIO_ECLOSED)
@@ -463,30 +463,30 @@ int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline
 }
 
 /* IOCP completes operations instead of reporting readiness: no hint. */
-int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+int corio__poller_read_drained(corio_poller *p, corio_fd fd)
 {
     (void)p;
     (void)fd;
     return 0;
 }
 
-void corio_poller_short_read(corio_poller *p, corio_fd fd)
+void corio__poller_short_read(corio_poller *p, corio_fd fd)
 {
     (void)p;
     (void)fd;
 }
 
-int corio_poller_detach(corio_poller *p, corio_fd fd)
+int corio__poller_detach(corio_poller *p, corio_fd fd)
 {
     SOCKET s = (SOCKET)fd;
-    corio_fdslot *slot = corio_fdtable_find(&p->socks, slot_of(s));
+    corio_fdslot *slot = corio__fdtable_find(&p->socks, slot_of(s));
     if (!slot || !slot->attached) return CORIO_EINVAL;
     /* New generation (operations still in flight will say ECLOSED) and
      * wake the readiness waiters; then make the kernel finish every
      * operation still pending on the socket, so their tasks get their
      * packets. The socket stays associated with the port: that cannot be
      * undone, which is harmless once it is closed. */
-    corio_fdtable_forget(&p->socks, slot_of(s));
+    corio__fdtable_forget(&p->socks, slot_of(s));
     CancelIoEx((HANDLE)s, NULL);
     return 0;
 }

@@ -5,14 +5,14 @@
  * Every overlapped operation has the same life, written once in iocp.c:
  *
  *     corio_iocp_op op;                  // on the calling task's stack
- *     corio_iocp_op_start(&op, s, &p);   // attach s, note task + generation
+ *     corio__iocp_op_start(&op, s, &p);   // attach s, note task + generation
  *     WSARecv(s, ..., &op.ov, NULL);     // hand the OVERLAPPED to the kernel
- *     corio_iocp_packet_due(its error)?
- *       no   -> corio_iocp_op_abandon(p, &op): it failed at once
- *       yes  -> rc = corio_iocp_op_finish(p, &op, deadline, ...)
+ *     corio__iocp_packet_due(its error)?
+ *       no   -> corio__iocp_op_abandon(p, &op): it failed at once
+ *       yes  -> rc = corio__iocp_op_finish(p, &op, deadline, ...)
  *
- * corio_iocp_op_finish parks the task until the completion packet for
- * op.ov arrives (corio_poller_wait unparks it). On a timeout or a cancel
+ * corio__iocp_op_finish parks the task until the completion packet for
+ * op.ov arrives (corio__poller_wait unparks it). On a timeout or a cancel
  * it calls CancelIoEx and then KEEPS WAITING for the packet: until the
  * packet is out of the port, the kernel may still write into op and into
  * the caller's buffer, both of which live on this task's stack.
@@ -46,15 +46,15 @@ typedef struct corio_iocp_op {
 } corio_iocp_op;
 
 /* WSAStartup, once per process (idempotent, thread-safe). */
-void corio_iocp_wsa_init(void);
+void corio__iocp_wsa_init(void);
 
 /* Win32 / Winsock error -> CORIO_E*: the only place that knows both. */
-int corio_iocp_error(DWORD err);
+int corio__iocp_error(DWORD err);
 
 /* Attach s to the current loop's port (once) and prepare op for one
  * operation of the calling task. *pp gets the loop's poller. 0, or
  * CORIO_ENOLOOP (not in a task), CORIO_ENOMEM, CORIO_EINVAL. */
-int corio_iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp);
+int corio__iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp);
 
 /* A call that was handed op.ov returned err (0 for success): will its
  * completion packet still come? Yes when it is pending or succeeded, and
@@ -63,23 +63,23 @@ int corio_iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp);
  * STATUS_BUFFER_OVERFLOW: a datagram longer than the buffer). Waiting
  * for that packet is what keeps op alive; forgetting it leaves the
  * kernel writing into a dead stack frame. */
-static inline int corio_iocp_packet_due(DWORD err)
+static inline int corio__iocp_packet_due(DWORD err)
 {
     return err == 0 || err == WSA_IO_PENDING || err == WSAEMSGSIZE ||
            err == ERROR_MORE_DATA;
 }
 
 /* The operation failed at once and no packet will come for it. */
-void corio_iocp_op_abandon(corio_poller *p, corio_iocp_op *op);
+void corio__iocp_op_abandon(corio_poller *p, corio_iocp_op *op);
 
-/* A pipe for corio_io_pipe and for a child's stdio (io_win.c). Anonymous
+/* A pipe for corio__io_pipe and for a child's stdio (io_win.c). Anonymous
  * pipes cannot do overlapped I/O, so this is a named pipe: *server is
  * created with FILE_FLAG_OVERLAPPED and never inherited; *client is its
  * other end, opened at once, overlapped or not (a child's stdio must not
  * be: programs do plain ReadFile on it), inheritable or not.
  * server_reads: the server end reads what the client writes; else the
  * other way round. 0, or a CORIO_E code with nothing left open. */
-int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
+int corio__iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
                     int client_overlapped, int client_inherit);
 
 /* Wait for op's packet as described above. Returns 0 when the operation
@@ -87,7 +87,7 @@ int corio_iocp_pipe(HANDLE *server, HANDLE *client, int server_reads,
  * buffer counts as success), else a CORIO_E* code: the operation's own
  * error, or CORIO_ETIMEDOUT / CORIO_ECANCELED when we cancelled it, or
  * CORIO_ECLOSED when the socket was closed under it. */
-int corio_iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
+int corio__iocp_op_finish(corio_poller *p, corio_iocp_op *op, int64_t deadline,
                          const char *what, DWORD *bytes);
 
 #endif

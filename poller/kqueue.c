@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char corio_poller_name[] = "kqueue";
+const char corio__poller_name[] = "kqueue";
 
 #define MAX_EVENTS 256
 
@@ -95,7 +95,7 @@ static int open_wakeup(corio_poller *p)
     return kevent(p->kq, &kev, 1, NULL, 0, NULL);
 }
 
-int corio_poller_open(corio_poller **out)
+int corio__poller_open(corio_poller **out)
 {
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
@@ -118,7 +118,7 @@ fail:
     return CORIO_EMFILE;
 }
 
-void corio_poller_close(corio_poller *p)
+void corio__poller_close(corio_poller *p)
 {
     if (!p) return;
     close(p->kq);
@@ -126,11 +126,11 @@ void corio_poller_close(corio_poller *p)
     close(p->wake_rd);
     close(p->wake_wr);
 #endif
-    corio_fdtable_free(&p->fds);
+    corio__fdtable_free(&p->fds);
     free(p);
 }
 
-void corio_poller_wakeup(corio_poller *p)
+void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
 #if WAKE_BY_USER_EVENT
@@ -183,7 +183,7 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
     return kevent(p->kq, NULL, 0, p->events, MAX_EVENTS, tsp);
 }
 
-int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+int corio__poller_wait(corio_poller *p, int64_t timeout_ns)
 {
     int n = wait_kernel(p, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
@@ -202,7 +202,7 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         int eof = (e->flags & EV_EOF) != 0;
         int rd = e->filter == EVFILT_READ || eof;
         int wr = e->filter == EVFILT_WRITE || eof;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
+        woken += corio__fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
     }
     return woken;
 }
@@ -239,22 +239,22 @@ static int attach(corio_poller *p, int fd, corio_fdslot *s)
     return 0;
 }
 
-int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
+int corio__poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
 {
-    return corio_fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
+    return corio__fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
 }
 
-int corio_poller_detach(corio_poller *p, corio_fd fd)
+int corio__poller_detach(corio_poller *p, corio_fd fd)
 {
-    return corio_fdtable_detach(&p->fds, p, fd, unregister);
+    return corio__fdtable_detach(&p->fds, p, fd, unregister);
 }
 
-int corio_poller_read_drained(corio_poller *p, corio_fd fd)
+int corio__poller_read_drained(corio_poller *p, corio_fd fd)
 {
-    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
+    return fd >= 0 && corio__fdtable_drained(&p->fds, (size_t)fd);
 }
 
-void corio_poller_short_read(corio_poller *p, corio_fd fd)
+void corio__poller_short_read(corio_poller *p, corio_fd fd)
 {
-    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
+    if (fd >= 0) corio__fdtable_short_read(&p->fds, (size_t)fd);
 }

@@ -21,7 +21,7 @@
 
 /* Run fn(arg) as the main task of a new loop that must close clean. */
 #define run_task corio_test_run_clean
-#include "os/io.h" /* corio_io_get_nodelay: read the option back */
+#include "os/io.h" /* corio__io_get_nodelay: read the option back */
 
 #include <signal.h>
 #include <stdarg.h>
@@ -609,10 +609,10 @@ static void *nodelay_main(void *arg)
     if (rc == 0) rc = corio_tcp_accept(lfd, &s, NULL, dl);
     NOTE(&n->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc == 0) {
-        n->client = corio_io_get_nodelay(c);
-        n->server = corio_io_get_nodelay(s);
+        n->client = corio__io_get_nodelay(c);
+        n->server = corio__io_get_nodelay(s);
         NOTE(&n->t, corio_tcp_nodelay(c, 0) == 0, "nodelay off");
-        n->client_off = corio_io_get_nodelay(c);
+        n->client_off = corio__io_get_nodelay(c);
         corio_sock_close(c);
         corio_sock_close(s);
     }
@@ -620,7 +620,7 @@ static void *nodelay_main(void *arg)
     if (rc == 0) rc = corio_tcp_accept(lfd, &s2, NULL, dl);
     NOTE(&n->t, rc == 0, "pair by name: %s", corio_strerror(rc));
     if (rc == 0) {
-        n->byname = corio_io_get_nodelay(c2);
+        n->byname = corio__io_get_nodelay(c2);
         corio_sock_close(c2);
         corio_sock_close(s2);
     }
