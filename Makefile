@@ -25,6 +25,7 @@ SANITIZE ?=
 ifeq ($(TARGET),windows)
   CC      := x86_64-w64-mingw32-gcc
   AR      := x86_64-w64-mingw32-ar
+  NM      := x86_64-w64-mingw32-nm
   OS      := win
   ARCH    := x86_64
   POLLER  ?= iocp
@@ -36,6 +37,7 @@ ifeq ($(TARGET),windows)
 else ifeq ($(TARGET),aarch64)
   CC      := aarch64-linux-gnu-gcc
   AR      := aarch64-linux-gnu-ar
+  NM      := aarch64-linux-gnu-nm
   OS      := posix
   ARCH    := aarch64
   POLLER  ?= epoll
@@ -46,6 +48,7 @@ else ifeq ($(TARGET),aarch64)
   TESTFW  := harness
 else
   CC      ?= cc
+  NM      ?= nm
   OS      := posix
   ARCH    := $(shell uname -m)
   POLLER  ?= epoll
@@ -126,7 +129,7 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
 .PHONY: all lib test test-build test-install test-valgrind test-sanitize test-windows test-aarch64 \
-        test-kqueue bench examples demo install uninstall clean deps-test \
+        test-kqueue test-symbols bench examples demo install uninstall clean deps-test \
         info
 
 all: lib
@@ -162,11 +165,16 @@ test-build: deps-test
 # A deadlocked test must fail the run, not hang CI: the whole suite gets
 # TEST_TIMEOUT seconds (a normal run takes under a minute), then is killed.
 TEST_TIMEOUT ?= 600
-test: test-build $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
+test: test-build test-symbols $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	@timeout -k 10 $(TEST_TIMEOUT) $(RUN) $(TEST_BIN) $(TEST_ARGS); rc=$$?; \
 	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
 	    echo "corio: the test run exceeded $(TEST_TIMEOUT) s and was killed (a test hangs)" >&2; fi; \
 	  exit $$rc
+
+# The prefix rule: every global symbol of the library is declared in
+# include/ or named corio__ (tests/check_symbols.sh says why).
+test-symbols: $(LIB)
+	@tests/check_symbols.sh $(LIB) $(NM) "$(CC) $(CPPFLAGS) -E"
 
 # `make install` into a scratch tree + a program built with pkg-config.
 test-install:
