@@ -30,7 +30,7 @@
  *   pthread_handoff_ns      mutex + condvar hand-off between two threads
  */
 #include <corio.h>
-#include "coro/sched.h"
+#include "coro/park.h"
 #include "coro/switch.h"
 
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * Everything here runs only when loop->debug is set, so the normal path
  * pays one predictable branch per switch and nothing else.
  */
-#include "sched.h"
+#include "park.h"
 #include "os/thread.h"
 
 #include <stdio.h>

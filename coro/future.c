@@ -6,7 +6,7 @@
  * answers at once, without parking, even to a cancelled task (there is
  * nothing to wait for, so there is no suspension point to cancel).
  */
-#include "sched.h"
+#include "park.h"
 
 #include <stdlib.h>
 

@@ -13,7 +13,7 @@
  *      themselves (sched.c) and come back here when none is ready, after
  *      a budget of dispatches, or when one finishes.
  */
-#include "sched.h"
+#include "park.h"
 #include "os/thread.h"
 #include "poller/poller.h"
 

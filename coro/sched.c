@@ -18,7 +18,7 @@
  * starved by tasks that keep yielding. This is what makes a yield cost a
  * few nanoseconds instead of two switches and a system call.
  */
-#include "sched.h"
+#include "park.h"
 #include "os/thread.h"
 
 #include <stdio.h>

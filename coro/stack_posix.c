@@ -16,7 +16,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
-#include "sched.h"
+#include "park.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -38,7 +38,7 @@
  * switch, as on POSIX (sched.c).
  */
 #include "stack.h"
-#include "sched.h"
+#include "park.h"
 
 #include <windows.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
  * result and status until the owner joins it, or is freed at once for a
  * detached task.
  */
-#include "sched.h"
+#include "park.h"
 
 #include <stdio.h>
 #include <stdlib.h>

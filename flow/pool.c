@@ -33,7 +33,7 @@
  * worker that picks up a queued job for it skips the call. So a pool may
  * serve several loops and outlive any of them.
  */
-#include "coro/sched.h"
+#include "coro/park.h"
 #include "os/thread.h"
 
 #include <stdlib.h>
@@ -79,7 +79,7 @@ struct corio_pool {
     int shutdown;
 };
 
-/* What a loop keeps in loop->pool_state. */
+/* What a loop keeps in its pool slot (corio__loop_pool_slot). */
 typedef struct loop_pools {
     mailbox *box;
     corio_pool *default_pool;
@@ -321,7 +321,8 @@ unsigned corio_pool_max_threads(const corio_pool *p)
 
 static loop_pools *loop_pools_of(corio_loop *l)
 {
-    if (l->pool_state) return l->pool_state;
+    void **slot = corio__loop_pool_slot(l);
+    if (*slot) return *slot;
     loop_pools *lp = calloc(1, sizeof *lp);
     mailbox *b = calloc(1, sizeof *b);
     corio_os_mutex *m = corio__os_mutex_new();
@@ -335,7 +336,7 @@ static loop_pools *loop_pools_of(corio_loop *l)
     b->loop = l;
     b->refs = 1; /* the loop's */
     lp->box = b;
-    l->pool_state = lp;
+    *slot = lp;
     return lp;
 }
 
@@ -370,9 +371,10 @@ int corio_default_pool_threads(corio_loop *l, unsigned threads)
  * task. */
 void corio__pool_on_loop_close(corio_loop *l)
 {
-    loop_pools *lp = l->pool_state;
+    void **slot = corio__loop_pool_slot(l);
+    loop_pools *lp = *slot;
     if (!lp) return;
-    l->pool_state = NULL;
+    *slot = NULL;
     mailbox *b = lp->box;
     corio__os_mutex_lock(b->lock);
     b->closed = 1; /* workers now discard instead of delivering */
@@ -403,15 +405,15 @@ int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
                                 corio_discard_fn discard)
 {
     corio_loop *l = corio__loop();
-    corio_task *self = l ? l->current : NULL;
+    corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (!fn) return CORIO_EINVAL;
     /* Nothing to do can succeed without suspending, so a task that could
      * not suspend does not even start the call. */
     if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int64_t limit = deadline;
-    if (!self->shield && self->scope_deadline < limit)
-        limit = self->scope_deadline;
+    if (corio__task_park_limit(self) < limit)
+        limit = corio__task_park_limit(self);
     if (limit != CORIO_NEVER && limit <= corio_now()) return CORIO_ETIMEDOUT;
 
     loop_pools *lp = loop_pools_of(l);

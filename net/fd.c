@@ -14,17 +14,18 @@
  */
 #include "poller/poller.h"
 #include "os/io.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 static int wait_ready(corio_fd fd, int dir, int64_t deadline)
 {
     corio_loop *l = corio__loop();
-    if (!l || !l->current) return CORIO_ENOLOOP;
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
     /* A cancelled task is told so before anything else. */
-    if (corio__cancel_due(l->current)) return CORIO_ECANCELED;
+    if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int now = corio__fd_ready_now(fd, dir);
     if (now != 0) return now < 0 ? now : 0;
-    return corio__poller_wait_fd(l->poller, fd, dir, deadline);
+    return corio__poller_wait_fd(corio__loop_poller(l), fd, dir, deadline);
 }
 
 int corio_wait_readable(corio_fd fd, int64_t deadline)
@@ -41,7 +42,7 @@ int corio_fd_detach(corio_fd fd)
 {
     corio_loop *l = corio__loop();
     if (!l) return CORIO_ENOLOOP;
-    return corio__poller_detach(l->poller, fd);
+    return corio__poller_detach(corio__loop_poller(l), fd);
 }
 
 /* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. */

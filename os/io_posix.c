@@ -33,7 +33,7 @@
 #include "io.h"
 #include "addr.h"
 #include "poller/poller.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -131,8 +131,9 @@ typedef ptrdiff_t (*io_attempt)(corio_fd fd, io_op *op);
 static int io_park(corio_fd fd, int dir, int64_t deadline)
 {
     corio_loop *loop = corio__loop();
-    if (!loop || !loop->current || !loop->poller) return CORIO_ENOLOOP;
-    return corio__poller_wait_fd(loop->poller, fd, dir, deadline);
+    corio_poller *p = loop ? corio__loop_poller(loop) : NULL;
+    if (!corio__self() || !p) return CORIO_ENOLOOP;
+    return corio__poller_wait_fd(p, fd, dir, deadline);
 }
 
 /* The one loop every blocking operation runs. We try BEFORE parking, so
@@ -455,7 +456,7 @@ ptrdiff_t corio__io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
     corio_loop *loop = corio__loop();
-    corio_poller *p = loop && loop->current ? loop->poller : NULL;
+    corio_poller *p = corio__self() ? corio__loop_poller(loop) : NULL;
     /* The drained hint (fdtable.h): this stream socket's last recv was
      * short and no bytes have arrived since, so a recv now could only say
      * EAGAIN. Wait for the edge first and save that system call. */
@@ -573,7 +574,8 @@ int corio__io_close(corio_fd fd)
      * next socket. Detach answers CORIO_EINVAL for a descriptor that never
      * waited (it was never attached): nothing to undo then. */
     corio_loop *loop = corio__loop();
-    if (loop && loop->poller) (void)corio__poller_detach(loop->poller, fd);
+    if (loop && corio__loop_poller(loop))
+        (void)corio__poller_detach(corio__loop_poller(loop), fd);
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */

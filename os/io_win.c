@@ -48,7 +48,7 @@
 #include "io.h"
 #include "addr.h"
 #include "poller/iocp.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <ws2tcpip.h>
 #include <mswsock.h>
@@ -586,7 +586,8 @@ int corio__io_close(corio_fd fd)
      * answers CORIO_EINVAL for a socket that never did any I/O here. */
     corio_loop *loop = corio__loop();
     int is_socket = socket_type((SOCKET)fd) >= 0;
-    if (loop && loop->poller) (void)corio__poller_detach(loop->poller, fd);
+    if (loop && corio__loop_poller(loop))
+        (void)corio__poller_detach(corio__loop_poller(loop), fd);
     if (!is_socket) /* a pipe end: a plain handle */
         return CloseHandle((HANDLE)fd) ? 0 : corio__iocp_error(GetLastError());
     if (closesocket((SOCKET)fd) != 0) return wsa_error();

@@ -61,7 +61,7 @@
  */
 #include "process.h"
 #include "poller/poller.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -627,11 +627,11 @@ int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
          * edge-triggered poller safe here: an exit that happened while
          * nobody was parked is found by the next try. */
         corio_loop *l = corio__loop();
-        if (!l || !l->current || !l->poller) return CORIO_ENOLOOP;
+        corio_poller *p = l ? corio__loop_poller(l) : NULL;
+        if (!corio__self() || !p) return CORIO_ENOLOOP;
         if (c->waiting) return CORIO_EBUSY;
-        c->waiting = l->current;
-        int rc = corio__poller_wait_fd(l->poller, c->exit_fd, CORIO_DIR_READ,
-                                      deadline);
+        c->waiting = corio__self();
+        int rc = corio__poller_wait_fd(p, c->exit_fd, CORIO_DIR_READ, deadline);
         c->waiting = NULL;
         if (rc < 0) return rc;
     }
@@ -677,7 +677,8 @@ void corio__child_free(corio_child *c)
 
     if (c->exit_fd >= 0) {
         corio_loop *l = corio__loop();
-        if (l && l->poller) (void)corio__poller_detach(l->poller, c->exit_fd);
+        if (l && corio__loop_poller(l))
+            (void)corio__poller_detach(corio__loop_poller(l), c->exit_fd);
         close(c->exit_fd);
     }
     free(c);

@@ -53,7 +53,7 @@
  */
 #include "process.h"
 #include "poller/iocp.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -421,7 +421,7 @@ static VOID CALLBACK on_exit_thread(PVOID arg, BOOLEAN timed_out)
 static int park_until_exit(corio_child *c, int64_t deadline)
 {
     corio_loop *l = corio__loop();
-    corio_task *self = l->current;
+    corio_task *self = corio__self();
     exit_watch w;
     ZeroMemory(&w, sizeof w);
     w.loop = l;
@@ -447,13 +447,13 @@ static int park_until_exit(corio_child *c, int64_t deadline)
         !InterlockedCompareExchange(&w.post_failed, 0, 0)) {
         /* Its on_exit_loop is queued on our loop and points at w: wait
          * for it, shielded, as for an OVERLAPPED after CancelIoEx. */
-        self->shield++;
+        corio_shield_begin();
         while (!w.delivered) {
             w.parked = 1;
             corio__park_on(CORIO_NEVER, "process exit (late)");
             w.parked = 0;
         }
-        self->shield--;
+        corio_shield_end();
     }
     return why;
 }
@@ -465,10 +465,9 @@ int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
             if (exit_code) *exit_code = c->exit_code;
             return 0;
         }
-        corio_loop *l = corio__loop();
-        if (!l || !l->current) return CORIO_ENOLOOP;
+        if (!corio__self()) return CORIO_ENOLOOP;
         if (c->waiting) return CORIO_EBUSY;
-        c->waiting = l->current;
+        c->waiting = corio__self();
         int rc = park_until_exit(c, deadline);
         c->waiting = NULL;
         /* An exit that came together with the deadline still counts. */

@@ -17,7 +17,7 @@
  */
 #include "poller.h"
 #include "fdtable.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
  */
 #include "fdtable.h"
 #include "poller.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <stdlib.h>
 #include <string.h>

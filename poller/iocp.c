@@ -41,7 +41,7 @@
  */
 #include "iocp.h"
 #include "fdtable.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -290,9 +290,9 @@ static int attach(corio_poller *p, SOCKET s, corio_fdslot *slot)
 int corio__iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp)
 {
     corio_loop *l = corio__loop();
-    if (!l || !l->current || !l->poller) return CORIO_ENOLOOP;
+    corio_poller *p = l ? corio__loop_poller(l) : NULL;
+    if (!corio__self() || !p) return CORIO_ENOLOOP;
     if (s == INVALID_SOCKET) return CORIO_EINVAL;
-    corio_poller *p = l->poller;
     corio_fdslot *slot = corio__fdtable_get(&p->socks, slot_of(s));
     if (!slot) return CORIO_ENOMEM;
     if (!slot->attached) {
@@ -301,7 +301,7 @@ int corio__iocp_op_start(corio_iocp_op *op, SOCKET s, corio_poller **pp)
     }
     ZeroMemory(op, sizeof *op);
     op->handle = (HANDLE)s;
-    op->task = l->current;
+    op->task = corio__self();
     op->gen = slot->gen;
     inflight_link(p, op);
     *pp = p;
@@ -334,14 +334,13 @@ static int wait_packet(corio_iocp_op *op, int64_t deadline, const char *what)
      * shielded (cancellation cannot cut this wait short) and without a
      * deadline: a cancelled operation completes at once. */
     CancelIoEx(op->handle, &op->ov);
-    corio_task *self = op->task;
-    self->shield++;
+    corio_shield_begin(); /* we are op->task */
     while (!op->done) {
         op->parked = 1;
         corio__park_on(CORIO_NEVER, "cancelling I/O");
         op->parked = 0;
     }
-    self->shield--;
+    corio_shield_end();
     return why;
 }
 

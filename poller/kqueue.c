@@ -27,7 +27,7 @@
  */
 #include "poller.h"
 #include "fdtable.h"
-#include "coro/sched.h"
+#include "coro/park.h"
 
 #include <errno.h>
 #include <fcntl.h>

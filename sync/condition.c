@@ -68,9 +68,9 @@ int corio_cond_wait_until(corio_cond *c, int64_t deadline)
     corio__waitq_remove(&c->waiters, &w); /* no-op unless timed out / cancelled */
     if (status == CORIO_ECLOSED) return status; /* destroyed under us */
 
-    self->shield++;
+    corio_shield_begin();
     int rc = corio_lock_acquire_until(c->lock, CORIO_NEVER);
-    self->shield--;
+    corio_shield_end();
     /* Shielded with no deadline, the acquire can only fail if the lock is
      * destroyed while we wait for it. */
     if (rc != 0) return rc;

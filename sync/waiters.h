@@ -25,12 +25,12 @@
 #ifndef CORIO_SYNC_WAITERS_H
 #define CORIO_SYNC_WAITERS_H
 
-#include "coro/sched.h"
+#include "coro/park.h"
 
 /* Does this waiter's task still wait on it (may it receive a hand-off)? */
 static inline bool corio__sync_live(const corio_waiter *w)
 {
-    return w->task->state == CORIO_TASK_WAITING;
+    return corio__task_waiting(w->task);
 }
 
 /* Pop the first live waiter, dropping stale ones on the way (they unlink
