@@ -15,7 +15,7 @@
  */
 #include "park.h"
 #include "os/thread.h"
-#include "poller/poller.h"
+#include "poller/netpoll.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -81,7 +81,7 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->stacks = corio__stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
                                      l->cfg.stack_pool);
     l->ts_lock = corio__os_mutex_new();
-    if (!l->stacks || !l->ts_lock || corio__poller_open(&l->poller) != 0) {
+    if (!l->stacks || !l->ts_lock || corio__netpoll_open(&l->netpoll) != 0) {
         corio__stack_pool_free(l->stacks);
         corio__os_mutex_free(l->ts_lock);
         free(l);
@@ -135,7 +135,7 @@ int corio_call_soon_threadsafe(corio_loop *l, corio_callback cb, void *arg)
     /* Wake the loop only on the empty -> non-empty edge: a burst of calls
      * from other threads costs one kernel write. */
     if (rc == 0 && !atomic_exchange(&l->ts_pending, 1))
-        corio__poller_wakeup(l->poller);
+        corio__netpoll_wakeup(l->netpoll);
     return rc;
 }
 
@@ -197,7 +197,7 @@ static int run_loop(corio_loop *l, corio_task *stop)
                 timeout = next ? next->deadline - now : CORIO_NEVER;
                 if (timeout < 0) timeout = 0;
             }
-            corio__poller_wait(l->poller, timeout);
+            corio__netpoll_poll(l->netpoll, timeout);
             l->last_poll = now = corio__os_now_ns();
             if (timeout) corio__timer_heap_run(&l->timers, now);
         }
@@ -284,7 +284,7 @@ int corio_loop_close(corio_loop *l)
             nx = n->next;
             free(n);
         }
-    corio__poller_close(l->poller);
+    corio__netpoll_close(l->netpoll);
     while (held) {
         corio_stack *s = held;
         held = s->next_free;

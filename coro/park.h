@@ -166,9 +166,9 @@ static inline int64_t corio__task_park_limit(const corio_task *t) {
 
 /* ---------- what other rooms may know of a loop ---------- */
 
-/* The loop's poller (poller/poller.h), NULL before it is opened. */
-static inline corio_poller *corio__loop_poller(const corio_loop *l) {
-    return l->poller;
+/* The loop's poller, generic side (poller/netpoll.h). */
+static inline corio__netpoll *corio__loop_netpoll(const corio_loop *l) {
+    return l->netpoll;
 }
 /* The thread pool's per-loop state (flow/pool.c owns what it points to;
  * the loop calls corio__pool_on_loop_close to free it). */

@@ -70,7 +70,7 @@ struct corio_task {
 
 /* ---------- the loop ---------- */
 
-typedef struct corio_poller corio_poller;
+typedef struct corio__netpoll corio__netpoll;
 
 typedef struct corio_cb_node {
     corio_callback cb;
@@ -84,7 +84,7 @@ struct corio_loop {
     corio_task *runq_head, *runq_tail;
     unsigned ticks;               /* dispatches since the last loop visit */
     corio_timer_heap timers;
-    corio_poller *poller;
+    corio__netpoll *netpoll;      /* the poller (poller/netpoll.h) */
     corio_stack_pool *stacks;
     corio_task *free_tasks;       /* recycled task structs */
     corio_task *all_head;         /* every task whose handle is live */

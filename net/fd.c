@@ -12,20 +12,20 @@
  * only when it is not. No event can slip in between: events are handled
  * only when this thread's loop runs the poller, after we have parked.
  */
-#include "poller/poller.h"
 #include "os/io.h"
+#include "os/fd.h"
+#include "poller/netpoll.h"
 #include "coro/park.h"
 
 static int wait_ready(corio_fd fd, int dir, int64_t deadline)
 {
-    corio_loop *l = corio__loop();
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     /* A cancelled task is told so before anything else. */
     if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int now = corio__fd_ready_now(fd, dir);
     if (now != 0) return now < 0 ? now : 0;
-    return corio__poller_wait_fd(corio__loop_poller(l), fd, dir, deadline);
+    return corio__io_wait_ready(fd, dir, deadline);
 }
 
 int corio_wait_readable(corio_fd fd, int64_t deadline)
@@ -40,9 +40,7 @@ int corio_wait_writable(corio_fd fd, int64_t deadline)
 
 int corio_fd_detach(corio_fd fd)
 {
-    corio_loop *l = corio__loop();
-    if (!l) return CORIO_ENOLOOP;
-    return corio__poller_detach(corio__loop_poller(l), fd);
+    return corio__netpoll_detach(fd);
 }
 
 /* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. */

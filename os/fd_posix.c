@@ -2,7 +2,8 @@
  * fd_posix.c — "is this descriptor ready right now?" for net/fd.c, by poll()
  * with a zero timeout; and "is it a TCP socket?" for fdtable.c.
  */
-#include "poller/poller.h"
+#include "fd.h"
+#include "poller/poller.h" /* CORIO_DIR_READ */
 
 #include <poll.h>
 #include <netinet/in.h>

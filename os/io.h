@@ -5,7 +5,7 @@
  * every OS difference lives below this line.
  *
  *   Unix (io_posix.c):  try the system call; on EAGAIN park in the
- *       descriptor's reader or writer slot (corio__poller_wait_fd); retry.
+ *       descriptor's reader or writer slot (corio__netpoll_wait_fd); retry.
  *   Windows (io_win.c): issue the overlapped call (WSARecv, AcceptEx,
  *       ConnectEx ...) with its OVERLAPPED on the suspended task's own
  *       stack; park until the completion packet arrives. On timeout or
@@ -66,6 +66,14 @@ ptrdiff_t corio__io_sendto(corio_fd fd, const void *buf, size_t len,
 int corio__io_shutdown_write(corio_fd fd);
 /* Wake every task waiting on fd with CORIO_ECLOSED, detach, close. */
 int corio__io_close(corio_fd fd);
+
+/* Park until fd (any socket, or on Unix any pollable descriptor) is ready
+ * in direction dir (CORIO_DIR_READ / _WRITE), for the public readiness
+ * waits (net/fd.c). Unix: the descriptor's reader or writer slot. Windows:
+ * an operation that completes when the socket is ready (io_win.c). 0, or
+ * CORIO_ETIMEDOUT, CORIO_ECANCELED, CORIO_ECLOSED, CORIO_EBUSY,
+ * CORIO_EINVAL (not a socket), CORIO_ENOLOOP. */
+int corio__io_wait_ready(corio_fd fd, int dir, int64_t deadline);
 
 /* Pipes for subprocesses and self-pipes. corio__io_pipe: fds[0] reads
  * what fds[1] writes; both ends non-blocking (overlapped on Windows, where

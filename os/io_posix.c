@@ -9,7 +9,7 @@
  *         try the system call;            // non-blocking descriptor
  *         success or a real error?  -> return it
  *         EAGAIN?  -> park in the descriptor's reader or writer slot
- *                     (corio__poller_wait_fd) until the poller says
+ *                     (corio__netpoll_wait_fd) until the poller says
  *                     "ready", then go round again
  *     }
  *
@@ -21,19 +21,18 @@
  *
  * One recv, from the public call down to epoll_wait:
  *   corio__io_recv -> io_until_done -> recv() says EAGAIN
- *   -> corio__poller_wait_fd (poller/epoll.c: attach on first use)
- *   -> corio__fdtable_park (poller/fdtable.c: the reader slot)
- *   -> corio__park (coro/: switch to the loop)
- *   ... the loop calls corio__poller_wait -> epoll_wait
- *   -> corio__fdtable_ready -> corio__unpark
+ *   -> corio__netpoll_wait_fd (poller/netpoll.c: attach on first use,
+ *      then the task goes into the descriptor's reader slot)
+ *   -> corio__park_on (coro/: switch to the next task or the loop)
+ *   ... the loop calls corio__netpoll_poll -> corio__poller_wait
+ *   -> epoll_wait (poller/epoll.c) -> corio__netpoll_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
  * Errors are turned into CORIO_E* codes by one function, corio__io_errno().
  */
 #include "io.h"
 #include "addr.h"
-#include "poller/poller.h"
-#include "coro/park.h"
+#include "poller/netpoll.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,10 +129,12 @@ typedef ptrdiff_t (*io_attempt)(corio_fd fd, io_op *op);
  * CORIO_ECANCELED, CORIO_ECLOSED, CORIO_EBUSY, CORIO_ENOLOOP. */
 static int io_park(corio_fd fd, int dir, int64_t deadline)
 {
-    corio_loop *loop = corio__loop();
-    corio_poller *p = loop ? corio__loop_poller(loop) : NULL;
-    if (!corio__self() || !p) return CORIO_ENOLOOP;
-    return corio__poller_wait_fd(p, fd, dir, deadline);
+    return corio__netpoll_wait_fd(fd, dir, deadline);
+}
+
+int corio__io_wait_ready(corio_fd fd, int dir, int64_t deadline)
+{
+    return io_park(fd, dir, deadline);
 }
 
 /* The one loop every blocking operation runs. We try BEFORE parking, so
@@ -221,7 +222,7 @@ int corio__io_socket(int family, int type, corio_fd *out)
 #endif
     fd_no_sigpipe(fd);
     /* "Attached" happens lazily: the poller attaches a descriptor the
-     * first time a task waits on it (corio__poller_wait_fd), which saves a
+     * first time a task waits on it (corio__netpoll_wait_fd), which saves a
      * system call for sockets that never block. */
     *out = fd;
     return 0;
@@ -455,17 +456,15 @@ static ptrdiff_t attempt_write(corio_fd fd, io_op *op)
 ptrdiff_t corio__io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
-    corio_loop *loop = corio__loop();
-    corio_poller *p = corio__self() ? corio__loop_poller(loop) : NULL;
     /* The drained hint (fdtable.h): this stream socket's last recv was
      * short and no bytes have arrived since, so a recv now could only say
      * EAGAIN. Wait for the edge first and save that system call. */
-    if (p && corio__poller_read_drained(p, fd)) {
+    if (corio__netpoll_read_drained(fd)) {
         int rc = io_park(fd, CORIO_DIR_READ, deadline);
         if (rc < 0) return rc;
     }
     ptrdiff_t n = io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
-    if (p && n > 0 && (size_t)n < len) corio__poller_short_read(p, fd);
+    if (n > 0 && (size_t)n < len) corio__netpoll_short_read(fd);
     return n;
 }
 
@@ -573,9 +572,7 @@ int corio__io_close(corio_fd fd)
      * woken (with CORIO_ECLOSED) before the number can be reused by the
      * next socket. Detach answers CORIO_EINVAL for a descriptor that never
      * waited (it was never attached): nothing to undo then. */
-    corio_loop *loop = corio__loop();
-    if (loop && corio__loop_poller(loop))
-        (void)corio__poller_detach(corio__loop_poller(loop), fd);
+    (void)corio__netpoll_detach(fd);
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */

@@ -7,19 +7,20 @@
  * io_posix.c, which tries first and parks on EAGAIN):
  *
  *     corio_iocp_op op;                        // on this task's stack
- *     corio__iocp_op_start(&op, s, &p);
+ *     op_start(&op, s, -1);
  *     WSARecv(s, &buf, ..., &op.ov, NULL);     // start it; the kernel now
  *                                              // owns op and buf
- *     failed at once  -> abandon op, return the error
- *     otherwise       -> corio__iocp_op_finish: park until the completion
- *                        packet arrives (on timeout or cancel: CancelIoEx,
- *                        then still wait for the packet), return result
+ *     failed at once  -> op_abandon, return the error
+ *     otherwise       -> op_finish: park until the completion packet
+ *                        arrives (on timeout or cancel: CancelIoEx, then
+ *                        still wait for the packet), return the result
  *
  * One recv, from the public call down to the kernel:
- *   corio__io_recv -> WSARecv (pending) -> corio__iocp_op_finish (iocp.c)
- *   -> corio__park ... the loop calls corio__poller_wait
- *   -> GetQueuedCompletionStatusEx -> corio__unpark -> back here with the
- *   byte count.
+ *   corio__io_recv -> WSARecv (pending) -> op_finish
+ *   -> corio__netpoll_op_wait (poller/netpoll.c) parks ... the loop calls
+ *   corio__netpoll_poll -> corio__poller_wait (poller/iocp.c)
+ *   -> GetQueuedCompletionStatusEx -> corio__netpoll_completed -> unpark
+ *   -> back here with the byte count.
  *
  * Same semantics as io_posix.c, by construction:
  *   - data that is already there is returned even to a cancelled task or
@@ -61,6 +62,49 @@
 /* What one WSABUF can carry (its length is a ULONG); callers loop for the
  * rest, as they must anyway (io.h: "some bytes"). */
 #define MAX_CHUNK ((size_t)INT_MAX)
+
+/* ------------------------------------------------------------------ */
+/* One overlapped operation (poller/iocp.h describes its life)         */
+/* ------------------------------------------------------------------ */
+
+/* Prepare op for one operation of the calling task on handle h (a socket
+ * or a pipe end); dir >= 0: it is a readiness wait (corio__io_wait_ready). */
+static int op_start(corio_iocp_op *op, SOCKET h, int dir)
+{
+    return corio__netpoll_op_start(&op->base, (corio_fd)h, dir);
+}
+
+/* The call handed op.ov failed at once: no packet will come. */
+static void op_abandon(corio_iocp_op *op)
+{
+    corio__netpoll_op_abandon(&op->base);
+}
+
+/* Wait for op's packet, then read its outcome. 0 when the operation
+ * succeeded (*bytes = bytes transferred; a datagram cut short to the
+ * buffer counts as success), else a CORIO_E* code: the operation's own
+ * error, or CORIO_ETIMEDOUT / CORIO_ECANCELED when we cancelled it, or
+ * CORIO_ECLOSED when the socket was closed under it. */
+static int op_finish(corio_iocp_op *op, int64_t deadline, const char *what,
+                     DWORD *bytes)
+{
+    int why = corio__netpoll_op_wait(&op->base, deadline, what);
+    DWORD n = 0;
+    /* bWait = FALSE: only reads op->ov (the status the kernel left there)
+     * and turns the NTSTATUS into a Win32 error; the handle, which may be
+     * closed by now, is not touched. */
+    DWORD err = GetOverlappedResult((HANDLE)op->base.fd, &op->ov, &n, FALSE)
+              ? 0 : GetLastError();
+    if (bytes) *bytes = n;
+    /* A datagram longer than the buffer: POSIX truncates and succeeds. */
+    if (err == 0 || err == ERROR_MORE_DATA) return 0;
+    if (corio__netpoll_op_stale(&op->base)) return CORIO_ECLOSED; /* closed under us */
+    if (err == ERROR_OPERATION_ABORTED)
+        /* We cancelled it (why says why), or the socket was closed behind
+         * corio's back with closesocket. */
+        return why ? why : CORIO_ECLOSED;
+    return corio__iocp_error(err);
+}
 
 static int wsa_error(void) { return corio__iocp_error((DWORD)WSAGetLastError()); }
 
@@ -250,8 +294,7 @@ int corio__io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
         if (a == INVALID_SOCKET) return wsa_error();
 
         corio_iocp_op op;
-        corio_poller *p;
-        int rc = corio__iocp_op_start(&op, ls, &p);
+        int rc = op_start(&op, ls, -1);
         if (rc) { closesocket(a); return rc; }
         char addrs[2 * ACCEPT_ADDR_SLOT]; /* the kernel's, until the packet */
         DWORD got;
@@ -259,13 +302,13 @@ int corio__io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                        &got, &op.ov)) {
             DWORD e = (DWORD)WSAGetLastError();
             if (!corio__iocp_packet_due(e)) {
-                corio__iocp_op_abandon(p, &op);
+                op_abandon(&op);
                 closesocket(a);
                 if (e == WSAECONNRESET) continue; /* the client gave up */
                 return corio__iocp_error(e);
             }
         }
-        rc = corio__iocp_op_finish(p, &op, deadline, "accept", NULL);
+        rc = op_finish(&op, deadline, "accept", NULL);
         if (rc < 0) {
             closesocket(a);
             /* The client gave up between its SYN and our accept: that
@@ -324,18 +367,17 @@ int corio__io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
     if (rc) return rc;
 
     corio_iocp_op op;
-    corio_poller *p;
-    rc = corio__iocp_op_start(&op, s, &p);
+    rc = op_start(&op, s, -1);
     if (rc) return rc;
     if (!connect_ex(s, (const struct sockaddr *)&to, a->len, NULL, 0, NULL,
                     &op.ov)) {
         DWORD e = (DWORD)WSAGetLastError();
         if (!corio__iocp_packet_due(e)) {
-            corio__iocp_op_abandon(p, &op);
+            op_abandon(&op);
             return corio__iocp_error(e);
         }
     }
-    rc = corio__iocp_op_finish(p, &op, deadline, "connect", NULL);
+    rc = op_finish(&op, deadline, "connect", NULL);
     if (rc < 0) return rc;
     /* As with accept: make getpeername, shutdown ... know the peer. */
     setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
@@ -357,7 +399,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
     SOCKET s = (SOCKET)fd;
     /* POSIX recv/send of 0 bytes return 0 at once; an overlapped
      * zero-byte receive would instead wait for data (the readiness
-     * trick in iocp.c). */
+     * trick in corio__io_wait_ready, below). */
     if (len == 0) return 0;
     WSABUF wb = { (ULONG)(len > MAX_CHUNK ? MAX_CHUNK : len), buf };
     struct sockaddr_storage ss;      /* recvfrom: filled by the kernel */
@@ -365,8 +407,7 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
     DWORD flags = 0, n = 0;
 
     corio_iocp_op op;
-    corio_poller *p;
-    int rc = corio__iocp_op_start(&op, s, &p);
+    int rc = op_start(&op, s, -1);
     if (rc) return rc;
     int r;
     const char *what;
@@ -393,11 +434,11 @@ static ptrdiff_t data_op(data_kind kind, corio_fd fd, void *buf, size_t len,
     if (r != 0) {
         DWORD e = (DWORD)WSAGetLastError();
         if (!corio__iocp_packet_due(e)) {
-            corio__iocp_op_abandon(p, &op);
+            op_abandon(&op);
             return corio__iocp_error(e);
         }
     }
-    rc = corio__iocp_op_finish(p, &op, deadline, what, &n);
+    rc = op_finish(&op, deadline, what, &n);
     if (rc < 0) return rc;
     if (kind == OP_RECVFROM && from) corio__addr_store(from, &ss, ss_len);
     return (ptrdiff_t)n;
@@ -507,20 +548,19 @@ static ptrdiff_t pipe_op(int writing, corio_fd fd, void *buf, size_t len,
     if (len == 0) return 0;
     DWORD want = (DWORD)(len > PIPE_BUFFER ? PIPE_BUFFER : len), n = 0;
     corio_iocp_op op;
-    corio_poller *p;
-    int rc = corio__iocp_op_start(&op, (SOCKET)h, &p);
+    int rc = op_start(&op, (SOCKET)h, -1);
     if (rc) return rc;
     BOOL ok = writing ? WriteFile(h, buf, want, NULL, &op.ov)
                       : ReadFile(h, buf, want, NULL, &op.ov);
     DWORD e = ok ? 0 : GetLastError();
     if (!corio__iocp_packet_due(e)) {
-        corio__iocp_op_abandon(p, &op);
+        op_abandon(&op);
         /* Every writer closed: end of stream, as read(2) says. */
         if (!writing && (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF))
             return 0;
         return corio__iocp_error(e);
     }
-    rc = corio__iocp_op_finish(p, &op, deadline, writing ? "write" : "read", &n);
+    rc = op_finish(&op, deadline, writing ? "write" : "read", &n);
     if (!writing && rc == CORIO_EPIPE) return 0; /* ERROR_BROKEN_PIPE */
     if (rc < 0) return rc;
     return (ptrdiff_t)n;
@@ -584,10 +624,8 @@ int corio__io_close(corio_fd fd)
     /* Detach first: tasks with an operation pending on this socket are
      * made to finish it (CancelIoEx) and will say CORIO_ECLOSED. Detach
      * answers CORIO_EINVAL for a socket that never did any I/O here. */
-    corio_loop *loop = corio__loop();
     int is_socket = socket_type((SOCKET)fd) >= 0;
-    if (loop && corio__loop_poller(loop))
-        (void)corio__poller_detach(corio__loop_poller(loop), fd);
+    (void)corio__netpoll_detach(fd);
     if (!is_socket) /* a pipe end: a plain handle */
         return CloseHandle((HANDLE)fd) ? 0 : corio__iocp_error(GetLastError());
     if (closesocket((SOCKET)fd) != 0) return wsa_error();
@@ -598,4 +636,104 @@ int corio__io_close(corio_fd fd)
 /* Name resolution (blocking: runs on a worker thread)                 */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* Readiness, emulated                                                 */
+/* ------------------------------------------------------------------ */
 
+/*
+ * Readiness (corio__io_wait_ready, for corio_wait_readable/_writable) is
+ * emulated with an operation that completes when the socket is ready:
+ *   readable, connected or datagram socket: a zero-byte WSARecv (with
+ *       MSG_PEEK for datagrams, or it would swallow one). It completes
+ *       when data, a FIN or a reset arrives, and consumes nothing: the
+ *       trick libuv and Go use.
+ *   readable, listening socket, and writable: there is no documented
+ *       overlapped call that waits for "a connection is pending" or "the
+ *       send buffer has room" (a zero-byte WSASend completes at once). For
+ *       those we issue IOCTL_AFD_POLL, the request of the Winsock kernel
+ *       driver (AFD) that WSAPoll and select are built on. It is
+ *       undocumented but stable for two decades; libuv, mio (Rust) and
+ *       wepoll use it, and wine implements it (its WSAPoll uses it).
+ */
+
+/* The AFD poll request (see above). Layouts as used by
+ * wepoll and libuv; the same on every Windows since NT 4. */
+typedef struct afd_poll_handle {
+    HANDLE handle;
+    ULONG events;
+    LONG status;
+} afd_poll_handle;
+
+typedef struct afd_poll_info {
+    LARGE_INTEGER timeout;
+    ULONG count;
+    ULONG exclusive;
+    afd_poll_handle handles[1];
+} afd_poll_info;
+
+#define IOCTL_AFD_POLL 0x00012024
+#define AFD_POLL_RECEIVE 0x0001
+#define AFD_POLL_SEND 0x0004
+#define AFD_POLL_DISCONNECT 0x0008
+#define AFD_POLL_ABORT 0x0010
+#define AFD_POLL_LOCAL_CLOSE 0x0020
+#define AFD_POLL_ACCEPT 0x0080
+#define AFD_POLL_CONNECT_FAIL 0x0100
+
+static int sock_int_option(SOCKET s, int name, int *value)
+{
+    int len = sizeof *value;
+    *value = 0;
+    return getsockopt(s, SOL_SOCKET, name, (char *)value, &len);
+}
+
+int corio__io_wait_ready(corio_fd fd, int dir, int64_t deadline)
+{
+    SOCKET s = (SOCKET)fd;
+    if (!corio__self()) return CORIO_ENOLOOP;
+    int type, listening;
+    if (sock_int_option(s, SO_TYPE, &type) != 0)
+        return CORIO_EINVAL; /* not a socket (poll() says POLLNVAL) */
+    sock_int_option(s, SO_ACCEPTCONN, &listening);
+
+    corio_iocp_op op;
+    int rc = op_start(&op, s, dir); /* CORIO_EBUSY: one waiter per direction */
+    if (rc) return rc;
+
+    afd_poll_info poll; /* must outlive the request: it is on our stack */
+    DWORD err = 0;
+    if (dir == CORIO_DIR_READ && !listening) {
+        WSABUF none = { 0, NULL };
+        DWORD flags = type == SOCK_DGRAM ? MSG_PEEK : 0;
+        if (WSARecv(s, &none, 1, NULL, &flags, &op.ov, NULL) != 0)
+            err = (DWORD)WSAGetLastError();
+    } else {
+        ZeroMemory(&poll, sizeof poll);
+        poll.timeout.QuadPart = INT64_MAX;
+        poll.count = 1;
+        poll.handles[0].handle = (HANDLE)s;
+        /* Errors and hang-ups count as ready, as with epoll: the next
+         * call on the socket reports them. */
+        poll.handles[0].events = AFD_POLL_ABORT | AFD_POLL_LOCAL_CLOSE |
+            (dir == CORIO_DIR_READ ? AFD_POLL_ACCEPT | AFD_POLL_RECEIVE |
+                                     AFD_POLL_DISCONNECT
+                                   : AFD_POLL_SEND | AFD_POLL_CONNECT_FAIL);
+        if (!DeviceIoControl((HANDLE)s, IOCTL_AFD_POLL, &poll, sizeof poll,
+                             &poll, sizeof poll, NULL, &op.ov))
+            err = GetLastError();
+        if (err == ERROR_IO_PENDING) err = WSA_IO_PENDING;
+    }
+    if (!corio__iocp_packet_due(err)) {
+        /* It failed at once, which for a zero-byte recv means "not
+         * connected" or "reset": the socket has something to report, so
+         * it is ready for the call that will report it. */
+        op_abandon(&op);
+        return dir == CORIO_DIR_READ && !listening ? 0 : corio__iocp_error(err);
+    }
+    rc = op_finish(&op, deadline, dir == CORIO_DIR_READ ? "readable" : "writable",
+                   NULL);
+    /* Any completion means "ready"; only our own reasons are errors. */
+    if (rc == CORIO_ETIMEDOUT || rc == CORIO_ECANCELED || rc == CORIO_ECLOSED)
+        return rc;
+    return 0;
+}

@@ -60,7 +60,7 @@
  * never stays a zombie, even after its loop is closed.
  */
 #include "process.h"
-#include "poller/poller.h"
+#include "poller/netpoll.h"
 #include "coro/park.h"
 
 #include <errno.h>
@@ -626,12 +626,10 @@ int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
          * Trying waitpid BEFORE every park is what makes the
          * edge-triggered poller safe here: an exit that happened while
          * nobody was parked is found by the next try. */
-        corio_loop *l = corio__loop();
-        corio_poller *p = l ? corio__loop_poller(l) : NULL;
-        if (!corio__self() || !p) return CORIO_ENOLOOP;
+        if (!corio__self()) return CORIO_ENOLOOP;
         if (c->waiting) return CORIO_EBUSY;
         c->waiting = corio__self();
-        int rc = corio__poller_wait_fd(p, c->exit_fd, CORIO_DIR_READ, deadline);
+        int rc = corio__netpoll_wait_fd(c->exit_fd, CORIO_DIR_READ, deadline);
         c->waiting = NULL;
         if (rc < 0) return rc;
     }
@@ -676,9 +674,7 @@ void corio__child_free(corio_child *c)
     }
 
     if (c->exit_fd >= 0) {
-        corio_loop *l = corio__loop();
-        if (l && corio__loop_poller(l))
-            (void)corio__poller_detach(corio__loop_poller(l), c->exit_fd);
+        (void)corio__netpoll_detach(c->exit_fd);
         close(c->exit_fd);
     }
     free(c);
