@@ -26,9 +26,10 @@ public=$(for h in include/*.h; do $cpp -P -Iinclude "$h"; done |
 
 # Global defined symbols; the toolchain's own decorations go: mingw's
 # .refptr.* stubs and the __emutls_v. prefix of _Thread_local variables,
-# Mach-O's leading underscore.
+# ASan's __odr_asan. indicator beside every global variable, Mach-O's
+# leading underscore.
 defined=$($nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' |
-          grep -v '^\.' | sed -e 's/^__emutls_[vt]\.//' -e 's/^_corio/corio/' |
+          grep -v '^\.' | sed -e 's/^__emutls_[vt]\.//' -e 's/^__odr_asan[._]//' -e 's/^_corio/corio/' |
           sort -u)
 
 bad=$(printf '%s\n' "$defined" | grep -v '^corio__' |
