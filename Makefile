@@ -25,6 +25,7 @@ SANITIZE ?=
 ifeq ($(TARGET),windows)
   CC      := x86_64-w64-mingw32-gcc
   AR      := x86_64-w64-mingw32-ar
+  NM      := x86_64-w64-mingw32-nm
   OS      := win
   ARCH    := x86_64
   POLLER  ?= iocp
@@ -36,6 +37,7 @@ ifeq ($(TARGET),windows)
 else ifeq ($(TARGET),aarch64)
   CC      := aarch64-linux-gnu-gcc
   AR      := aarch64-linux-gnu-ar
+  NM      := aarch64-linux-gnu-nm
   OS      := posix
   ARCH    := aarch64
   POLLER  ?= epoll
@@ -46,6 +48,7 @@ else ifeq ($(TARGET),aarch64)
   TESTFW  := harness
 else
   CC      ?= cc
+  NM      ?= nm
   OS      := posix
   ARCH    := $(shell uname -m)
   POLLER  ?= epoll
@@ -73,8 +76,9 @@ endif
 
 # --- sources ----------------------------------------------------------
 # Portable files are every .c in a room; files ending in _posix.c / _win.c
-# belong to one OS; backends and switches are picked by name.
-ROOMS := coro poller sync net
+# belong to one OS (most of them live in os/); backends and switches are
+# picked by name.
+ROOMS := coro flow poller os sync net
 ALL_C := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
 OTHER_OS := $(if $(filter win,$(OS)),posix,win)
 PORTABLE := $(filter-out %_$(OTHER_OS).c coro/switch_% poller/epoll.c poller/kqueue.c poller/iocp.c,$(ALL_C))
@@ -125,7 +129,7 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
 .PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
-        test-kqueue bench examples demo install uninstall clean deps-test \
+        test-kqueue test-symbols bench examples demo install uninstall clean deps-test \
         info
 
 all: lib
@@ -161,7 +165,7 @@ test-build: deps-test
 # A deadlocked test must fail the run, not hang CI: the whole suite gets
 # TEST_TIMEOUT seconds (a normal run takes under a minute), then is killed.
 TEST_TIMEOUT ?= 600
-test: test-build check-deadlines $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
+test: test-build check-deadlines test-symbols $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	@timeout -k 10 $(TEST_TIMEOUT) $(RUN) $(TEST_BIN) $(TEST_ARGS); rc=$$?; \
 	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
 	    echo "corio: the test run exceeded $(TEST_TIMEOUT) s and was killed (a test hangs)" >&2; fi; \
@@ -172,6 +176,10 @@ test: test-build check-deadlines $(if $(filter native,$(TARGET)),$(if $(SANITIZE
 check-deadlines:
 	@tests/check_deadlines.sh --self-test
 	@tests/check_deadlines.sh
+# The prefix rule: every global symbol of the library is declared in
+# include/ or named corio__ (tests/check_symbols.sh says why).
+test-symbols: $(LIB)
+	@tests/check_symbols.sh $(LIB) $(NM) "$(CC) $(CPPFLAGS) -E"
 
 # `make install` into a scratch tree + a program built with pkg-config.
 test-install:

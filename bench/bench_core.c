@@ -12,7 +12,7 @@
  * same disturbed second; spread over the whole run, each figure gets a
  * quiet moment as often as the others.
  *
- *   switch_ns               raw corio_ctx_swap, one direction, between two
+ *   switch_ns               raw corio__ctx_swap, one direction, between two
  *                           contexts running the same code (as tasks do)
  *   switch_asym_ns          the classic ping-pong between different code
  *   yield_ns                two tasks yielding to each other, per switch
@@ -30,7 +30,7 @@
  *   pthread_handoff_ns      mutex + condvar hand-off between two threads
  */
 #include <corio.h>
-#include "coro/sched.h"
+#include "coro/park.h"
 #include "coro/switch.h"
 
 #include <pthread.h>
@@ -61,14 +61,14 @@ typedef struct { corio_ctx *self, *other; long n; } side;
 static corio_ctx *same_loop(void *arg)
 {
     side *s = arg;
-    for (long i = 0; i < s->n; i++) corio_ctx_swap(s->self, s->other);
+    for (long i = 0; i < s->n; i++) corio__ctx_swap(s->self, s->other);
     return &main_ctx; /* side A ends the run; side B never gets here */
 }
 
 static corio_ctx *other_loop(void *arg)
 {
     (void)arg;
-    for (;;) corio_ctx_swap(&ctx_b, &main_ctx);
+    for (;;) corio__ctx_swap(&ctx_b, &main_ctx);
     return NULL; /* never: main stops calling */
 }
 
@@ -81,10 +81,10 @@ static double bench_switch_symmetric(void)
 {
     /* B makes one more switch than A so that A finishes its loop. */
     side a = { &ctx_a, &ctx_b, SWITCH_ROUNDS }, b = { &ctx_b, &ctx_a, SWITCH_ROUNDS + 1 };
-    corio_ctx_make(&ctx_a, stack_a, sizeof stack_a, same_loop, &a);
-    corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, same_loop, &b);
+    corio__ctx_make(&ctx_a, stack_a, sizeof stack_a, same_loop, &a);
+    corio__ctx_make(&ctx_b, stack_b, sizeof stack_b, same_loop, &b);
     int64_t t0 = now_ns();
-    corio_ctx_swap(&main_ctx, &ctx_a);
+    corio__ctx_swap(&main_ctx, &ctx_a);
     return (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS);
 }
 
@@ -92,9 +92,9 @@ static double bench_switch_asymmetric(void)
 {
     /* other_loop never ends: a fresh context each time, the old one is
      * simply abandoned (it holds nothing). */
-    corio_ctx_make(&ctx_b, stack_b, sizeof stack_b, other_loop, NULL);
+    corio__ctx_make(&ctx_b, stack_b, sizeof stack_b, other_loop, NULL);
     int64_t t0 = now_ns();
-    for (long i = 0; i < SWITCH_ROUNDS; i++) corio_ctx_swap(&main_ctx, &ctx_b);
+    for (long i = 0; i < SWITCH_ROUNDS; i++) corio__ctx_swap(&main_ctx, &ctx_b);
     return (double)(now_ns() - t0) / (2.0 * SWITCH_ROUNDS);
 }
 

@@ -4,8 +4,8 @@
  * Everything here runs only when loop->debug is set, so the normal path
  * pays one predictable branch per switch and nothing else.
  */
-#include "sched.h"
-#include "os.h"
+#include "park.h"
+#include "os/thread.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,7 @@ static size_t high_water(const corio_task *t)
 
 void corio__debug_on_switch_in(corio_task *t)
 {
-    t->run_since = corio_os_now_ns();
+    t->run_since = corio__os_now_ns();
 }
 
 void corio__debug_on_switch_out(corio_task *t)
@@ -83,7 +83,7 @@ void corio__debug_on_switch_out(corio_task *t)
     corio_loop *l = t->loop;
     debug_state *d = state(l);
     if (!d) return;
-    int64_t ran = corio_os_now_ns() - t->run_since;
+    int64_t ran = corio__os_now_ns() - t->run_since;
     if (t->run_since && ran > d->slow_ns) {
         char msg[200];
         snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) ran %.1f ms "

@@ -2,10 +2,10 @@
  * error.c — one error convention for the whole library: negative CORIO_E*
  * codes, the same numbers on every platform, and their descriptions.
  */
-#include "error.h"
+#include "os/error.h"
 
 /* The raw errno / GetLastError value behind the latest OS failure this
- * thread mapped (coro/error_posix.c, error_win.c). Per thread, as errno
+ * thread mapped (os/error_posix.c, os/error_win.c). Per thread, as errno
  * is: tasks of one loop share it, so a task reads it right after the call
  * that failed, before it blocks again. */
 static _Thread_local int last_os_error;

@@ -6,7 +6,7 @@
  * answers at once, without parking, even to a cancelled task (there is
  * nothing to wait for, so there is no suspension point to cancel).
  */
-#include "sched.h"
+#include "park.h"
 
 #include <stdlib.h>
 
@@ -28,7 +28,7 @@ corio_future *corio_future_new(void)
 static void wake_all(corio_future *f, int status)
 {
     corio_waiter *w;
-    while ((w = corio_waitq_pop(&f->waiters))) {
+    while ((w = corio__waitq_pop(&f->waiters))) {
         w->data = f->value;
         w->n = (uintptr_t)(intptr_t)f->error;
         corio__unpark_if_waiting(w->task, status);
@@ -75,10 +75,10 @@ int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     corio_waiter w = { .task = self };
-    corio_waitq_push(&f->waiters, &w);
+    corio__waitq_push(&f->waiters, &w);
     int rc = corio__park_on(deadline, "future");
     if (rc != 0) { /* timeout, cancel, or freed (ECLOSED): f may be gone */
-        if (w.linked) corio_waitq_remove(&f->waiters, &w);
+        if (w.linked) corio__waitq_remove(&f->waiters, &w);
         return rc;
     }
     if (value) *value = w.data;

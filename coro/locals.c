@@ -5,7 +5,7 @@
  * holds an array indexed by slot. A child copies its parent's array at
  * spawn, which is what "inherited by child tasks" means: a snapshot.
  */
-#include "sched.h"
+#include "park.h"
 
 #include <stdlib.h>
 #include <string.h>

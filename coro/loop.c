@@ -13,9 +13,9 @@
  *      themselves (sched.c) and come back here when none is ready, after
  *      a budget of dispatches, or when one finishes.
  */
-#include "sched.h"
-#include "os.h"
-#include "poller/poller.h"
+#include "park.h"
+#include "os/thread.h"
+#include "poller/netpoll.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -78,29 +78,29 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     if (!l->cfg.stack_size) l->cfg.stack_size = 256 * 1024;
     if (!l->cfg.stack_pool) l->cfg.stack_pool = 1024;
     l->debug = l->cfg.debug > 0 || (l->cfg.debug == 0 && env_debug());
-    l->stacks = corio_stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
+    l->stacks = corio__stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
                                      l->cfg.stack_pool);
-    l->ts_lock = corio_os_mutex_new();
-    if (!l->stacks || !l->ts_lock || corio_poller_open(&l->poller) != 0) {
-        corio_stack_pool_free(l->stacks);
-        corio_os_mutex_free(l->ts_lock);
+    l->ts_lock = corio__os_mutex_new();
+    if (!l->stacks || !l->ts_lock || corio__netpoll_open(&l->netpoll) != 0) {
+        corio__stack_pool_free(l->stacks);
+        corio__os_mutex_free(l->ts_lock);
         free(l);
         return NULL;
     }
     thread_stack_bounds(l);
-    corio_stack_overflow_guard_thread();
+    corio__stack_overflow_guard_thread();
     static atomic_flag fork_hook = ATOMIC_FLAG_INIT;
-    if (!atomic_flag_test_and_set(&fork_hook)) corio_os_on_fork_child(after_fork_in_child);
+    if (!atomic_flag_test_and_set(&fork_hook)) corio__os_on_fork_child(after_fork_in_child);
     l->fork_gen = corio__fork_gen;
-    l->last_poll = corio_os_now_ns();
+    l->last_poll = corio__os_now_ns();
     corio__tls_loop = l;
     return l;
 }
 
 corio_loop *corio_loop_current(void) { return corio__tls_loop; }
 
-const char *corio_backend_name(void) { return corio_poller_name; }
-const char *corio_switch_name(void) { return corio_ctx_impl_name; }
+const char *corio_backend_name(void) { return corio__poller_name; }
+const char *corio_switch_name(void) { return corio__ctx_impl_name; }
 
 /* ---------- callbacks ---------- */
 
@@ -128,14 +128,14 @@ int corio_call_soon(corio_callback cb, void *arg)
 int corio_call_soon_threadsafe(corio_loop *l, corio_callback cb, void *arg)
 {
     if (!l || !cb) return CORIO_EINVAL;
-    corio_os_mutex_lock(l->ts_lock);
+    corio__os_mutex_lock(l->ts_lock);
     int rc = l->closed ? CORIO_ECLOSED
                        : push_cb(&l->ts_head, &l->ts_tail, cb, arg);
-    corio_os_mutex_unlock(l->ts_lock);
+    corio__os_mutex_unlock(l->ts_lock);
     /* Wake the loop only on the empty -> non-empty edge: a burst of calls
      * from other threads costs one kernel write. */
     if (rc == 0 && !atomic_exchange(&l->ts_pending, 1))
-        corio_poller_wakeup(l->poller);
+        corio__netpoll_wakeup(l->netpoll);
     return rc;
 }
 
@@ -146,10 +146,10 @@ static int run_callbacks(corio_loop *l)
     l->cb_head = l->cb_tail = NULL;
     if (atomic_load_explicit(&l->ts_pending, memory_order_acquire) &&
         atomic_exchange(&l->ts_pending, 0)) {
-        corio_os_mutex_lock(l->ts_lock);
+        corio__os_mutex_lock(l->ts_lock);
         corio_cb_node *ts = l->ts_head;
         l->ts_head = l->ts_tail = NULL;
-        corio_os_mutex_unlock(l->ts_lock);
+        corio__os_mutex_unlock(l->ts_lock);
         if (ts) { /* threadsafe ones after the local ones */
             corio_cb_node **end = &list;
             while (*end) end = &(*end)->next;
@@ -185,21 +185,21 @@ static int run_loop(corio_loop *l, corio_task *stop)
          * loop of spawning and exiting tasks could starve a sleeper for
          * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
         run_callbacks(l);
-        int64_t now = corio_os_now_ns();
-        corio_timer_heap_run(&l->timers, now);
+        int64_t now = corio__os_now_ns();
+        corio__timer_heap_run(&l->timers, now);
 
         int busy = l->runq_head || l->cb_head ||
                    atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
         if (!busy || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
             int64_t timeout = 0;
             if (!busy) {
-                corio_timer *next = corio_timer_heap_min(&l->timers);
+                corio_timer *next = corio__timer_heap_min(&l->timers);
                 timeout = next ? next->deadline - now : CORIO_NEVER;
                 if (timeout < 0) timeout = 0;
             }
-            corio_poller_wait(l->poller, timeout);
-            l->last_poll = now = corio_os_now_ns();
-            if (timeout) corio_timer_heap_run(&l->timers, now);
+            corio__netpoll_poll(l->netpoll, timeout);
+            l->last_poll = now = corio__os_now_ns();
+            if (timeout) corio__timer_heap_run(&l->timers, now);
         }
         corio_task *t = corio__runq_pop(l);
         if (t) corio__loop_enter_task(l, t);
@@ -248,9 +248,9 @@ int corio_loop_close(corio_loop *l)
      * an OVERLAPPED on such a stack, and closing the poller is what cancels
      * and drains it. */
     corio_stack *held = NULL;
-    corio_os_mutex_lock(l->ts_lock);
+    corio__os_mutex_lock(l->ts_lock);
     l->closed = 1;
-    corio_os_mutex_unlock(l->ts_lock);
+    corio__os_mutex_unlock(l->ts_lock);
     corio__pool_on_loop_close(l);
     if (l->debug) corio__debug_on_close(l);
     while (l->all_head) {
@@ -284,19 +284,19 @@ int corio_loop_close(corio_loop *l)
             nx = n->next;
             free(n);
         }
-    corio_poller_close(l->poller);
+    corio__netpoll_close(l->netpoll);
     while (held) {
         corio_stack *s = held;
         held = s->next_free;
-        corio_stack_put(l->stacks, s);
+        corio__stack_put(l->stacks, s);
     }
-    corio_timer_heap_free(&l->timers);
-    corio_stack_pool_free(l->stacks);
+    corio__timer_heap_free(&l->timers);
+    corio__stack_pool_free(l->stacks);
     for (corio_task *t = l->free_tasks, *nx; t; t = nx) {
         nx = t->run_next;
         free(t);
     }
-    corio_os_mutex_free(l->ts_lock);
+    corio__os_mutex_free(l->ts_lock);
     if (corio__tls_loop == l) corio__tls_loop = NULL;
     free(l);
     return reported;

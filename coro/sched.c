@@ -6,7 +6,7 @@
  *   corio_sleep / corio_lock / corio_wait_readable ...
  *     -> corio__park_on(deadline, what)  mark WAITING, arm the deadline timer
  *       -> dispatch()                 pick the next ready task
- *         -> corio_ctx_swap()         (switch_*.S) jump to its stack
+ *         -> corio__ctx_swap()         (switch_*.S) jump to its stack
  *
  * and back: some other code calls corio__unpark(t, status), which puts t
  * at the tail of the run queue; when t's turn comes, dispatch() swaps to it
@@ -18,8 +18,8 @@
  * starved by tasks that keep yielding. This is what makes a yield cost a
  * few nanoseconds instead of two switches and a system call.
  */
-#include "sched.h"
-#include "os.h"
+#include "park.h"
+#include "os/thread.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +56,9 @@ static inline void asan_back(void *fake)
 #endif
 }
 
-/* Switch from `from` into task t: by corio_ctx_start the first time (see
+/* Switch from `from` into task t: by corio__ctx_start the first time (see
  * switch_x86_64_sysv.S: it keeps the return predictor in step for the
- * task's whole life), by corio_ctx_swap after that. Returns when some
+ * task's whole life), by corio__ctx_swap after that. Returns when some
  * context switches back to `from`. */
 static inline void swap_to_task(corio_ctx *from, corio_task *t)
 {
@@ -66,9 +66,9 @@ static inline void swap_to_task(corio_ctx *from, corio_task *t)
     asan_leaving(&fake, t->stack->lo, t->stack->size);
     if (t->fresh) {
         t->fresh = 0;
-        corio_ctx_start(from, &t->ctx);
+        corio__ctx_start(from, &t->ctx);
     } else {
-        corio_ctx_swap(from, &t->ctx);
+        corio__ctx_swap(from, &t->ctx);
     }
     asan_back(fake);
 }
@@ -78,7 +78,7 @@ static inline void swap_to_loop(corio_ctx *from, corio_loop *l)
 {
     void *fake = NULL;
     asan_leaving(&fake, l->sched_stack_lo, l->sched_stack_size);
-    corio_ctx_swap(from, &l->sched_ctx);
+    corio__ctx_swap(from, &l->sched_ctx);
     asan_back(fake);
 }
 
@@ -103,7 +103,7 @@ static inline void check_stack_on_leave(corio_task *t)
 {
     char here;
     if (t->dense && ((uintptr_t)&here < (uintptr_t)t->stack->lo + 256 ||
-                     !corio_stack_canary_ok(t->stack)))
+                     !corio__stack_canary_ok(t->stack)))
         report_dense_overflow(t);
 }
 
@@ -162,7 +162,7 @@ CORIO_NO_ASAN corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self
         next = corio__runq_pop(l);
     if (next) {
         enter_task(l, next);
-        /* Resumed by the trampoline's return, not by corio_ctx_start:
+        /* Resumed by the trampoline's return, not by corio__ctx_start:
          * a fresh next starts through its frame's return address. */
         next->fresh = 0;
         asan_leaving(NULL, next->stack->lo, next->stack->size);
@@ -186,10 +186,10 @@ static void park_timer_fired(corio_timer *tm)
 static __attribute__((noinline)) int arm_park_timer(corio_loop *l, corio_task *self,
                                                     int64_t deadline)
 {
-    if (deadline <= corio_os_now_ns()) return CORIO_ETIMEDOUT;
+    if (deadline <= corio__os_now_ns()) return CORIO_ETIMEDOUT;
     if (self->timer.fire != park_timer_fired)
-        corio_timer_init(&self->timer, park_timer_fired);
-    if (corio_timer_heap_push(&l->timers, &self->timer, deadline) != 0)
+        corio__timer_init(&self->timer, park_timer_fired);
+    if (corio__timer_heap_push(&l->timers, &self->timer, deadline) != 0)
         return CORIO_ENOMEM;
     return 0;
 }
@@ -240,7 +240,7 @@ int corio_sleep_until(int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
-    if (deadline <= corio_os_now_ns()) return corio_yield(); /* sleep(0) */
+    if (deadline <= corio__os_now_ns()) return corio_yield(); /* sleep(0) */
     int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
     int rc = corio__park_on(deadline, "sleep");
     /* Our own deadline passing is success; a timeout scope's is not. */
@@ -273,12 +273,12 @@ bool corio_cancelled(void)
 
 int64_t corio_now(void)
 {
-    return corio_os_now_ns();
+    return corio__os_now_ns();
 }
 
 int64_t corio_deadline_in(int64_t ns)
 {
-    int64_t now = corio_os_now_ns();
+    int64_t now = corio__os_now_ns();
     if (ns <= 0) return now;
     if (ns >= CORIO_NEVER - now) return CORIO_NEVER;
     return now + ns;

@@ -1,20 +1,8 @@
 /*
- * sched.h — the scheduler's inside, shared by coro/, sync/ and poller/.
- *
- * Everything above the context switch rests on two calls:
- *
- *     int  corio__park_on(int64_t deadline, const char *what); // suspend me
- *     void corio__unpark(corio_task *t, int status);           // make t ready
- *
- * A blocking primitive puts a corio_waiter (on the waiting task's own stack)
- * into a corio_waitq, parks, and looks at the status park returns:
- *   - the value another task passed to corio__unpark (a hand-off: the lock,
- *     the item, the unit is now ours, even if a cancel arrives later — it
- *     is delivered at the next suspension point, so nothing is lost);
- *   - CORIO_ETIMEDOUT (the deadline passed) or CORIO_ECANCELED: nobody
- *     handed us anything, and we must take our waiter out of the queue.
- * A task is unparked at most once per park: unpark on a task that is not
- * WAITING is a bug and aborts.
+ * sched.h — the scheduler's inside: the task and loop structs, the run
+ * queue and the switching calls. Only coro/ includes it (and park.h, whose
+ * inline accessors need the structs); every other room sees the scheduler
+ * through coro/park.h.
  */
 #ifndef CORIO_SCHED_H
 #define CORIO_SCHED_H
@@ -43,42 +31,6 @@
 #define CORIO_NO_ASAN
 #endif
 
-/* ---------- wait queues ---------- */
-
-typedef struct corio_waiter {
-    corio_task *task;
-    struct corio_waiter *prev, *next;
-    void *data;   /* per-primitive: the item slot of a queue get, ... */
-    uintptr_t n;  /* per-primitive: units asked for, priority, ... */
-    int linked;   /* 1 while in a queue */
-} corio_waiter;
-
-/* struct corio_waitq { head, tail, len } is defined in corio.h: the public
- * sync objects (corio_lock, corio_queue, ...) embed one. */
-typedef struct corio_waitq corio_waitq;
-
-static inline void corio_waitq_push(corio_waitq *q, corio_waiter *w) {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail) q->tail->next = w; else q->head = w;
-    q->tail = w;
-    w->linked = 1;
-    q->len++;
-}
-static inline void corio_waitq_remove(corio_waitq *q, corio_waiter *w) {
-    if (!w->linked) return;
-    if (w->prev) w->prev->next = w->next; else q->head = w->next;
-    if (w->next) w->next->prev = w->prev; else q->tail = w->prev;
-    w->prev = w->next = NULL;
-    w->linked = 0;
-    q->len--;
-}
-static inline corio_waiter *corio_waitq_pop(corio_waitq *q) {
-    corio_waiter *w = q->head;
-    if (w) corio_waitq_remove(q, w);
-    return w;
-}
-
 /* ---------- tasks ---------- */
 
 #define CORIO_NAME_MAX 32
@@ -99,17 +51,17 @@ struct corio_task {
     int cancel_pending;       /* sticky cancellation requested */
     int shield;               /* shield nesting depth */
     unsigned char detached, joined; /* handle ownership */
-    unsigned char fresh;      /* never switched to: enter by corio_ctx_start */
+    unsigned char fresh;      /* never switched to: enter by corio__ctx_start */
     unsigned char dense;      /* its stack is dense: check it at switches */
     corio_task *joiner;       /* the task parked in corio_join on us */
-    corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
+    struct corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
     uint64_t id;
     int64_t scope_deadline;   /* innermost timeout scope (CORIO_NEVER) */
     void *locals;             /* task-local storage (coro/locals.c) */
     /* Cold: deadlines, debug and naming. */
     corio_timer timer;        /* the park deadline */
-    corio_waiter *parked_on;  /* informational: what we wait in */
+    struct corio_waiter *parked_on; /* informational: what we wait in */
     const char *wait_what;    /* informational: "sleep", "join", ... */
     size_t stack_hwm;         /* debug: stack high-water mark in bytes */
     int64_t run_since;        /* debug: when it was last switched in */
@@ -118,7 +70,7 @@ struct corio_task {
 
 /* ---------- the loop ---------- */
 
-typedef struct corio_poller corio_poller;
+typedef struct corio__netpoll corio__netpoll;
 
 typedef struct corio_cb_node {
     corio_callback cb;
@@ -132,7 +84,7 @@ struct corio_loop {
     corio_task *runq_head, *runq_tail;
     unsigned ticks;               /* dispatches since the last loop visit */
     corio_timer_heap timers;
-    corio_poller *poller;
+    corio__netpoll *netpoll;      /* the poller (poller/netpoll.h) */
     corio_stack_pool *stacks;
     corio_task *free_tasks;       /* recycled task structs */
     corio_task *all_head;         /* every task whose handle is live */
@@ -152,7 +104,7 @@ struct corio_loop {
     size_t sched_stack_size;
     int debug;
     void *debug_state;            /* coro/debug.c */
-    void *pool_state;             /* coro/pool.c (thread pool hook) */
+    void *pool_state;             /* flow/pool.c (thread pool hook) */
 };
 
 /* Bumped in the child of every fork(): a loop whose fork_gen differs
@@ -161,12 +113,6 @@ extern unsigned corio__fork_gen;
 
 /* The calling thread's loop. */
 extern _Thread_local corio_loop *corio__tls_loop;
-
-static inline corio_loop *corio__loop(void) { return corio__tls_loop; }
-static inline corio_task *corio__self(void) {
-    corio_loop *l = corio__tls_loop;
-    return l ? l->current : NULL;
-}
 
 /* Task-to-task dispatches between two visits of the loop's own stack
  * (timers, poller). A power of two. */
@@ -216,38 +162,7 @@ static inline void corio__switch_landed(void) {
 #endif
 }
 
-/* Suspend the current task until unparked or until `deadline` (further
- * limited by the task's timeout scope). Returns the unpark status,
- * CORIO_ETIMEDOUT or CORIO_ECANCELED. If a cancellation is pending and the
- * task is not shielded, returns CORIO_ECANCELED without suspending.
- * Must be called from a task (returns CORIO_ENOLOOP otherwise). `what`
- * names the wait for debug listings ("sleep", "join", ...). */
-int corio__park_on(int64_t deadline, const char *what);
-/* Make a WAITING task ready; its park returns `status`. Inline: it is
- * half of every hand-off. */
-_Noreturn void corio__unpark_not_waiting(const corio_task *t);
-static inline void corio__unpark(corio_task *t, int status)
-{
-    if (t->state != CORIO_TASK_WAITING) corio__unpark_not_waiting(t);
-    if (corio_timer_active(&t->timer))
-        corio_timer_heap_remove(&t->loop->timers, &t->timer);
-    t->wake_status = status;
-    t->state = CORIO_TASK_READY;
-    corio__runq_push(t->loop, t);
-}
-/* Wake t only if it is still parked. A task whose deadline or cancel
- * already woke it is READY but still sits in the queues it waited in until
- * it runs and unlinks itself; a waker that finds it there must pass it by
- * (nothing was handed to it). Returns 1 if t was woken. */
-static inline int corio__unpark_if_waiting(corio_task *t, int status) {
-    if (t->state != CORIO_TASK_WAITING) return 0;
-    corio__unpark(t, status);
-    return 1;
-}
-/* Would a park fail at once with CORIO_ECANCELED? */
-static inline int corio__cancel_due(const corio_task *t) {
-    return t->cancel_pending && t->shield == 0;
-}
+/* Parking and unparking: park.h. */
 
 /* Debug mode (debug.c): called only when loop->debug is set. */
 void corio__debug_on_spawn(corio_task *t);

@@ -66,7 +66,7 @@ static void vg_deregister(corio_stack *s)
 #endif
 }
 
-size_t corio_stack_round(size_t size)
+size_t corio__stack_round(size_t size)
 {
     size_t ps = corio__page_size();
     if (size < 2 * ps) size = 2 * ps; /* room for the entry frame + a call */
@@ -100,7 +100,7 @@ struct corio_stack_pool {
     size_class *hot;
 };
 
-corio_stack_pool *corio_stack_pool_new(int dense, size_t keep)
+corio_stack_pool *corio__stack_pool_new(int dense, size_t keep)
 {
     corio_stack_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -121,7 +121,7 @@ static size_class *class_for(corio_stack_pool *p, size_t size)
     return c;
 }
 
-void corio_stack_pool_free(corio_stack_pool *p)
+void corio__stack_pool_free(corio_stack_pool *p)
 {
     if (!p) return;
     for (size_class *c = p->classes, *cn; c; c = cn) {
@@ -179,11 +179,11 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
     return 0;
 }
 
-/* The slow half of corio_stack_get: find (or make) the class, refill it.
+/* The slow half of corio__stack_get: find (or make) the class, refill it.
  * Kept out of line so that the fast path needs no stack frame. */
 static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p, size_t asked)
 {
-    size_t size = corio_stack_round(asked);
+    size_t size = corio__stack_round(asked);
     size_class *c = class_for(p, size);
     if (!c) return NULL;
     p->hot_asked = asked;
@@ -200,11 +200,11 @@ static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p
         vg_register(s);
     }
     s->next_free = NULL;
-    if (s->dense) corio_stack_arm_canary(s);
+    if (s->dense) corio__stack_arm_canary(s);
     return s;
 }
 
-corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
+corio_stack *corio__stack_get(corio_stack_pool *p, size_t size)
 {
     size_class *c = p->hot;
     corio_stack *s;
@@ -213,7 +213,7 @@ corio_stack *corio_stack_get(corio_stack_pool *p, size_t size)
         c->free = s->next_free;
         c->count--;
         s->next_free = NULL;
-        if (s->dense) corio_stack_arm_canary(s);
+        if (s->dense) corio__stack_arm_canary(s);
         return s;
     }
     return stack_get_slow(p, size);
@@ -226,7 +226,7 @@ static __attribute__((noinline)) void stack_release(corio_stack *s)
     corio__stack_unmap_guarded(s);
 }
 
-void corio_stack_put(corio_stack_pool *p, corio_stack *s)
+void corio__stack_put(corio_stack_pool *p, corio_stack *s)
 {
 #ifdef CORIO_STACK_ASAN
     __asan_unpoison_memory_region(s->lo, s->size);
@@ -241,7 +241,7 @@ void corio_stack_put(corio_stack_pool *p, corio_stack *s)
     c->count++;
 }
 
-bool corio_stack_guard_range(const corio_stack *s, uintptr_t *lo, uintptr_t *hi)
+bool corio__stack_guard_range(const corio_stack *s, uintptr_t *lo, uintptr_t *hi)
 {
     if (s->dense) return false;
     *lo = (uintptr_t)s->map;

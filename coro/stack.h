@@ -35,17 +35,17 @@ typedef struct corio_stack {
 
 /* Page-rounded usable size for a requested size (minimum one page + a
  * little headroom for the entry frame). */
-size_t corio_stack_round(size_t size);
+size_t corio__stack_round(size_t size);
 
 typedef struct corio_stack_pool corio_stack_pool;
 
-corio_stack_pool *corio_stack_pool_new(int dense, size_t keep);
-void corio_stack_pool_free(corio_stack_pool *p);
+corio_stack_pool *corio__stack_pool_new(int dense, size_t keep);
+void corio__stack_pool_free(corio_stack_pool *p);
 /* A stack of at least `size` usable bytes, from the pool or fresh.
  * NULL when the OS refuses (mapping limit, memory). */
-corio_stack *corio_stack_get(corio_stack_pool *p, size_t size);
+corio_stack *corio__stack_get(corio_stack_pool *p, size_t size);
 /* Return a stack for reuse (or release it if the pool is full). */
-void corio_stack_put(corio_stack_pool *p, corio_stack *s);
+void corio__stack_put(corio_stack_pool *p, corio_stack *s);
 
 /* Dense-mode canary: the lowest word of the stack must still be zero.
  * A fresh anonymous page reads as the kernel's shared zero page, which
@@ -54,16 +54,16 @@ void corio_stack_put(corio_stack_pool *p, corio_stack *s);
  * canary is "never written": armed by clearing it only if a previous user
  * of a pooled stack left it non-zero (that page is then resident anyway),
  * checked by the scheduler when a task switches out. */
-static inline void corio_stack_arm_canary(corio_stack *s) {
+static inline void corio__stack_arm_canary(corio_stack *s) {
     if (*(volatile uint64_t *)s->lo != 0) *(volatile uint64_t *)s->lo = 0;
 }
-static inline bool corio_stack_canary_ok(const corio_stack *s) {
+static inline bool corio__stack_canary_ok(const corio_stack *s) {
     return *(volatile const uint64_t *)s->lo == 0;
 }
 
 /* The lowest address that counts as "overflowed into" for fault-address
  * matching: the guard page(s) below lo. Returns false in dense mode. */
-bool corio_stack_guard_range(const corio_stack *s, uintptr_t *lo,
+bool corio__stack_guard_range(const corio_stack *s, uintptr_t *lo,
                              uintptr_t *hi);
 
 /* The overflow message, formatted without malloc or stdio so that a signal
@@ -88,6 +88,6 @@ extern const size_t corio__slab_lead;
 /* Install (once per process) the fault handler that reports a stack
  * overflow, and give the calling thread an alternate signal stack.
  * Called by corio_loop_new. */
-void corio_stack_overflow_guard_thread(void);
+void corio__stack_overflow_guard_thread(void);
 
 #endif

@@ -16,7 +16,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
-#include "sched.h"
+#include "park.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -99,7 +99,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     corio_task *t = corio__self();
     uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
-    if (t && t->stack && corio_stack_guard_range(t->stack, &lo, &hi) &&
+    if (t && t->stack && corio__stack_guard_range(t->stack, &lo, &hi) &&
         a >= lo && a < hi) {
         char msg[256];
         size_t n = corio__stack_overflow_message(msg, sizeof msg, t->name,
@@ -148,7 +148,7 @@ static void install_handlers(void)
     atomic_flag_clear(&busy);
 }
 
-void corio_stack_overflow_guard_thread(void)
+void corio__stack_overflow_guard_thread(void)
 {
     static _Thread_local int done;
     install_handlers();

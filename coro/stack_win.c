@@ -38,7 +38,7 @@
  * switch, as on POSIX (sched.c).
  */
 #include "stack.h"
-#include "sched.h"
+#include "park.h"
 
 #include <windows.h>
 #include <stdlib.h>
@@ -142,7 +142,7 @@ static corio_ctx *report_and_exit(void *arg) /* never returns */
 static int in_guard(const corio_stack *s, uintptr_t a)
 {
     uintptr_t lo, hi;
-    return corio_stack_guard_range(s, &lo, &hi) && a >= lo && a < hi;
+    return corio__stack_guard_range(s, &lo, &hi) && a >= lo && a < hi;
 }
 
 static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
@@ -164,9 +164,9 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
     }
     /* The emergency stack also keeps a zone below it, so that the TIB the
      * switch describes for it stays inside this array. */
-    corio_ctx_make(&emergency_ctx, emergency_stack + CORIO_WIN_STACK_ZONE,
+    corio__ctx_make(&emergency_ctx, emergency_stack + CORIO_WIN_STACK_ZONE,
                    EMERGENCY_STACK - CORIO_WIN_STACK_ZONE, report_and_exit, t);
-    corio_ctx_swap(&abandoned_ctx, &emergency_ctx);
+    corio__ctx_swap(&abandoned_ctx, &emergency_ctx);
     return EXCEPTION_CONTINUE_SEARCH; /* not reached */
 }
 
@@ -174,7 +174,7 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
  * needs no per-thread stack, so only the first call does anything. It is
  * installed first in line (1) so that a debugger-less crash handler or the
  * C runtime's signal emulation does not see our overflows first. */
-void corio_stack_overflow_guard_thread(void)
+void corio__stack_overflow_guard_thread(void)
 {
     static volatile LONG installed;
     if (installed || InterlockedExchange(&installed, 1)) return;

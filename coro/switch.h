@@ -30,21 +30,21 @@ typedef struct corio_ctx *(*corio_ctx_entry)(void *arg);
 
 /* Prepare ctx so that the first switch to it calls entry(arg) on the stack
  * [stack_lo, stack_lo + size). */
-void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
+void corio__ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
                     corio_ctx_entry entry, void *arg);
 
 /* Save the running context into *from and resume *to. Returns when some
  * other context switches back to *from. from and to must differ: the
  * assembly reads to->sp before it writes from->sp (see the .S files). */
-void corio_ctx_swap(corio_ctx *from, corio_ctx *to);
+void corio__ctx_swap(corio_ctx *from, corio_ctx *to);
 
-/* The same as corio_ctx_swap, for a `to` made by corio_ctx_make that has
+/* The same as corio__ctx_swap, for a `to` made by corio__ctx_make that has
  * never run. It enters the new context by a jump rather than a return,
  * which keeps the CPU's return predictor in step (see the .S file); on
- * switches without that tuning it is corio_ctx_swap itself. */
-void corio_ctx_start(corio_ctx *from, corio_ctx *to);
+ * switches without that tuning it is corio__ctx_swap itself. */
+void corio__ctx_start(corio_ctx *from, corio_ctx *to);
 
 /* A short name for corio_switch_name(), e.g. "asm-x86_64-sysv". */
-extern const char corio_ctx_impl_name[];
+extern const char corio__ctx_impl_name[];
 
 #endif

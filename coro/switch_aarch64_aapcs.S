@@ -24,11 +24,11 @@
  *
  * Why nothing else is saved:
  *  - x0-x18 and v0-v7, v16-v31 (and the upper halves of v8-v15) are
- *    caller-saved: corio_ctx_swap is an ordinary call, so the compiler
+ *    caller-saved: corio__ctx_swap is an ordinary call, so the compiler
  *    already assumes they are clobbered. x18 (the platform register) is a
  *    plain temporary on Linux.
  *  - sp is the context itself, and the program counter is x30: resuming is
- *    a `ret` into whatever called corio_ctx_swap.
+ *    a `ret` into whatever called corio__ctx_swap.
  *  - FPCR (rounding mode, flush-to-zero, default-NaN) is NOT saved. The
  *    AAPCS64 treats those fields as state of the thread, which a routine
  *    leaves unchanged unless it exists to change them (fesetround,
@@ -39,12 +39,12 @@
  *    cores. Boost.Context's arm64 switch makes the same choice. FPSR holds
  *    only sticky exception flags: also per thread, also left alone.
  *
- * A new context (corio_ctx_make) gets this same frame, built by hand at the
- * top of its stack, with x30 = corio_ctx_trampoline, x19 = entry, x20 = arg and
- * x29 = 0. Its first swap "returns" into corio_ctx_trampoline, which calls
+ * A new context (corio__ctx_make) gets this same frame, built by hand at the
+ * top of its stack, with x30 = corio__ctx_trampoline, x19 = entry, x20 = arg and
+ * x29 = 0. Its first swap "returns" into corio__ctx_trampoline, which calls
  * entry(arg) and aborts if entry ever returns.
  *
- * Unwinding: corio_ctx_trampoline marks its return address undefined in its
+ * Unwinding: corio__ctx_trampoline marks its return address undefined in its
  * CFI, so gdb's `bt` and the libgcc unwinder stop there instead of walking
  * off into whatever happens to lie above the task's stack.
  */
@@ -52,17 +52,17 @@
     .text
 
 /* ---------------------------------------------------------------------
- * void corio_ctx_swap(corio_ctx *from /x0/, corio_ctx *to /x1/)
+ * void corio__ctx_swap(corio_ctx *from /x0/, corio_ctx *to /x1/)
  *
  * The CFI below stays true even after `mov sp`: the frame on the incoming
  * stack has the same shape, so an unwinder stopped anywhere in here sees a
  * consistent picture (of the outgoing context before the switch of sp, of
  * the incoming one after it).
  * --------------------------------------------------------------------- */
-    .globl  corio_ctx_swap
-    .type   corio_ctx_swap, %function
+    .globl  corio__ctx_swap
+    .type   corio__ctx_swap, %function
     .p2align 4
-corio_ctx_swap:
+corio__ctx_swap:
     .cfi_startproc
     ldr     x10, [x1]       /* x10 = to->sp, read early: see the x86-64
                                System V file for why */
@@ -142,12 +142,12 @@ corio_ctx_swap:
     .cfi_restore x29
     .cfi_restore x30
     ret                     /* to x30: the caller of the other swap,
-                               or corio_ctx_trampoline the first time */
+                               or corio__ctx_trampoline the first time */
     .cfi_endproc
-    .size   corio_ctx_swap, . - corio_ctx_swap
+    .size   corio__ctx_swap, . - corio__ctx_swap
 
 /* ---------------------------------------------------------------------
- * corio_ctx_trampoline — where a new context's first swap lands.
+ * corio__ctx_trampoline — where a new context's first swap lands.
  *
  * Entered by `ret`, not by a call: there is no caller to return to, and
  * the CFI says so (return address undefined), which is what makes a
@@ -155,43 +155,43 @@ corio_ctx_swap:
  * stack. Global, like its x86-64 twin, so that a debugger or a test can
  * name the frame where every task's backtrace ends.
  * --------------------------------------------------------------------- */
-    .globl  corio_ctx_trampoline
-    .type   corio_ctx_trampoline, %function
+    .globl  corio__ctx_trampoline
+    .type   corio__ctx_trampoline, %function
     .p2align 4
-corio_ctx_trampoline:
+corio__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined x30
     mov     x0, x20                 /* to = entry(arg) */
     blr     x19
     /* The context is finished: resume the one entry chose, through the
-     * second half of corio_ctx_swap. Nothing of this stack is saved. */
+     * second half of corio__ctx_swap. Nothing of this stack is saved. */
     ldr     x10, [x0]               /* x10 = to->sp */
     b       .Lresume
     .cfi_endproc
-    .size   corio_ctx_trampoline, . - corio_ctx_trampoline
+    .size   corio__ctx_trampoline, . - corio__ctx_trampoline
 
-/* corio_ctx_start: on AArch64 simply corio_ctx_swap. (The x86-64 switch
+/* corio__ctx_start: on AArch64 simply corio__ctx_swap. (The x86-64 switch
  * enters new contexts by a jump to keep its return predictor in step;
  * AArch64 runs here under qemu only, where that cannot be measured.) */
-    .globl  corio_ctx_start
-    .type   corio_ctx_start, %function
-    .set    corio_ctx_start, corio_ctx_swap
+    .globl  corio__ctx_start
+    .type   corio__ctx_start, %function
+    .set    corio__ctx_start, corio__ctx_swap
 
 /* ---------------------------------------------------------------------
- * void corio_ctx_make(corio_ctx *ctx /x0/, void *stack_lo /x1/,
+ * void corio__ctx_make(corio_ctx *ctx /x0/, void *stack_lo /x1/,
  *                     size_t size /x2/, corio_ctx_entry entry /x3/,
  *                     void *arg /x4/)
  *
  * Builds the frame of the picture at the top of the stack, as if the new
- * context had called corio_ctx_swap from the first instruction of
- * corio_ctx_trampoline. Every slot is written, so a new context starts with
+ * context had called corio__ctx_swap from the first instruction of
+ * corio__ctx_trampoline. Every slot is written, so a new context starts with
  * zeroes, not with whatever the stack held before (pooled stacks are
  * reused).
  * --------------------------------------------------------------------- */
-    .globl  corio_ctx_make
-    .type   corio_ctx_make, %function
+    .globl  corio__ctx_make
+    .type   corio__ctx_make, %function
     .p2align 4
-corio_ctx_make:
+corio__ctx_make:
     .cfi_startproc
     add     x9, x1, x2              /* the stack grows down from its end */
     and     x9, x9, #~15            /* AAPCS64: sp is 16-byte aligned */
@@ -206,23 +206,23 @@ corio_ctx_make:
     stp     xzr, xzr, [x9, #0x60]   /* x23, x24 */
     stp     xzr, xzr, [x9, #0x70]   /* x25, x26 */
     stp     xzr, xzr, [x9, #0x80]   /* x27, x28 */
-    adr     x10, corio_ctx_trampoline
+    adr     x10, corio__ctx_trampoline
     stp     xzr, x10, [x9, #0x90]   /* x29 = 0 ends the frame-pointer
                                        chain; x30 = where to "return" */
     str     x9, [x0]                /* ctx->sp */
     ret
     .cfi_endproc
-    .size   corio_ctx_make, . - corio_ctx_make
+    .size   corio__ctx_make, . - corio__ctx_make
 
 /* ---------------------------------------------------------------------
- * const char corio_ctx_impl_name[]
+ * const char corio__ctx_impl_name[]
  * --------------------------------------------------------------------- */
     .section .rodata
-    .globl  corio_ctx_impl_name
-    .type   corio_ctx_impl_name, %object
-corio_ctx_impl_name:
+    .globl  corio__ctx_impl_name
+    .type   corio__ctx_impl_name, %object
+corio__ctx_impl_name:
     .asciz  "asm-aarch64-aapcs"
-    .size   corio_ctx_impl_name, . - corio_ctx_impl_name
+    .size   corio__ctx_impl_name, . - corio__ctx_impl_name
 
 /* This object needs no executable stack. */
     .section .note.GNU-stack, "", %progbits

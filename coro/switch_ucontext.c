@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-const char corio_ctx_impl_name[] = "ucontext";
+const char corio__ctx_impl_name[] = "ucontext";
 
 /* makecontext passes only int arguments, so a pointer travels as two
  * 32-bit halves and is put back together here. */
@@ -26,7 +26,7 @@ static void trampoline(unsigned hi, unsigned lo, unsigned ehi, unsigned elo)
     abort();
 }
 
-void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
+void corio__ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
                     corio_ctx_entry entry, void *arg)
 {
     uintptr_t a = (uintptr_t)arg, e = (uintptr_t)entry;
@@ -39,12 +39,12 @@ void corio_ctx_make(corio_ctx *ctx, void *stack_lo, size_t size,
                 (unsigned)(e >> 32), (unsigned)e);
 }
 
-void corio_ctx_swap(corio_ctx *from, corio_ctx *to)
+void corio__ctx_swap(corio_ctx *from, corio_ctx *to)
 {
     swapcontext(&from->uc, &to->uc);
 }
 
-void corio_ctx_start(corio_ctx *from, corio_ctx *to)
+void corio__ctx_start(corio_ctx *from, corio_ctx *to)
 {
     swapcontext(&from->uc, &to->uc);
 }

@@ -7,7 +7,7 @@
  *
  *        higher addresses
  *      +------------------+
- *      | return address   |  <- where corio_ctx_swap returns to on resume
+ *      | return address   |  <- where corio__ctx_swap returns to on resume
  *      +------------------+
  *      | rbp              |
  *      | rbx              |
@@ -18,7 +18,7 @@
  *      +------------------+
  *        lower addresses
  *
- * corio_ctx_swap(from, to) reads to->sp, pushes the six callee-saved
+ * corio__ctx_swap(from, to) reads to->sp, pushes the six callee-saved
  * registers (the call already pushed the return address), stores rsp into
  * from->sp, takes the other stack, pops its six registers and returns
  * into it.
@@ -36,8 +36,8 @@
  * between two DIFFERENT call sites is the opposite case (13.5 against
  * 4.3 ns). bench/bench_core.c reports both patterns.
  *
- * A new context (corio_ctx_make) is a frame of the same shape whose return
- * address is corio_ctx_trampoline, with the entry function in r12 and its
+ * A new context (corio__ctx_make) is a frame of the same shape whose return
+ * address is corio__ctx_trampoline, with the entry function in r12 and its
  * argument in r13:
  *
  *      +------------------+  <- top of the stack, 16-byte aligned
@@ -64,7 +64,7 @@
  * Starting and finishing a task keep the return-stack buffer balanced too.
  * A task's life, seen from the CPU's return predictor:
  *
- *   parent:  call corio_ctx_start   push P (the parent's resume address)
+ *   parent:  call corio__ctx_start   push P (the parent's resume address)
  *   start:   pop; jmp trampoline    no ret: P stays on top
  *   trampoline: call entry          push T
  *   entry:   ... the task runs ...  (its own calls and rets pair up)
@@ -74,7 +74,7 @@
  *                                   context is the one that started us
  *
  * which is exactly spawn + join. Entering a new context by `ret` instead
- * (corio_ctx_swap) costs two mispredicted returns per task: measured here,
+ * (corio__ctx_swap) costs two mispredicted returns per task: measured here,
  * spawn + join went from 62 to 25 ns in a standalone prototype.
  */
 
@@ -128,11 +128,11 @@
 .endm
 
     .text
-    .globl  corio_ctx_swap
-    .type   corio_ctx_swap, @function
+    .globl  corio__ctx_swap
+    .type   corio__ctx_swap, @function
     .p2align 4
-/* void corio_ctx_swap(corio_ctx *from  = rdi, corio_ctx *to = rsi) */
-corio_ctx_swap:
+/* void corio__ctx_swap(corio_ctx *from  = rdi, corio_ctx *to = rsi) */
+corio__ctx_swap:
     .cfi_startproc
     LOAD_TARGET
     SAVE_CONTEXT
@@ -140,24 +140,24 @@ corio_ctx_swap:
     RESTORE_CONTEXT
     ret                         /* into the other context      */
     .cfi_endproc
-    .size   corio_ctx_swap, .-corio_ctx_swap
+    .size   corio__ctx_swap, .-corio__ctx_swap
 
-    .globl  corio_ctx_start
-    .type   corio_ctx_start, @function
+    .globl  corio__ctx_start
+    .type   corio__ctx_start, @function
     .p2align 4
-/* void corio_ctx_start(corio_ctx *from = rdi, corio_ctx *to = rsi):
+/* void corio__ctx_start(corio_ctx *from = rdi, corio_ctx *to = rsi):
  * the same, for a context that has never run: its "return address" is
  * the trampoline, entered by a jump so that no return is spent on it. */
-corio_ctx_start:
+corio__ctx_start:
     .cfi_startproc
     LOAD_TARGET
     SAVE_CONTEXT
     RESTORE_CONTEXT
     popq    %rcx
     .cfi_adjust_cfa_offset -8
-    jmpq    *%rcx               /* corio_ctx_trampoline        */
+    jmpq    *%rcx               /* corio__ctx_trampoline        */
     .cfi_endproc
-    .size   corio_ctx_start, .-corio_ctx_start
+    .size   corio__ctx_start, .-corio__ctx_start
 
 /*
  * The first code a new context runs. The CFI says "there is no caller":
@@ -167,28 +167,28 @@ corio_ctx_start:
  * When entry returns, the context is finished: entry hands back the
  * context to resume, and this stack is abandoned without saving anything.
  */
-    .globl  corio_ctx_trampoline
-    .type   corio_ctx_trampoline, @function
+    .globl  corio__ctx_trampoline
+    .type   corio__ctx_trampoline, @function
     .p2align 4
-corio_ctx_trampoline:
+corio__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined rip
     movq    %r13, %rdi          /* to = entry(arg)                      */
     callq   *%r12
     /* Resume the context entry chose, through the second half of
-     * corio_ctx_swap (whose `ret` then pops the return address of whoever
+     * corio__ctx_swap (whose `ret` then pops the return address of whoever
      * started us, as the picture above says). */
     movq    (%rax), %rax        /* rax = to->sp */
     jmp     .Lresume
     .cfi_endproc
-    .size   corio_ctx_trampoline, .-corio_ctx_trampoline
+    .size   corio__ctx_trampoline, .-corio__ctx_trampoline
 
-    .globl  corio_ctx_make
-    .type   corio_ctx_make, @function
+    .globl  corio__ctx_make
+    .type   corio__ctx_make, @function
     .p2align 4
-/* void corio_ctx_make(corio_ctx *ctx = rdi, void *stack_lo = rsi,
+/* void corio__ctx_make(corio_ctx *ctx = rdi, void *stack_lo = rsi,
  *                     size_t size = rdx, entry = rcx, void *arg = r8) */
-corio_ctx_make:
+corio__ctx_make:
     .cfi_startproc
     leaq    (%rsi,%rdx), %rax   /* top of the stack                    */
     andq    $-16, %rax          /* ABI: 16-byte alignment              */
@@ -199,20 +199,20 @@ corio_ctx_make:
     movq    %rcx, 24(%rax)      /* r12 = entry */
     movq    $0, 32(%rax)        /* rbx */
     movq    $0, 40(%rax)        /* rbp = 0 also ends frame-pointer walks */
-    leaq    corio_ctx_trampoline(%rip), %r9
+    leaq    corio__ctx_trampoline(%rip), %r9
     movq    %r9, 48(%rax)       /* "return address" */
     movq    $0, 56(%rax)
     movq    $0, 64(%rax)
     movq    %rax, (%rdi)        /* ctx->sp */
     ret
     .cfi_endproc
-    .size   corio_ctx_make, .-corio_ctx_make
+    .size   corio__ctx_make, .-corio__ctx_make
 
     .section .rodata
-    .globl  corio_ctx_impl_name
-    .type   corio_ctx_impl_name, @object
-corio_ctx_impl_name:
+    .globl  corio__ctx_impl_name
+    .type   corio__ctx_impl_name, @object
+corio__ctx_impl_name:
     .asciz  "asm-x86_64-sysv"
-    .size   corio_ctx_impl_name, .-corio_ctx_impl_name
+    .size   corio__ctx_impl_name, .-corio__ctx_impl_name
 
     .section .note.GNU-stack,"",@progbits

@@ -11,7 +11,7 @@
  *
  *        higher addresses            offset from ctx->sp
  *      +------------------------+
- *      | return address         |  +248  where corio_ctx_swap returns on resume
+ *      | return address         |  +248  where corio__ctx_swap returns on resume
  *      +------------------------+
  *      | rbp                    |  +240  pushed first
  *      | rbx                    |  +232
@@ -58,14 +58,14 @@
  *                           or exception masks; a task that does must
  *                           restore them before it blocks.
  *
- * A new context (corio_ctx_make) is a frame of the same shape whose return
- * address is corio_ctx_trampoline, with entry in r12 and arg in r13:
+ * A new context (corio__ctx_make) is a frame of the same shape whose return
+ * address is corio__ctx_trampoline, with entry in r12 and arg in r13:
  *
  *      +------------------------+  <- top of the stack, 16-byte aligned
  *      | 0                      |     padding
  *      | 0                      |     the trampoline's "return address":
  *      |                        |     0 ends every backtrace here
- *      | corio_ctx_trampoline   |  <- "return address" of the first swap
+ *      | corio__ctx_trampoline   |  <- "return address" of the first swap
  *      | rbp rbx rdi rsi = 0    |
  *      | r12 = entry, r13 = arg |
  *      | r14 r15 = 0            |
@@ -88,17 +88,17 @@
 
     .text
 
-/* void corio_ctx_swap(corio_ctx *from = rcx, corio_ctx *to = rdx)
+/* void corio__ctx_swap(corio_ctx *from = rcx, corio_ctx *to = rdx)
  *
  * The .seh_ directives are Windows' equivalent of CFI: they describe the
  * prologue so that a debugger or the exception dispatcher can walk through
  * this frame. Both stacks have the same frame shape, so the description
  * holds on either side of the rsp exchange. */
-    .globl  corio_ctx_swap
-    .def    corio_ctx_swap; .scl 2; .type 32; .endef
+    .globl  corio__ctx_swap
+    .def    corio__ctx_swap; .scl 2; .type 32; .endef
     .p2align 4
-    .seh_proc corio_ctx_swap
-corio_ctx_swap:
+    .seh_proc corio__ctx_swap
+corio__ctx_swap:
     pushq   %rbp
     .seh_pushreg %rbp
     pushq   %rbx
@@ -190,35 +190,35 @@ corio_ctx_swap:
  * description says "32 bytes, then the return address", which is the 0
  * above: backtraces and exception dispatch stop at the top of the task.
  */
-    .globl  corio_ctx_trampoline
-    .def    corio_ctx_trampoline; .scl 2; .type 32; .endef
+    .globl  corio__ctx_trampoline
+    .def    corio__ctx_trampoline; .scl 2; .type 32; .endef
     .p2align 4
-    .seh_proc corio_ctx_trampoline
-corio_ctx_trampoline:
+    .seh_proc corio__ctx_trampoline
+corio__ctx_trampoline:
     subq    $32, %rsp
     .seh_stackalloc 32
     .seh_endprologue
     movq    %r13, %rcx          /* to = entry(arg)                       */
     callq   *%r12
     /* The context is finished: resume the one entry chose, through the
-     * second half of corio_ctx_swap. Nothing of this stack is saved. */
+     * second half of corio__ctx_swap. Nothing of this stack is saved. */
     movq    (%rax), %r11        /* r11 = to->sp                          */
     jmp     .Lresume
     .seh_endproc
 
-/* corio_ctx_start: on Windows simply corio_ctx_swap (the return-predictor
+/* corio__ctx_start: on Windows simply corio__ctx_swap (the return-predictor
  * tuning of the System V switch is measured on Linux only). */
-    .globl  corio_ctx_start
-    .set    corio_ctx_start, corio_ctx_swap
+    .globl  corio__ctx_start
+    .set    corio__ctx_start, corio__ctx_swap
 
-/* void corio_ctx_make(corio_ctx *ctx = rcx, void *stack_lo = rdx,
+/* void corio__ctx_make(corio_ctx *ctx = rcx, void *stack_lo = rdx,
  *                     size_t size = r8, corio_ctx_entry entry = r9,
  *                     void *arg = 40(%rsp))   -- a leaf: no frame */
-    .globl  corio_ctx_make
-    .def    corio_ctx_make; .scl 2; .type 32; .endef
+    .globl  corio__ctx_make
+    .def    corio__ctx_make; .scl 2; .type 32; .endef
     .p2align 4
-    .seh_proc corio_ctx_make
-corio_ctx_make:
+    .seh_proc corio__ctx_make
+corio__ctx_make:
     .seh_endprologue
     movq    40(%rsp), %r10      /* arg (5th argument, above the shadow)  */
     leaq    (%rdx,%r8), %r11    /* the real top: the TIB's StackBase     */
@@ -227,7 +227,7 @@ corio_ctx_make:
     subq    $272, %rax          /* see the picture: 256 + two zero words */
     movq    $0, 264(%rax)       /* padding                               */
     movq    $0, 256(%rax)       /* the trampoline's return address: none */
-    leaq    corio_ctx_trampoline(%rip), %r8
+    leaq    corio__ctx_trampoline(%rip), %r8
     movq    %r8, 248(%rax)      /* "return address" of the first swap    */
     movq    $0, 240(%rax)       /* rbp = 0 also ends frame-pointer walks */
     movq    $0, 232(%rax)       /* rbx */
@@ -246,6 +246,6 @@ corio_ctx_make:
     .seh_endproc
 
     .section .rdata,"dr"
-    .globl  corio_ctx_impl_name
-corio_ctx_impl_name:
+    .globl  corio__ctx_impl_name
+corio__ctx_impl_name:
     .asciz  "asm-x86_64-win64"

@@ -14,7 +14,7 @@
  * result and status until the owner joins it, or is freed at once for a
  * detached task.
  */
-#include "sched.h"
+#include "park.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->id = ++l->next_id;
     t->scope_deadline = CORIO_NEVER;
     t->locals = NULL;
-    corio_timer_init(&t->timer, NULL);
+    corio__timer_init(&t->timer, NULL);
     t->parked_on = NULL;
     t->wait_what = NULL;
     t->stack_hwm = 0;
@@ -105,7 +105,7 @@ spawn_on(corio_loop *l, corio_fn fn, void *arg,
     size_t size = opts && opts->stack_size ? opts->stack_size : l->cfg.stack_size;
     corio_task *t = task_alloc(l);
     if (!t) return NULL;
-    t->stack = corio_stack_get(l->stacks, size);
+    t->stack = corio__stack_get(l->stacks, size);
     if (!t->stack) {
         t->run_next = l->free_tasks;
         l->free_tasks = t;
@@ -118,7 +118,7 @@ spawn_on(corio_loop *l, corio_fn fn, void *arg,
     corio_task *parent = l->current;
     if (parent && parent->locals) corio__locals_inherit(t, parent);
     if (l->debug) corio__debug_on_spawn(t);
-    corio_ctx_make(&t->ctx, t->stack->lo, t->stack->size, corio__task_entry, t);
+    corio__ctx_make(&t->ctx, t->stack->lo, t->stack->size, corio__task_entry, t);
     t->all_next = l->all_head;
     if (l->all_head) l->all_head->all_prev = t;
     l->all_head = t;
@@ -154,7 +154,7 @@ static void task_finish(corio_task *t, void *result)
      * cancel, or another task it watched finished first): pass it by. */
     if (t->joiner) corio__unpark_if_waiting(t->joiner, 0);
     corio_waiter *w;
-    while ((w = corio_waitq_pop(&t->done_waiters)))
+    while ((w = corio__waitq_pop(&t->done_waiters)))
         corio__unpark_if_waiting(w->task, 0);
 }
 
@@ -191,7 +191,7 @@ void corio__task_release_zombie(corio_loop *l)
     corio_task *t = l->zombie;
     if (!t) return;
     l->zombie = NULL;
-    corio_stack_put(l->stacks, t->stack);
+    corio__stack_put(l->stacks, t->stack);
     t->stack = NULL;
     if (t->detached) corio__task_free(t);
 }
@@ -202,9 +202,9 @@ static int wait_done(corio_task *self, corio_task *t, int64_t deadline)
 {
     while (t->state != CORIO_TASK_DONE) {
         corio_waiter w = { .task = self };
-        corio_waitq_push(&t->done_waiters, &w);
+        corio__waitq_push(&t->done_waiters, &w);
         int rc = corio__park_on(deadline, "join");
-        corio_waitq_remove(&t->done_waiters, &w);
+        corio__waitq_remove(&t->done_waiters, &w);
         if (rc != 0) return rc;
     }
     return 0;

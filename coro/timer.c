@@ -53,14 +53,14 @@ static void sift_down(corio_timer_heap *h, size_t i)
     place(h, i, t);
 }
 
-void corio_timer_heap_free(corio_timer_heap *h)
+void corio__timer_heap_free(corio_timer_heap *h)
 {
     free(h->v);
     h->v = NULL;
     h->len = h->cap = 0;
 }
 
-int corio_timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline)
+int corio__timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline)
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
@@ -76,7 +76,7 @@ int corio_timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline)
     return 0;
 }
 
-void corio_timer_heap_remove(corio_timer_heap *h, corio_timer *t)
+void corio__timer_heap_remove(corio_timer_heap *h, corio_timer *t)
 {
     size_t i = t->idx;
     if (i == CORIO_TIMER_IDLE) return;
@@ -89,12 +89,12 @@ void corio_timer_heap_remove(corio_timer_heap *h, corio_timer *t)
     else sift_down(h, i);
 }
 
-size_t corio_timer_heap_run(corio_timer_heap *h, int64_t now)
+size_t corio__timer_heap_run(corio_timer_heap *h, int64_t now)
 {
     size_t fired = 0;
     corio_timer *t;
-    while ((t = corio_timer_heap_min(h)) && t->deadline <= now) {
-        corio_timer_heap_remove(h, t);
+    while ((t = corio__timer_heap_min(h)) && t->deadline <= now) {
+        corio__timer_heap_remove(h, t);
         t->fire(t); /* may push new timers: the loop re-reads the min */
         fired++;
     }

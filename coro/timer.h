@@ -27,22 +27,22 @@ typedef struct corio_timer_heap {
 
 #define CORIO_TIMER_IDLE SIZE_MAX
 
-static inline void corio_timer_init(corio_timer *t, void (*fire)(corio_timer *)) {
+static inline void corio__timer_init(corio_timer *t, void (*fire)(corio_timer *)) {
     t->deadline = 0; t->seq = 0; t->idx = CORIO_TIMER_IDLE; t->fire = fire;
 }
-static inline int corio_timer_active(const corio_timer *t) {
+static inline int corio__timer_active(const corio_timer *t) {
     return t->idx != CORIO_TIMER_IDLE;
 }
 
-void corio_timer_heap_free(corio_timer_heap *h);
+void corio__timer_heap_free(corio_timer_heap *h);
 /* 0, or CORIO_ENOMEM. */
-int corio_timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline);
-void corio_timer_heap_remove(corio_timer_heap *h, corio_timer *t);
-static inline corio_timer *corio_timer_heap_min(const corio_timer_heap *h) {
+int corio__timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline);
+void corio__timer_heap_remove(corio_timer_heap *h, corio_timer *t);
+static inline corio_timer *corio__timer_heap_min(const corio_timer_heap *h) {
     return h->len ? h->v[0] : NULL;
 }
 /* Pop and fire every timer with deadline <= now, in (deadline, seq) order.
  * Returns how many fired. */
-size_t corio_timer_heap_run(corio_timer_heap *h, int64_t now);
+size_t corio__timer_heap_run(corio_timer_heap *h, int64_t now);
 
 #endif

@@ -373,9 +373,9 @@ int corio_call_soon(corio_callback cb, void *arg);
  *     object only once nobody uses it.
  */
 
-struct corio_waiter; /* coro/sched.h: one parked task, on its own stack */
+struct corio_waiter; /* coro/park.h: one parked task, on its own stack */
 
-/* Private: a FIFO of parked tasks (coro/sched.h works on it). Public only
+/* Private: a FIFO of parked tasks (coro/park.h works on it). Public only
  * because the objects below embed one. */
 typedef struct corio_waitq {
     struct corio_waiter *head, *tail;

@@ -10,7 +10,7 @@
  *   literal "127.0.0.1"? answer at once (no thread)
  *   job = {host, port, family, room for the answer}
  *   corio_to_thread_until(lookup, job) ─> lookup(job):
- *   (parks; other tasks run)                corio_io_resolve_blocking
+ *   (parks; other tasks run)                corio__io_resolve_blocking
  *   <──────────────────────────────────── returns job (the answer inside)
  *   copy the addresses out, free job
  *
@@ -40,7 +40,7 @@
  * few pointer moves only, never a system call.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -123,7 +123,7 @@ static void *lookup(void *arg)
     j->state = JOB_RUNNING;
     unlock();
 
-    j->count = corio_io_resolve_blocking(j->host, j->port, j->family,
+    j->count = corio__io_resolve_blocking(j->host, j->port, j->family,
                                          j->addrs, DNS_MAX_ANSWERS);
 
     lock();

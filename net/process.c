@@ -3,7 +3,7 @@
  * create_subprocess_exec, Process.wait, communicate, terminate and kill.
  *
  * The operating system's half (fork/exec or CreateProcess, the pipes,
- * noticing an exit without blocking the loop) is poller/process.h. What is
+ * noticing an exit without blocking the loop) is os/process.h. What is
  * left here is portable policy:
  *
  *   - The child's pipes are streams (net/stream.h), so a task reads its
@@ -31,12 +31,12 @@
  *     no zombies), as with asyncio, where dropping the Process object
  *     does not stop the program. Kill it first if it must stop.
  *
- * No #ifdef and no OS header here: see poller/process.h.
+ * No #ifdef and no OS header here: see os/process.h.
  */
 #include "corio.h"
 #include "net/stream.h"
-#include "poller/io.h"
-#include "poller/process.h"
+#include "os/io.h"
+#include "os/process.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,7 @@ struct corio_process {
     corio_stream *in, *out, *err;   /* NULL unless that stream is a PIPE */
     int exited;                     /* exit_code is final */
     int exit_code;
-    int os_waiting;                 /* a task is inside corio_child_wait */
+    int os_waiting;                 /* a task is inside corio__child_wait */
     corio_event turn;               /* the other waiters park here */
 };
 
@@ -63,7 +63,7 @@ int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
     if (!p) return CORIO_ENOMEM;
 
     corio_fd pipes[3];
-    int rc = corio_child_spawn(argv, o, &p->child, pipes);
+    int rc = corio__child_spawn(argv, o, &p->child, pipes);
     if (rc < 0) {
         free(p);
         return rc;
@@ -78,8 +78,8 @@ int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
             /* Out of memory half way: undo everything, including the
              * child, which nobody could talk to. */
             for (int j = k; j < 3; j++)
-                if (pipes[j] != CORIO_CHILD_NO_FD) corio_io_close(pipes[j]);
-            corio_child_signal(p->child, CORIO_CHILD_KILL);
+                if (pipes[j] != CORIO_CHILD_NO_FD) corio__io_close(pipes[j]);
+            corio__child_signal(p->child, CORIO_CHILD_KILL);
             corio_process_free(p);
             return CORIO_ENOMEM;
         }
@@ -91,16 +91,16 @@ int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
 corio_stream *corio_process_stdin(corio_process *p) { return p->in; }
 corio_stream *corio_process_stdout(corio_process *p) { return p->out; }
 corio_stream *corio_process_stderr(corio_process *p) { return p->err; }
-long corio_process_pid(const corio_process *p) { return corio_child_pid(p->child); }
+long corio_process_pid(const corio_process *p) { return corio__child_pid(p->child); }
 
 int corio_process_terminate(corio_process *p)
 {
-    return corio_child_signal(p->child, CORIO_CHILD_TERMINATE);
+    return corio__child_signal(p->child, CORIO_CHILD_TERMINATE);
 }
 
 int corio_process_kill(corio_process *p)
 {
-    return corio_child_signal(p->child, CORIO_CHILD_KILL);
+    return corio__child_signal(p->child, CORIO_CHILD_KILL);
 }
 
 void corio_process_free(corio_process *p)
@@ -112,7 +112,7 @@ void corio_process_free(corio_process *p)
     if (p->in) corio_stream_abort(p->in);
     if (p->out) corio_stream_abort(p->out);
     if (p->err) corio_stream_abort(p->err);
-    corio_child_free(p->child); /* a live child is reaped later */
+    corio__child_free(p->child); /* a live child is reaped later */
     corio_event_destroy(&p->turn);
     free(p);
 }
@@ -131,7 +131,7 @@ int corio_process_wait_until(corio_process *p, int *exit_code, int64_t deadline)
         int rc;
         if (!p->os_waiting) {
             p->os_waiting = 1;
-            rc = corio_child_wait(p->child, &p->exit_code, deadline);
+            rc = corio__child_wait(p->child, &p->exit_code, deadline);
             p->os_waiting = 0;
             if (rc == 0) p->exited = 1;
             /* Wake every other waiter, exit or not: if we leave without

@@ -2,7 +2,7 @@
  * signal.c — corio_signal_wait: a task waits until the process receives a
  * signal (asyncio's loop.add_signal_handler, turned into a blocking call).
  *
- * The OS half (poller/signal.h) catches the signal and calls
+ * The OS half (os/signal.h) catches the signal and calls
  * on_delivery(signum) on an ordinary thread. From there:
  *
  *   on_delivery (OS-layer thread)          deliver_here (each loop, as a
@@ -39,10 +39,10 @@
  * (corio_run cancels its tasks first, which takes them out).
  */
 #include "corio.h"
-#include "coro/os.h"
-#include "coro/sched.h"
+#include "os/thread.h"
+#include "coro/park.h"
 #include "net/signal_hooks.h"
-#include "poller/signal.h"
+#include "os/signal.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,18 +51,19 @@
 /* Signal numbers we keep state for; every OS's are below this. */
 #define SIGNAL_SLOTS 128
 
+/* One waiting task, on its own stack. The shared wait-queue link (park.h)
+ * carries the task and the queue membership; w.data points back here. */
 typedef struct sig_waiter {
-    corio_task *task;
+    corio_waiter w;
     corio_loop *loop;
-    int signum;
     uint64_t seen;              /* deliveries[signum] when it started */
     uint64_t posted;            /* the delivery its loop was told about */
-    struct sig_waiter *prev, *next;
-    bool linked;
 } sig_waiter;
 
+static sig_waiter *sig_waiter_of(corio_waiter *w) { return w->data; }
+
 static struct {
-    sig_waiter *waiters[SIGNAL_SLOTS];    /* per signal, any loop */
+    corio_waitq waiters[SIGNAL_SLOTS];    /* per signal, any loop, FIFO */
     uint64_t deliveries[SIGNAL_SLOTS];
     bool pending[SIGNAL_SLOTS];           /* arrived while nobody waited */
 } reg;
@@ -76,31 +77,13 @@ static corio_os_mutex *reg_lock(void)
 {
     corio_os_mutex *m = atomic_load(&reg_mutex);
     if (!m) {
-        corio_os_mutex *fresh = corio_os_mutex_new();
+        corio_os_mutex *fresh = corio__os_mutex_new();
         if (!fresh) return NULL;
         if (atomic_compare_exchange_strong(&reg_mutex, &m, fresh)) m = fresh;
-        else corio_os_mutex_free(fresh); /* m now holds the winner's */
+        else corio__os_mutex_free(fresh); /* m now holds the winner's */
     }
-    corio_os_mutex_lock(m);
+    corio__os_mutex_lock(m);
     return m;
-}
-
-static void waiter_link(sig_waiter *w)
-{
-    w->prev = NULL;
-    w->next = reg.waiters[w->signum];
-    if (w->next) w->next->prev = w;
-    reg.waiters[w->signum] = w;
-    w->linked = true;
-}
-
-static void waiter_unlink(sig_waiter *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else reg.waiters[w->signum] = w->next;
-    if (w->next) w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-    w->linked = false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -115,16 +98,18 @@ static void deliver_here(void *arg)
     corio_loop *here = corio_loop_current();
     corio_os_mutex *m = reg_lock();
     if (!m) return; /* cannot happen: the mutex exists by now */
-    sig_waiter *next;
-    for (sig_waiter *w = reg.waiters[signum]; w; w = next) {
+    corio_waitq *q = &reg.waiters[signum];
+    corio_waiter *next;
+    for (corio_waiter *w = q->head; w; w = next) {
         next = w->next;
-        if (w->loop != here || w->seen == reg.deliveries[signum]) continue;
-        waiter_unlink(w);
+        sig_waiter *sw = sig_waiter_of(w);
+        if (sw->loop != here || sw->seen == reg.deliveries[signum]) continue;
+        corio__waitq_remove(q, w);
         /* If its deadline or a cancel woke it already, it finds itself
          * unlinked when it runs and returns 0 all the same. */
         corio__unpark_if_waiting(w->task, 0);
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
 }
 
 /* On the OS layer's thread, once per (coalesced) delivery. */
@@ -133,20 +118,21 @@ static void on_delivery(int signum)
     corio_os_mutex *m = reg_lock();
     if (!m) return;
     uint64_t d = ++reg.deliveries[signum];
-    if (!reg.waiters[signum]) reg.pending[signum] = true;
+    if (!reg.waiters[signum].head) reg.pending[signum] = true;
     /* One callback per loop that has waiters: mark the first waiter of
      * each loop and all its loop-mates as told. Holding the lock keeps
      * every listed loop alive (its waiter cannot leave meanwhile). */
-    for (sig_waiter *w = reg.waiters[signum]; w; w = w->next) {
-        if (w->posted == d) continue;
-        for (sig_waiter *v = w; v; v = v->next)
-            if (v->loop == w->loop) v->posted = d;
+    for (corio_waiter *w = reg.waiters[signum].head; w; w = w->next) {
+        sig_waiter *sw = sig_waiter_of(w);
+        if (sw->posted == d) continue;
+        for (corio_waiter *v = w; v; v = v->next)
+            if (sig_waiter_of(v)->loop == sw->loop) sig_waiter_of(v)->posted = d;
         /* If this fails (out of memory), the waiters of that loop still
          * see the delivery when their deadline or a cancel wakes them. */
-        (void)corio_call_soon_threadsafe(w->loop, deliver_here,
+        (void)corio_call_soon_threadsafe(sw->loop, deliver_here,
                                          (void *)(intptr_t)signum);
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
 }
 
 uint64_t corio__signal_deliveries(int signum)
@@ -155,7 +141,7 @@ uint64_t corio__signal_deliveries(int signum)
     corio_os_mutex *m = reg_lock();
     if (!m) return 0;
     uint64_t d = reg.deliveries[signum];
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
     return d;
 }
 
@@ -164,9 +150,8 @@ size_t corio__signal_waiters(int signum)
     if (signum <= 0 || signum >= SIGNAL_SLOTS) return 0;
     corio_os_mutex *m = reg_lock();
     if (!m) return 0;
-    size_t n = 0;
-    for (sig_waiter *w = reg.waiters[signum]; w; w = w->next) n++;
-    corio_os_mutex_unlock(m);
+    size_t n = reg.waiters[signum].len;
+    corio__os_mutex_unlock(m);
     return n;
 }
 
@@ -189,25 +174,26 @@ int corio_signal_wait_until(int signum, int64_t deadline)
     if (!m) return CORIO_ENOMEM;
     if (reg.pending[signum]) {
         reg.pending[signum] = false;
-        corio_os_mutex_unlock(m);
+        corio__os_mutex_unlock(m);
         return 0;
     }
-    sig_waiter w = { .task = self, .loop = self->loop, .signum = signum,
+    sig_waiter w = { .w = { .task = self, .data = &w },
+                     .loop = corio__task_loop(self),
                      .seen = reg.deliveries[signum] };
     w.posted = w.seen;
-    waiter_link(&w);
-    corio_os_mutex_unlock(m);
+    corio__waitq_push(&reg.waiters[signum], &w.w);
+    corio__os_mutex_unlock(m);
 
     rc = corio__park_on(deadline, "signal");
 
     m = reg_lock(); /* exists: we made it above */
-    if (!w.linked) {
+    if (!w.w.linked) {
         rc = 0; /* deliver_here took us out: the signal is ours */
     } else {
-        waiter_unlink(&w);
+        corio__waitq_remove(&reg.waiters[signum], &w.w);
         if (reg.deliveries[signum] != w.seen) rc = 0; /* came meanwhile */
     }
-    corio_os_mutex_unlock(m);
+    corio__os_mutex_unlock(m);
     return rc;
 }
 

@@ -3,7 +3,7 @@
  * corio_tcp_*, corio_unix_*, corio_udp_* and corio_sock_* calls.
  *
  * This file is deliberately thin. Every operation that can wait is one
- * call to poller/io.h (corio_io_connect, corio_io_accept, corio_io_recv,
+ * call to os/io.h (corio__io_connect, corio__io_accept, corio__io_recv,
  * ...), which suspends only the calling task and hides whether the OS
  * works by readiness (epoll, kqueue) or by completion (IOCP). What is
  * left here is the policy asyncio's create_connection / create_server
@@ -21,10 +21,10 @@
  *   - A socket we made is closed again if a later step fails: a failing
  *     call never leaks a descriptor.
  *
- * No #ifdef and no OS header here: see poller/io.h for why.
+ * No #ifdef and no OS header here: see os/io.h for why.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 /* ------------------------------------------------------------------ */
 /* TCP clients                                                         */
@@ -46,12 +46,12 @@ static int stream_connect(const corio_addr *a, int64_t deadline,
     corio_fd fd;
     int family = corio_addr_family(a);
     if (family < 0) return family;
-    int rc = corio_io_socket(family, CORIO_SOCK_STREAM, &fd);
+    int rc = corio__io_socket(family, CORIO_SOCK_STREAM, &fd);
     if (rc < 0) return rc;
-    rc = corio_io_connect(fd, a, deadline);
-    if (rc == 0 && is_ip(a)) rc = corio_io_set_nodelay(fd, 1);
+    rc = corio__io_connect(fd, a, deadline);
+    if (rc == 0 && is_ip(a)) rc = corio__io_set_nodelay(fd, 1);
     if (rc < 0) {
-        corio_io_close(fd);
+        corio__io_close(fd);
         return rc;
     }
     *out = fd;
@@ -113,18 +113,18 @@ int corio_tcp_listen(const corio_addr *a, int backlog, int flags,
     if (family < 0) return family;
 
     corio_fd fd;
-    int rc = corio_io_socket(family, CORIO_SOCK_STREAM, &fd);
+    int rc = corio__io_socket(family, CORIO_SOCK_STREAM, &fd);
     if (rc < 0) return rc;
     /* Reuse options mean "ports": a Unix-domain path has none. */
     if (family != CORIO_AF_UNIX) {
-        rc = corio_io_set_reuseaddr(fd, 1);
+        rc = corio__io_set_reuseaddr(fd, 1);
         if (rc == 0 && (flags & CORIO_LISTEN_REUSEPORT))
-            rc = corio_io_set_reuseport(fd, 1);
+            rc = corio__io_set_reuseport(fd, 1);
     }
-    if (rc == 0) rc = corio_io_bind(fd, a);
-    if (rc == 0) rc = corio_io_listen(fd, backlog > 0 ? backlog : 128);
+    if (rc == 0) rc = corio__io_bind(fd, a);
+    if (rc == 0) rc = corio__io_listen(fd, backlog > 0 ? backlog : 128);
     if (rc < 0) {
-        corio_io_close(fd);
+        corio__io_close(fd);
         return rc;
     }
     *out = fd;
@@ -139,12 +139,12 @@ int corio_tcp_accept_until(corio_fd listener, corio_fd *out, corio_addr *peer,
     corio_addr local_peer;
     corio_addr *who = peer ? peer : &local_peer;
     corio_fd fd;
-    int rc = corio_io_accept(listener, &fd, who, deadline);
+    int rc = corio__io_accept(listener, &fd, who, deadline);
     if (rc < 0) return rc;
     /* The peer's family tells TCP from Unix-domain without asking the
      * OS again. An accepted socket whose option cannot be set is still a
      * good connection, so a failure here is not fatal. */
-    if (is_ip(who)) (void)corio_io_set_nodelay(fd, 1);
+    if (is_ip(who)) (void)corio__io_set_nodelay(fd, 1);
     *out = fd;
     return 0;
 }
@@ -156,7 +156,7 @@ int corio_tcp_accept(corio_fd listener, corio_fd *out, corio_addr *peer)
 
 int corio_tcp_nodelay(corio_fd fd, int on)
 {
-    return corio_io_set_nodelay(fd, on);
+    return corio__io_set_nodelay(fd, on);
 }
 
 /* ------------------------------------------------------------------ */
@@ -197,11 +197,11 @@ int corio_udp_bind(const corio_addr *a, corio_fd *out)
     int family = corio_addr_family(a);
     if (family < 0) return family;
     corio_fd fd;
-    int rc = corio_io_socket(family, CORIO_SOCK_DGRAM, &fd);
+    int rc = corio__io_socket(family, CORIO_SOCK_DGRAM, &fd);
     if (rc < 0) return rc;
-    rc = corio_io_bind(fd, a);
+    rc = corio__io_bind(fd, a);
     if (rc < 0) {
-        corio_io_close(fd);
+        corio__io_close(fd);
         return rc;
     }
     *out = fd;
@@ -212,7 +212,7 @@ ptrdiff_t corio_udp_sendto_until(corio_fd fd, const void *buf, size_t len,
                                  const corio_addr *to, int64_t deadline)
 {
     if (!to) return CORIO_EINVAL;
-    return corio_io_sendto(fd, buf, len, to, deadline);
+    return corio__io_sendto(fd, buf, len, to, deadline);
 }
 
 ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
@@ -224,7 +224,7 @@ ptrdiff_t corio_udp_sendto(corio_fd fd, const void *buf, size_t len,
 ptrdiff_t corio_udp_recvfrom_until(corio_fd fd, void *buf, size_t len,
                                    corio_addr *from, int64_t deadline)
 {
-    return corio_io_recvfrom(fd, buf, len, from, deadline);
+    return corio__io_recvfrom(fd, buf, len, from, deadline);
 }
 
 ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
@@ -240,7 +240,7 @@ ptrdiff_t corio_udp_recvfrom(corio_fd fd, void *buf, size_t len,
 ptrdiff_t corio_sock_recv_until(corio_fd fd, void *buf, size_t len,
                                 int64_t deadline)
 {
-    return corio_io_recv(fd, buf, len, deadline);
+    return corio__io_recv(fd, buf, len, deadline);
 }
 
 ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len)
@@ -251,7 +251,7 @@ ptrdiff_t corio_sock_recv(corio_fd fd, void *buf, size_t len)
 ptrdiff_t corio_sock_send_until(corio_fd fd, const void *buf, size_t len,
                                 int64_t deadline)
 {
-    return corio_io_send(fd, buf, len, deadline);
+    return corio__io_send(fd, buf, len, deadline);
 }
 
 ptrdiff_t corio_sock_send(corio_fd fd, const void *buf, size_t len)
@@ -264,7 +264,7 @@ int corio_sock_send_all_until(corio_fd fd, const void *buf, size_t len,
 {
     const char *p = buf;
     while (len > 0) {
-        ptrdiff_t n = corio_io_send(fd, p, len, deadline);
+        ptrdiff_t n = corio__io_send(fd, p, len, deadline);
         if (n < 0) return (int)n;
         p += n;
         len -= (size_t)n;
@@ -279,15 +279,15 @@ int corio_sock_send_all(corio_fd fd, const void *buf, size_t len)
 
 int corio_sock_local_addr(corio_fd fd, corio_addr *out)
 {
-    return corio_io_local_addr(fd, out);
+    return corio__io_local_addr(fd, out);
 }
 
 int corio_sock_peer_addr(corio_fd fd, corio_addr *out)
 {
-    return corio_io_peer_addr(fd, out);
+    return corio__io_peer_addr(fd, out);
 }
 
 int corio_sock_shutdown_write(corio_fd fd)
 {
-    return corio_io_shutdown_write(fd);
+    return corio__io_shutdown_write(fd);
 }

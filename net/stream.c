@@ -22,7 +22,7 @@
  *
  *     write(buf)
  *       nothing queued and no flusher?  -> one non-blocking send now
- *                                          (corio_io_send_nowait); the
+ *                                          (corio__io_send_nowait); the
  *                                          common case ends here, with no
  *                                          copy, no task, no wait
  *       bytes left over                  -> copy them to the queue (a list
@@ -53,7 +53,7 @@
  * half-closes, a pipe end is closed), chosen by s->is_socket.
  */
 #include "corio.h"
-#include "poller/io.h"
+#include "os/io.h"
 #include "stream.h"
 
 #include <stdlib.h>
@@ -169,7 +169,7 @@ static corio_stream *stream_new(corio_fd fd, const corio_stream_opts *o,
 
 corio_stream *corio_stream_open(corio_fd fd, const corio_stream_opts *o)
 {
-    int sock = corio_io_is_socket(fd);
+    int sock = corio__io_is_socket(fd);
     if (sock < 0) return NULL;
     return stream_new(fd, o, sock == 1);
 }
@@ -189,7 +189,7 @@ int corio_open_connection_until(const char *host, int port, corio_stream **out,
     if (rc < 0) return rc;
     corio_stream *s = stream_new(fd, NULL, true);
     if (!s) {
-        corio_io_close(fd);
+        corio__io_close(fd);
         return CORIO_ENOMEM;
     }
     *out = s;
@@ -240,8 +240,8 @@ static ptrdiff_t receive(corio_stream *s, void *dst, size_t len,
 {
     s->reading = true;
     s->users++;
-    ptrdiff_t n = s->is_socket ? corio_io_recv(s->fd, dst, len, deadline)
-                               : corio_io_read(s->fd, dst, len, deadline);
+    ptrdiff_t n = s->is_socket ? corio__io_recv(s->fd, dst, len, deadline)
+                               : corio__io_read(s->fd, dst, len, deadline);
     s->reading = false;
     if (s->closing) {
         leave(s);
@@ -497,9 +497,9 @@ static void send_eof(corio_stream *s)
 {
     int rc;
     if (s->is_socket) {
-        rc = corio_io_shutdown_write(s->fd);
+        rc = corio__io_shutdown_write(s->fd);
     } else {
-        rc = corio_io_close(s->fd);
+        rc = corio__io_close(s->fd);
         s->fd_closed = true;
     }
     s->eof_sent = true;
@@ -515,8 +515,8 @@ static void *flusher_main(void *arg)
         const char *p = c->data + c->start;
         size_t len = c->end - c->start;
         ptrdiff_t n = s->is_socket
-                    ? corio_io_send(s->fd, p, len, CORIO_NEVER)
-                    : corio_io_write(s->fd, p, len, CORIO_NEVER);
+                    ? corio__io_send(s->fd, p, len, CORIO_NEVER)
+                    : corio__io_write(s->fd, p, len, CORIO_NEVER);
         if (n < 0) {
             /* Cancelled by close/abort: not an error of the connection.
              * Anything else (EPIPE, ECONNRESET, a cancel from elsewhere)
@@ -565,8 +565,8 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n)
     const char *p = buf;
     if (!s->flusher && s->unsent == 0) {
         /* Nothing queued, nobody sending: try right now, no copy. */
-        ptrdiff_t m = s->is_socket ? corio_io_send_nowait(s->fd, p, n)
-                                   : corio_io_write_nowait(s->fd, p, n);
+        ptrdiff_t m = s->is_socket ? corio__io_send_nowait(s->fd, p, n)
+                                   : corio__io_write_nowait(s->fd, p, n);
         /* CORIO_ENOTSUP: no such attempt for this descriptor (a pipe on
          * Windows): the flusher's blocking write does the job. */
         if (m == CORIO_ENOTSUP) m = CORIO_EAGAIN;
@@ -673,7 +673,7 @@ static void teardown(corio_stream *s)
      * also wakes a task parked reading s, with CORIO_ECLOSED. The
      * flusher touches the descriptor no more once it sees `closing`. */
     if (!s->fd_closed) {
-        corio_io_close(s->fd);
+        corio__io_close(s->fd);
         s->fd_closed = true;
     }
     /* Wait for the flusher to leave, so that no task of ours outlives the

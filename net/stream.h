@@ -2,7 +2,7 @@
  * stream.h — what other net/ files need from stream.c beyond corio.h.
  *
  * corio_stream_open() asks the OS whether its descriptor is a socket
- * (corio_io_is_socket) and picks recv/send/shutdown for sockets,
+ * (corio__io_is_socket) and picks recv/send/shutdown for sockets,
  * read/write/close for anything else. A caller that already knows it
  * holds a pipe end (net/process.c) says so and saves the question.
  */
@@ -14,7 +14,7 @@
 /* Wrap one end of a pipe: reads use read(2), writes write(2), and
  * write_eof closes the descriptor (a pipe has no half-close: closing the
  * write end is how the reader sees end of stream). The fd must be
- * non-blocking (poller/io.h's pipes are). NULL if out of memory (the fd
+ * non-blocking (os/io.h's pipes are). NULL if out of memory (the fd
  * is then still the caller's). */
 corio_stream *corio__stream_open_pipe(corio_fd fd, const corio_stream_opts *o);
 

@@ -7,17 +7,15 @@
  * I/O code must read or write until EAGAIN before it parks; a wakeup that
  * finds nothing to do (spurious) is normal and the caller simply retries.
  *
- * Each registration carries (fd, generation) in epoll_data. Detaching a
- * descriptor bumps the generation, so an event already queued for the old
- * registration — or for a new descriptor that got the same number — is
- * recognised as stale and dropped.
+ * Each registration carries (fd, generation) in epoll_data, and every event
+ * is reported back with both (poller.h); netpoll.c drops an event whose
+ * generation is stale: one queued for the old registration of a detached
+ * descriptor, or for a new descriptor that got the same number.
  *
  * Wakeups from other threads go through an eventfd registered like any
  * other descriptor; an atomic flag makes a burst of wakeups cost one write.
  */
 #include "poller.h"
-#include "fdtable.h"
-#include "coro/sched.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char corio_poller_name[] = "epoll";
+const char corio__poller_name[] = "epoll";
 
 #define MAX_EVENTS 256
 
@@ -42,11 +40,10 @@ struct corio_poller {
     int epfd;
     int wakefd;
     atomic_int wake_pending;
-    corio_fdtable fds;
     struct epoll_event events[MAX_EVENTS];
 };
 
-int corio_poller_open(corio_poller **out)
+int corio__poller_open(corio_poller **out)
 {
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
@@ -64,16 +61,15 @@ fail:
     return CORIO_EMFILE;
 }
 
-void corio_poller_close(corio_poller *p)
+void corio__poller_close(corio_poller *p)
 {
     if (!p) return;
     close(p->epfd);
     close(p->wakefd);
-    corio_fdtable_free(&p->fds);
     free(p);
 }
 
-void corio_poller_wakeup(corio_poller *p)
+void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
     uint64_t one = 1;
@@ -115,11 +111,11 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
     return epoll_wait(p->epfd, p->events, MAX_EVENTS, ms);
 }
 
-int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+int corio__poller_wait(corio_poller *p, int64_t timeout_ns, corio__netpoll *np)
 {
     int n = wait_kernel(p, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
-    int woken = 0;
+    int reported = 0;
     for (int i = 0; i < n; i++) {
         struct epoll_event *e = &p->events[i];
         if (e->data.u64 == WAKE_TOKEN) {
@@ -133,16 +129,17 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         int rd = (r & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
         int wr = (r & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
         int eof = (r & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
+        corio__netpoll_ready(np, fd, gen, rd, wr, eof);
+        reported++;
     }
-    return woken;
+    return reported;
 }
 
-static int attach(corio_poller *p, int fd, corio_fdslot *s)
+int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t gen)
 {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)s->gen << 32),
+        .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)gen << 32),
     };
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         /* EEXIST: the same open file is still registered under this
@@ -152,32 +149,11 @@ static int attach(corio_poller *p, int fd, corio_fdslot *s)
                  : errno == EPERM ? CORIO_ENOTSUP /* regular files */
                  : CORIO_EIO;
     }
-    s->attached = 1;
     return 0;
 }
 
 /* epoll_ctl(DEL) before close; ENOENT/EBADF mean it is already gone. */
-static void unregister(corio_poller *p, int fd)
+void corio__poller_detach(corio_poller *p, corio_fd fd)
 {
     epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
-{
-    return corio_fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
-}
-
-int corio_poller_detach(corio_poller *p, corio_fd fd)
-{
-    return corio_fdtable_detach(&p->fds, p, fd, unregister);
-}
-
-int corio_poller_read_drained(corio_poller *p, corio_fd fd)
-{
-    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
-}
-
-void corio_poller_short_read(corio_poller *p, corio_fd fd)
-{
-    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
 }

@@ -1,28 +1,21 @@
 /*
- * fdtable.h — per-descriptor state shared by every backend.
+ * fdtable.h — per-descriptor state, shared by every backend's generic side.
  *
- * The kernel tells a backend "descriptor 7, generation 3, readable"; this
- * table turns that into "wake the task parked in 7's reader slot". It is
- * OS-free: all three backends keep one. epoll.c and kqueue.c index it by
- * descriptor number (which Unix keeps small and dense) and use all of it:
- * slots, generations, corio_fdtable_wait/_ready/_detach and the drained
- * hint. iocp.c indexes it by socket handle / 4 (Windows hands out handles
- * as small multiples of four) and uses the slots alone, through
- * corio_fdtable_get/_find/_forget: the generation and attached flag of
- * every socket, and the waiter fields for its emulated readiness waits.
- * A completion names its own operation, so IOCP needs neither
- * corio_fdtable_ready nor the drained hint.
+ * The kernel tells a backend "descriptor 7, generation 3, readable";
+ * netpoll.c looks 7 up here and wakes the task parked in its reader slot.
+ * Plain data: no kernel and no scheduler. Indexed by descriptor number,
+ * which Unix keeps small and dense (on Windows by socket handle / 4, which
+ * Windows keeps dense the same way: netpoll.c).
  */
 #ifndef CORIO_FDTABLE_H
 #define CORIO_FDTABLE_H
 
 #include "corio.h"
-#include "poller.h"
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct corio_fdslot {
-    corio_task *waiter[2]; /* [CORIO_DIR_READ], [CORIO_DIR_WRITE] */
+    struct corio_task *waiter[2]; /* [CORIO_DIR_READ], [CORIO_DIR_WRITE] */
     uint32_t gen;          /* bumped on detach: older events are stale */
     uint8_t attached;      /* registered with the kernel */
     uint8_t tcp;           /* a TCP socket: may get the drained hint below */
@@ -37,27 +30,9 @@ typedef struct corio_fdtable {
 } corio_fdtable;
 
 /* The slot of idx, growing the table; NULL if out of memory. */
-corio_fdslot *corio_fdtable_get(corio_fdtable *t, size_t idx);
+corio_fdslot *corio__fdtable_get(corio_fdtable *t, size_t idx);
 /* The slot of idx, or NULL if the table never grew that far. */
-corio_fdslot *corio_fdtable_find(corio_fdtable *t, size_t idx);
-/* Park the current task in idx's slot for direction dir. CORIO_EBUSY if
- * another task already waits there. The slot is empty again on return. */
-int corio_fdtable_park(corio_fdtable *t, size_t idx, int dir, int64_t deadline);
-/* A kernel event: wake the parked reader and/or writer if gen is current.
- * eof: the event also said end of stream, hang-up or error (EPOLLRDHUP,
- * EV_EOF, ...). Returns how many tasks were woken. */
-int corio_fdtable_ready(corio_fdtable *t, size_t idx, uint32_t gen, int rd, int wr,
-                        int eof);
-/* The readiness backends' corio_poller_wait_fd: register fd with the
- * kernel on first use (the backend's attach), then park in its slot. */
-typedef int (*corio_fd_attach_fn)(corio_poller *p, int fd, corio_fdslot *s);
-typedef void (*corio_fd_unregister_fn)(corio_poller *p, int fd);
-int corio_fdtable_wait(corio_fdtable *t, corio_poller *p, int fd, int dir,
-                       int64_t deadline, corio_fd_attach_fn attach);
-/* ...and corio_poller_detach: drop the kernel registration, then forget
- * the slot (waiters get CORIO_ECLOSED). CORIO_EINVAL if never attached. */
-int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
-                         corio_fd_unregister_fn unregister);
+corio_fdslot *corio__fdtable_find(corio_fdtable *t, size_t idx);
 /*
  * The drained hint (TCP sockets only). A recv on a TCP socket that
  * returns fewer bytes than asked has emptied the socket's receive queue
@@ -80,16 +55,14 @@ int corio_fdtable_detach(corio_fdtable *t, corio_poller *p, int fd,
  * corio does not support it (an urgent byte waits for the peer's next
  * bytes).
  */
-static inline int corio_fdtable_drained(const corio_fdtable *t, size_t idx) {
+static inline int corio__fdtable_drained(const corio_fdtable *t, size_t idx) {
     return idx < t->len && t->v[idx].drained;
 }
-static inline void corio_fdtable_short_read(corio_fdtable *t, size_t idx) {
+static inline void corio__fdtable_short_read(corio_fdtable *t, size_t idx) {
     corio_fdslot *s = idx < t->len ? &t->v[idx] : NULL;
     if (s && s->attached && s->tcp && !s->eof) s->drained = 1;
 }
 
-/* Detach: new generation, not attached, parked tasks get CORIO_ECLOSED. */
-void corio_fdtable_forget(corio_fdtable *t, size_t idx);
-void corio_fdtable_free(corio_fdtable *t);
+void corio__fdtable_free(corio_fdtable *t);
 
 #endif

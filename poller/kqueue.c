@@ -11,9 +11,10 @@
  * and the caller simply retries.
  *
  * Each registration carries the descriptor in ident and its generation in
- * udata. Detaching a descriptor bumps the generation, so an event already
- * queued for the old registration — or for a new descriptor that got the
- * same number — is recognised as stale and dropped. (udata is a pointer,
+ * udata, and every event is reported back with both (poller.h); netpoll.c
+ * drops an event whose generation is stale: one queued for the old
+ * registration of a detached descriptor, or for a new descriptor that got
+ * the same number. (udata is a pointer,
  * 32 bits on some BSDs: the generation alone fits, the descriptor is in
  * ident anyway.)
  *
@@ -26,8 +27,6 @@
  * tests/kqueue_double/, a TEST DOUBLE of kqueue/kevent built on epoll.
  */
 #include "poller.h"
-#include "fdtable.h"
-#include "coro/sched.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-const char corio_poller_name[] = "kqueue";
+const char corio__poller_name[] = "kqueue";
 
 #define MAX_EVENTS 256
 
@@ -63,7 +62,6 @@ struct corio_poller {
     int wake_rd, wake_wr;     /* self-pipe: the loop watches wake_rd */
 #endif
     atomic_int wake_pending;
-    corio_fdtable fds;
     struct kevent events[MAX_EVENTS];
 };
 
@@ -95,7 +93,7 @@ static int open_wakeup(corio_poller *p)
     return kevent(p->kq, &kev, 1, NULL, 0, NULL);
 }
 
-int corio_poller_open(corio_poller **out)
+int corio__poller_open(corio_poller **out)
 {
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
@@ -118,7 +116,7 @@ fail:
     return CORIO_EMFILE;
 }
 
-void corio_poller_close(corio_poller *p)
+void corio__poller_close(corio_poller *p)
 {
     if (!p) return;
     close(p->kq);
@@ -126,11 +124,10 @@ void corio_poller_close(corio_poller *p)
     close(p->wake_rd);
     close(p->wake_wr);
 #endif
-    corio_fdtable_free(&p->fds);
     free(p);
 }
 
-void corio_poller_wakeup(corio_poller *p)
+void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
 #if WAKE_BY_USER_EVENT
@@ -183,11 +180,11 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
     return kevent(p->kq, NULL, 0, p->events, MAX_EVENTS, tsp);
 }
 
-int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
+int corio__poller_wait(corio_poller *p, int64_t timeout_ns, corio__netpoll *np)
 {
     int n = wait_kernel(p, timeout_ns);
     if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
-    int woken = 0;
+    int reported = 0;
     for (int i = 0; i < n; i++) {
         struct kevent *e = &p->events[i];
         if (is_wakeup(p, e)) {
@@ -202,15 +199,16 @@ int corio_poller_wait(corio_poller *p, int64_t timeout_ns)
         int eof = (e->flags & EV_EOF) != 0;
         int rd = e->filter == EVFILT_READ || eof;
         int wr = e->filter == EVFILT_WRITE || eof;
-        woken += corio_fdtable_ready(&p->fds, fd, gen, rd, wr, eof);
+        corio__netpoll_ready(np, fd, gen, rd, wr, eof);
+        reported++;
     }
-    return woken;
+    return reported;
 }
 
 /* Remove both kevents of fd. With no eventlist, kevent stops at the first
  * change that fails (ENOENT, or EBADF if fd was closed — which already
  * removed them), so a failed pair is retried with the second change alone. */
-static void unregister(corio_poller *p, int fd)
+void corio__poller_detach(corio_poller *p, corio_fd fd)
 {
     struct kevent ch[2];
     EV_SET(&ch[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
@@ -219,42 +217,21 @@ static void unregister(corio_poller *p, int fd)
         kevent(p->kq, &ch[1], 1, NULL, 0, NULL);
 }
 
-static int attach(corio_poller *p, int fd, corio_fdslot *s)
+int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t generation)
 {
     /* Re-adding an existing kevent modifies it (new udata) rather than
      * failing, so a number reused behind our back needs no special case. */
-    void *gen = (void *)(uintptr_t)s->gen;
+    void *gen = (void *)(uintptr_t)generation;
     struct kevent ch[2];
     EV_SET(&ch[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, gen);
     EV_SET(&ch[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, gen);
     if (kevent(p->kq, ch, 2, NULL, 0, NULL) != 0) {
         int e = errno;
-        unregister(p, fd); /* the read half may have gone in */
+        corio__poller_detach(p, fd); /* the read half may have gone in */
         return e == EBADF ? CORIO_EINVAL
              : e == ENOMEM ? CORIO_ENOMEM
              : (e == EINVAL || e == EPERM) ? CORIO_ENOTSUP /* e.g. files */
              : CORIO_EIO;
     }
-    s->attached = 1;
     return 0;
-}
-
-int corio_poller_wait_fd(corio_poller *p, corio_fd fd, int dir, int64_t deadline)
-{
-    return corio_fdtable_wait(&p->fds, p, fd, dir, deadline, attach);
-}
-
-int corio_poller_detach(corio_poller *p, corio_fd fd)
-{
-    return corio_fdtable_detach(&p->fds, p, fd, unregister);
-}
-
-int corio_poller_read_drained(corio_poller *p, corio_fd fd)
-{
-    return fd >= 0 && corio_fdtable_drained(&p->fds, (size_t)fd);
-}
-
-void corio_poller_short_read(corio_poller *p, corio_fd fd)
-{
-    if (fd >= 0) corio_fdtable_short_read(&p->fds, (size_t)fd);
 }

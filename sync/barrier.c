@@ -29,7 +29,7 @@ int corio_barrier_init(corio_barrier *b, unsigned parties)
 
 void corio_barrier_destroy(corio_barrier *b)
 {
-    corio_sync_wake_all(&b->waiters, CORIO_ECLOSED);
+    corio__sync_wake_all(&b->waiters, CORIO_ECLOSED);
 }
 
 /* Unlink waiters whose task no longer waits (timed out or cancelled). */
@@ -38,7 +38,7 @@ static void sweep_stale(corio_waitq *q)
     corio_waiter *w = q->head;
     while (w) {
         corio_waiter *next = w->next;
-        if (!corio_sync_live(w)) corio_waitq_remove(q, w);
+        if (!corio__sync_live(w)) corio__waitq_remove(q, w);
         w = next;
     }
 }
@@ -47,7 +47,7 @@ static int release_group(corio_barrier *b)
 {
     uintptr_t index = 0;
     corio_waiter *w;
-    while ((w = corio_waitq_pop(&b->waiters)) != NULL) {
+    while ((w = corio__waitq_pop(&b->waiters)) != NULL) {
         w->n = index++;
         corio__unpark(w->task, 0);
     }
@@ -64,7 +64,7 @@ int corio_barrier_wait_until(corio_barrier *b, int64_t deadline)
         if (b->waiters.len + 1 == b->parties) return release_group(b);
     }
     corio_waiter w = { .task = self };
-    int status = corio_sync_wait(&b->waiters, &w, deadline, "barrier");
+    int status = corio__sync_wait(&b->waiters, &w, deadline, "barrier");
     if (status == 0) return (int)w.n;
     return status; /* CORIO_EBROKEN, CORIO_ETIMEDOUT, CORIO_ECANCELED, ... */
 }
@@ -77,12 +77,12 @@ int corio_barrier_wait(corio_barrier *b)
 void corio_barrier_abort(corio_barrier *b)
 {
     b->broken = true;
-    corio_sync_wake_all(&b->waiters, CORIO_EBROKEN);
+    corio__sync_wake_all(&b->waiters, CORIO_EBROKEN);
 }
 
 void corio_barrier_reset(corio_barrier *b)
 {
-    corio_sync_wake_all(&b->waiters, CORIO_EBROKEN);
+    corio__sync_wake_all(&b->waiters, CORIO_EBROKEN);
     b->broken = false;
 }
 
@@ -92,7 +92,7 @@ size_t corio_barrier_n_waiting(const corio_barrier *b)
 {
     size_t n = 0;
     for (const corio_waiter *w = b->waiters.head; w; w = w->next)
-        if (corio_sync_live(w)) n++;
+        if (corio__sync_live(w)) n++;
     return n;
 }
 

@@ -33,7 +33,7 @@ void corio_cond_init(corio_cond *c, corio_lock *lock)
 
 void corio_cond_destroy(corio_cond *c)
 {
-    corio_sync_wake_all(&c->waiters, CORIO_ECLOSED);
+    corio__sync_wake_all(&c->waiters, CORIO_ECLOSED);
     corio_lock_destroy(&c->own_lock);
 }
 
@@ -62,15 +62,15 @@ int corio_cond_wait_until(corio_cond *c, int64_t deadline)
     if (corio__cancel_due(self)) return CORIO_ECANCELED;
 
     corio_waiter w = { .task = self };
-    corio_waitq_push(&c->waiters, &w);
+    corio__waitq_push(&c->waiters, &w);
     corio_lock_release(c->lock); /* hands it on; nothing runs until we park */
     int status = corio__park_on(deadline, "condition");
-    corio_waitq_remove(&c->waiters, &w); /* no-op unless timed out / cancelled */
+    corio__waitq_remove(&c->waiters, &w); /* no-op unless timed out / cancelled */
     if (status == CORIO_ECLOSED) return status; /* destroyed under us */
 
-    self->shield++;
+    corio_shield_begin();
     int rc = corio_lock_acquire_until(c->lock, CORIO_NEVER);
-    self->shield--;
+    corio_shield_end();
     /* Shielded with no deadline, the acquire can only fail if the lock is
      * destroyed while we wait for it. */
     if (rc != 0) return rc;
@@ -107,7 +107,7 @@ int corio_cond_notify(corio_cond *c, size_t n)
     int woken = 0;
     corio_waiter *w;
     while ((size_t)woken < n && woken < INT_MAX
-           && (w = corio_sync_pop_live(&c->waiters)) != NULL) {
+           && (w = corio__sync_pop_live(&c->waiters)) != NULL) {
         corio__unpark(w->task, 0);
         woken++;
     }

@@ -15,14 +15,14 @@ void corio_event_init(corio_event *e)
 
 void corio_event_destroy(corio_event *e)
 {
-    corio_sync_wake_all(&e->waiters, CORIO_ECLOSED);
+    corio__sync_wake_all(&e->waiters, CORIO_ECLOSED);
 }
 
 void corio_event_set(corio_event *e)
 {
     if (e->is_set) return;
     e->is_set = true;
-    corio_sync_wake_all(&e->waiters, 0);
+    corio__sync_wake_all(&e->waiters, 0);
 }
 
 void corio_event_clear(corio_event *e) { e->is_set = false; }
@@ -35,7 +35,7 @@ int corio_event_wait_until(corio_event *e, int64_t deadline)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     corio_waiter w = { .task = self };
-    return corio_sync_wait(&e->waiters, &w, deadline, "event");
+    return corio__sync_wait(&e->waiters, &w, deadline, "event");
 }
 
 int corio_event_wait(corio_event *e)

@@ -21,7 +21,7 @@ void corio_lock_init(corio_lock *l)
 
 void corio_lock_destroy(corio_lock *l)
 {
-    corio_sync_wake_all(&l->waiters, CORIO_ECLOSED);
+    corio__sync_wake_all(&l->waiters, CORIO_ECLOSED);
     l->owner = NULL;
 }
 
@@ -36,7 +36,7 @@ int corio_lock_acquire_until(corio_lock *l, int64_t deadline)
     if (l->owner == self) return CORIO_EALREADY;
     corio_waiter w = { .task = self };
     /* 0 means release already made us the owner. */
-    return corio_sync_wait(&l->waiters, &w, deadline, "lock");
+    return corio__sync_wait(&l->waiters, &w, deadline, "lock");
 }
 
 int corio_lock_acquire(corio_lock *l)
@@ -56,7 +56,7 @@ int corio_lock_try_acquire(corio_lock *l)
 int corio_lock_release(corio_lock *l)
 {
     if (l->owner == NULL || l->owner != corio__self()) return CORIO_EPERM;
-    corio_waiter *w = corio_sync_pop_live(&l->waiters);
+    corio_waiter *w = corio__sync_pop_live(&l->waiters);
     if (!w) {
         l->owner = NULL;
         return 0;

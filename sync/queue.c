@@ -58,15 +58,15 @@ int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize)
     q->unfinished = 0;
     q->is_shutdown = false;
     q->getters = q->putters = q->joiners = (corio_waitq){ NULL, NULL, 0 };
-    return corio_queue_buf_init(q);
+    return corio__queue_buf_init(q);
 }
 
 void corio_queue_destroy(corio_queue *q)
 {
-    corio_sync_wake_all(&q->getters, CORIO_ECLOSED);
-    corio_sync_wake_all(&q->putters, CORIO_ECLOSED);
-    corio_sync_wake_all(&q->joiners, CORIO_ECLOSED);
-    corio_queue_buf_free(q);
+    corio__sync_wake_all(&q->getters, CORIO_ECLOSED);
+    corio__sync_wake_all(&q->putters, CORIO_ECLOSED);
+    corio__sync_wake_all(&q->joiners, CORIO_ECLOSED);
+    corio__queue_buf_free(q);
 }
 
 bool corio_queue_full(const corio_queue *q)
@@ -80,7 +80,7 @@ bool corio_queue_full(const corio_queue *q)
  * False if every getter in line was stale. Out of line: the rare case. */
 static __attribute__((noinline)) bool hand_to_getter(corio_queue *q, void *item)
 {
-    corio_waiter *getter = corio_sync_pop_live(&q->getters);
+    corio_waiter *getter = corio__sync_pop_live(&q->getters);
     if (!getter) return false;
     *(void **)getter->data = item;
     q->unfinished++;
@@ -95,7 +95,7 @@ static inline int put_now(corio_queue *q, void *item, int64_t prio)
     if (q->is_shutdown) return CORIO_ESHUTDOWN;
     if (q->getters.head && hand_to_getter(q, item)) return 0;
     if (corio_queue_full(q)) return CORIO_EFULL;
-    int rc = corio_queue_buf_push(q, item, prio);
+    int rc = corio__queue_buf_push(q, item, prio);
     if (rc != 0) return rc;
     q->unfinished++;
     return 0;
@@ -112,7 +112,7 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
     corio_waiter w = { .task = self, .data = &offer };
     /* 0: a get moved our item into the queue. CORIO_ESHUTDOWN and the
      * rest: it was never queued and is still ours. */
-    return corio_sync_wait(&q->putters, &w, deadline, "queue put");
+    return corio__sync_wait(&q->putters, &w, deadline, "queue put");
 }
 
 /* Every case of a blocking put but the commonest (corio__queue_try_put,
@@ -160,10 +160,10 @@ int corio_queue_put_nowait(corio_queue *q, void *item)
  * had held maxsize items). Out of line: the rare case. */
 static __attribute__((noinline)) void refill_from_putter(corio_queue *q)
 {
-    corio_waiter *putter = corio_sync_pop_live(&q->putters);
+    corio_waiter *putter = corio__sync_pop_live(&q->putters);
     if (!putter) return;
     put_offer *offer = putter->data;
-    corio_queue_buf_push(q, offer->item, offer->prio);
+    corio__queue_buf_push(q, offer->item, offer->prio);
     q->unfinished++;
     corio__unpark(putter->task, 0);
 }
@@ -173,7 +173,7 @@ static __attribute__((noinline)) void refill_from_putter(corio_queue *q)
 static inline int get_now(corio_queue *q, void **item)
 {
     if (q->len == 0) return q->is_shutdown ? CORIO_ESHUTDOWN : CORIO_EEMPTY;
-    void *got = corio_queue_buf_pop(q);
+    void *got = corio__queue_buf_pop(q);
     if (item) *item = got;
     if (q->putters.head) refill_from_putter(q);
     return 0;
@@ -188,7 +188,7 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
     void *got = NULL;
     corio_waiter w = { .task = self, .data = &got };
     /* 0: a put wrote its item into `got` before waking us. */
-    int rc = corio_sync_wait(&q->getters, &w, deadline, "queue get");
+    int rc = corio__sync_wait(&q->getters, &w, deadline, "queue get");
     if (rc == 0 && item) *item = got;
     return rc;
 }
@@ -218,7 +218,7 @@ int corio_queue_get_nowait(corio_queue *q, void **item)
 int corio_queue_task_done(corio_queue *q)
 {
     if (q->unfinished == 0) return CORIO_EINVAL;
-    if (--q->unfinished == 0) corio_sync_wake_all(&q->joiners, 0);
+    if (--q->unfinished == 0) corio__sync_wake_all(&q->joiners, 0);
     return 0;
 }
 
@@ -228,7 +228,7 @@ int corio_queue_join_until(corio_queue *q, int64_t deadline)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     corio_waiter w = { .task = self };
-    return corio_sync_wait(&q->joiners, &w, deadline, "queue join");
+    return corio__sync_wait(&q->joiners, &w, deadline, "queue join");
 }
 
 int corio_queue_join(corio_queue *q)
@@ -243,14 +243,14 @@ void corio_queue_shutdown(corio_queue *q, bool immediate)
     q->is_shutdown = true;
     if (immediate) {
         while (q->len > 0) {
-            corio_queue_buf_pop(q);
+            corio__queue_buf_pop(q);
             if (q->unfinished > 0) q->unfinished--;
         }
-        if (q->unfinished == 0) corio_sync_wake_all(&q->joiners, 0);
+        if (q->unfinished == 0) corio__sync_wake_all(&q->joiners, 0);
     }
     /* A live getter only waits on an empty queue, so it can only fail. */
-    corio_sync_wake_all(&q->getters, CORIO_ESHUTDOWN);
-    corio_sync_wake_all(&q->putters, CORIO_ESHUTDOWN);
+    corio__sync_wake_all(&q->getters, CORIO_ESHUTDOWN);
+    corio__sync_wake_all(&q->putters, CORIO_ESHUTDOWN);
 }
 
 bool corio_queue_is_shutdown(const corio_queue *q) { return q->is_shutdown; }

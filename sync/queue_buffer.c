@@ -20,7 +20,7 @@ static size_t elem_size(const corio_queue *q)
                                            : sizeof(void *);
 }
 
-int corio_queue_buf_init(corio_queue *q)
+int corio__queue_buf_init(corio_queue *q)
 {
     size_t cap = q->maxsize == 0 ? FIRST_CAP_UNBOUNDED
                : q->maxsize < FIRST_CAP_MAX ? q->maxsize : FIRST_CAP_MAX;
@@ -31,7 +31,7 @@ int corio_queue_buf_init(corio_queue *q)
     return 0;
 }
 
-void corio_queue_buf_free(corio_queue *q)
+void corio__queue_buf_free(corio_queue *q)
 {
     free(q->buf);
     q->buf = NULL;
@@ -104,7 +104,7 @@ static void *heap_pop(corio_queue *q)
 
 /* ---------- the out-of-line cases ---------- */
 
-int corio_queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
+int corio__queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
 {
     if (q->len == q->cap) {
         int rc = grow(q);
@@ -114,10 +114,10 @@ int corio_queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
         heap_push(q, item, prio);
         return 0;
     }
-    return corio_queue_buf_push(q, item, prio); /* room now: the inline path */
+    return corio__queue_buf_push(q, item, prio); /* room now: the inline path */
 }
 
-void *corio_queue_buf_pop_slow(corio_queue *q)
+void *corio__queue_buf_pop_slow(corio_queue *q)
 {
     return heap_pop(q); /* FIFO and LIFO never get here */
 }

@@ -24,12 +24,12 @@ typedef struct corio_queue_entry {
 } corio_queue_entry;
 
 /* Allocate the first buffer. 0 or CORIO_ENOMEM. */
-int corio_queue_buf_init(corio_queue *q);
-void corio_queue_buf_free(corio_queue *q);
+int corio__queue_buf_init(corio_queue *q);
+void corio__queue_buf_free(corio_queue *q);
 
 /* The out-of-line cases: a push that must grow the buffer, and the heap. */
-int corio_queue_buf_push_slow(corio_queue *q, void *item, int64_t prio);
-void *corio_queue_buf_pop_slow(corio_queue *q);
+int corio__queue_buf_push_slow(corio_queue *q, void *item, int64_t prio);
+void *corio__queue_buf_pop_slow(corio_queue *q);
 
 /*
  * Store one item (growing if needed). 0 or CORIO_ENOMEM. The caller has
@@ -45,7 +45,7 @@ void *corio_queue_buf_pop_slow(corio_queue *q);
  * This file calls the same two, so there is one ring, and adds what only
  * the library needs: the LIFO stack, the heap and growth. */
 
-static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
+static inline int corio__queue_buf_push(corio_queue *q, void *item, int64_t prio)
 {
     void **items = q->buf;
     if (q->len < q->cap) {
@@ -58,15 +58,15 @@ static inline int corio_queue_buf_push(corio_queue *q, void *item, int64_t prio)
             return 0;
         }
     }
-    return corio_queue_buf_push_slow(q, item, prio);
+    return corio__queue_buf_push_slow(q, item, prio);
 }
 
 /* Take the next item by the queue's kind. The queue must not be empty. */
-static inline void *corio_queue_buf_pop(corio_queue *q)
+static inline void *corio__queue_buf_pop(corio_queue *q)
 {
     if (q->kind == CORIO_QUEUE_FIFO) return corio__queue_ring_pop(q);
     if (q->kind == CORIO_QUEUE_LIFO) return ((void **)q->buf)[--q->len];
-    return corio_queue_buf_pop_slow(q);
+    return corio__queue_buf_pop_slow(q);
 }
 
 #endif

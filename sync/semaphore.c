@@ -25,7 +25,7 @@ void corio_bsem_init(corio_sem *s, size_t value) { sem_init(s, value, true); }
 
 void corio_sem_destroy(corio_sem *s)
 {
-    corio_sync_wake_all(&s->waiters, CORIO_ECLOSED);
+    corio__sync_wake_all(&s->waiters, CORIO_ECLOSED);
 }
 
 int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
@@ -38,7 +38,7 @@ int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
     }
     corio_waiter w = { .task = self };
     /* 0 means a release handed its unit to us. */
-    return corio_sync_wait(&s->waiters, &w, deadline, "semaphore");
+    return corio__sync_wait(&s->waiters, &w, deadline, "semaphore");
 }
 
 int corio_sem_acquire(corio_sem *s)
@@ -55,7 +55,7 @@ int corio_sem_try_acquire(corio_sem *s)
 
 int corio_sem_release(corio_sem *s)
 {
-    corio_waiter *w = corio_sync_pop_live(&s->waiters);
+    corio_waiter *w = corio__sync_pop_live(&s->waiters);
     if (w) { /* a live waiter means value == 0: the unit goes to it */
         corio__unpark(w->task, 0);
         return 0;

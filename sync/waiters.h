@@ -25,30 +25,30 @@
 #ifndef CORIO_SYNC_WAITERS_H
 #define CORIO_SYNC_WAITERS_H
 
-#include "coro/sched.h"
+#include "coro/park.h"
 
 /* Does this waiter's task still wait on it (may it receive a hand-off)? */
-static inline bool corio_sync_live(const corio_waiter *w)
+static inline bool corio__sync_live(const corio_waiter *w)
 {
-    return w->task->state == CORIO_TASK_WAITING;
+    return corio__task_waiting(w->task);
 }
 
 /* Pop the first live waiter, dropping stale ones on the way (they unlink
  * themselves anyway when they run; unlinking twice is harmless). */
-static inline corio_waiter *corio_sync_pop_live(corio_waitq *q)
+static inline corio_waiter *corio__sync_pop_live(corio_waitq *q)
 {
     corio_waiter *w;
-    while ((w = corio_waitq_pop(q)) != NULL)
-        if (corio_sync_live(w)) return w;
+    while ((w = corio__waitq_pop(q)) != NULL)
+        if (corio__sync_live(w)) return w;
     return NULL;
 }
 
 /* Wake every live waiter with `status`; unlink the stale ones. */
-static inline size_t corio_sync_wake_all(corio_waitq *q, int status)
+static inline size_t corio__sync_wake_all(corio_waitq *q, int status)
 {
     size_t n = 0;
     corio_waiter *w;
-    while ((w = corio_sync_pop_live(q)) != NULL) {
+    while ((w = corio__sync_pop_live(q)) != NULL) {
         corio__unpark(w->task, status);
         n++;
     }
@@ -60,16 +60,16 @@ static inline size_t corio_sync_wake_all(corio_waitq *q, int status)
  * Returns what park returned: a hand-off status chosen by the primitive,
  * or CORIO_ETIMEDOUT / CORIO_ECANCELED / CORIO_ENOMEM, in which case
  * nobody handed us anything. Either way w is unlinked on return: a giver
- * popped it, or we take it out ourselves. corio_waitq_remove does not
+ * popped it, or we take it out ourselves. corio__waitq_remove does not
  * touch q when w is already unlinked, so this is safe even if the object
  * was destroyed while we waited (destroy unlinks every waiter).
  */
-static inline int corio_sync_wait(corio_waitq *q, corio_waiter *w,
+static inline int corio__sync_wait(corio_waitq *q, corio_waiter *w,
                                   int64_t deadline, const char *what)
 {
-    corio_waitq_push(q, w);
+    corio__waitq_push(q, w);
     int status = corio__park_on(deadline, what);
-    corio_waitq_remove(q, w);
+    corio__waitq_remove(q, w);
     return status;
 }
 

@@ -1,6 +1,6 @@
 /*
  * test_compose.c — gather, wait, as_completed, timeout scopes, wait_for and
- * shield (coro/compose.c, coro/timeout.c).
+ * shield (flow/compose.c, flow/timeout.c).
  *
  * Completion order is never left to timing: each worker task waits on its
  * own "gate" (a corio_event) and the test opens the gates in the order it

@@ -1,5 +1,5 @@
 /*
- * test_io.c — poller/io.h: sockets and pipes that suspend only the task.
+ * test_io.c — os/io.h: sockets and pipes that suspend only the task.
  *
  * Every test runs its work inside corio tasks on a fresh loop and closes
  * that loop, asserting that nothing was left pending (run_task below).
@@ -18,7 +18,7 @@
 
 #include "corio.h"
 #include "util.h"
-#include "poller/io.h"
+#include "os/io.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -53,13 +53,13 @@ static int listen_on(const corio_addr *at, int backlog, corio_fd *lfd,
                      corio_addr *bound)
 {
     int family = corio_addr_family(at);
-    int rc = corio_io_socket(family, CORIO_SOCK_STREAM, lfd);
+    int rc = corio__io_socket(family, CORIO_SOCK_STREAM, lfd);
     if (rc < 0) return rc;
-    if (family != CORIO_AF_UNIX) rc = corio_io_set_reuseaddr(*lfd, 1);
-    if (rc == 0) rc = corio_io_bind(*lfd, at);
-    if (rc == 0) rc = corio_io_listen(*lfd, backlog);
-    if (rc == 0) rc = corio_io_local_addr(*lfd, bound);
-    if (rc < 0) corio_io_close(*lfd);
+    if (family != CORIO_AF_UNIX) rc = corio__io_set_reuseaddr(*lfd, 1);
+    if (rc == 0) rc = corio__io_bind(*lfd, at);
+    if (rc == 0) rc = corio__io_listen(*lfd, backlog);
+    if (rc == 0) rc = corio__io_local_addr(*lfd, bound);
+    if (rc < 0) corio__io_close(*lfd);
     return rc;
 }
 
@@ -72,10 +72,10 @@ static int listen_loopback(int backlog, corio_fd *lfd, corio_addr *bound)
 
 static int dial(const corio_addr *to, corio_fd *fd, int64_t deadline)
 {
-    int rc = corio_io_socket(corio_addr_family(to), CORIO_SOCK_STREAM, fd);
+    int rc = corio__io_socket(corio_addr_family(to), CORIO_SOCK_STREAM, fd);
     if (rc < 0) return rc;
-    rc = corio_io_connect(*fd, to, deadline);
-    if (rc < 0) corio_io_close(*fd);
+    rc = corio__io_connect(*fd, to, deadline);
+    if (rc < 0) corio__io_close(*fd);
     return rc;
 }
 
@@ -89,20 +89,20 @@ static int tcp_pair(corio_fd *client, corio_fd *server, int64_t deadline)
     if (rc < 0) return rc;
     rc = dial(&bound, client, deadline);
     if (rc == 0) {
-        rc = corio_io_accept(lfd, server, NULL, deadline);
-        if (rc < 0) corio_io_close(*client);
+        rc = corio__io_accept(lfd, server, NULL, deadline);
+        if (rc < 0) corio__io_close(*client);
     }
-    corio_io_close(lfd);
+    corio__io_close(lfd);
     return rc;
 }
 
-/* Send all len bytes (corio_io_send may send fewer). */
+/* Send all len bytes (corio__io_send may send fewer). */
 static ptrdiff_t send_all(corio_fd fd, const void *buf, size_t len,
                           int64_t deadline)
 {
     size_t done = 0;
     while (done < len) {
-        ptrdiff_t n = corio_io_send(fd, (const char *)buf + done, len - done,
+        ptrdiff_t n = corio__io_send(fd, (const char *)buf + done, len - done,
                                     deadline);
         if (n < 0) return n;
         done += (size_t)n;
@@ -116,7 +116,7 @@ static ptrdiff_t recv_exact(corio_fd fd, void *buf, size_t len,
 {
     size_t done = 0;
     while (done < len) {
-        ptrdiff_t n = corio_io_recv(fd, (char *)buf + done, len - done,
+        ptrdiff_t n = corio__io_recv(fd, (char *)buf + done, len - done,
                                     deadline);
         if (n < 0) return n;
         if (n == 0) break;
@@ -138,13 +138,13 @@ static void *echo_handler(void *arg)
     echo_conn *c = arg;
     char buf[16384];
     for (;;) {
-        ptrdiff_t n = corio_io_recv(c->fd, buf, sizeof buf, c->deadline);
+        ptrdiff_t n = corio__io_recv(c->fd, buf, sizeof buf, c->deadline);
         if (n <= 0) { c->status = (int)n; break; }
         ptrdiff_t w = send_all(c->fd, buf, (size_t)n, c->deadline);
         if (w < 0) { c->status = (int)w; break; }
         c->echoed += w;
     }
-    corio_io_close(c->fd);
+    corio__io_close(c->fd);
     return NULL;
 }
 
@@ -232,7 +232,7 @@ static void *session_writer(void *arg)
     }
     s->sent = (ptrdiff_t)off;
     /* FIN: the server's recv sees 0, echoes nothing more and closes. */
-    NOTE(&s->t, corio_io_shutdown_write(s->cfd) == 0, "shutdown_write");
+    NOTE(&s->t, corio__io_shutdown_write(s->cfd) == 0, "shutdown_write");
     return NULL;
 }
 
@@ -258,24 +258,24 @@ static void *session_main(void *arg)
 
     rc = dial(&bound, &s->cfd, s->deadline);
     NOTE(&s->t, rc == 0, "connect: %s", corio_strerror(rc));
-    if (rc < 0) { corio_io_close(lfd); return NULL; }
+    if (rc < 0) { corio__io_close(lfd); return NULL; }
 
     echo_conn server = { .deadline = s->deadline };
     corio_addr peer;
-    rc = corio_io_accept(lfd, &server.fd, &peer, s->deadline);
+    rc = corio__io_accept(lfd, &server.fd, &peer, s->deadline);
     NOTE(&s->t, rc == 0, "accept: %s", corio_strerror(rc));
-    corio_io_close(lfd);
-    if (rc < 0) { corio_io_close(s->cfd); return NULL; }
+    corio__io_close(lfd);
+    if (rc < 0) { corio__io_close(s->cfd); return NULL; }
 
     /* Both ends agree on who is who. */
     char a[96], b[96];
     corio_addr mine, theirs;
-    NOTE(&s->t, corio_io_peer_addr(s->cfd, &theirs) == 0, "peer_addr");
+    NOTE(&s->t, corio__io_peer_addr(s->cfd, &theirs) == 0, "peer_addr");
     corio_addr_format(&theirs, a, sizeof a);
     corio_addr_format(&bound, b, sizeof b);
     NOTE(&s->t, strcmp(a, b) == 0, "client's peer %s != listener %s", a, b);
     if (corio_addr_family(&bound) != CORIO_AF_UNIX) {
-        NOTE(&s->t, corio_io_local_addr(s->cfd, &mine) == 0, "local_addr");
+        NOTE(&s->t, corio__io_local_addr(s->cfd, &mine) == 0, "local_addr");
         corio_addr_format(&mine, a, sizeof a);
         corio_addr_format(&peer, b, sizeof b);
         NOTE(&s->t, strcmp(a, b) == 0, "accept peer %s != client %s", b, a);
@@ -290,7 +290,7 @@ static void *session_main(void *arg)
     size_t got = 0;
     int bad = 0;
     for (;;) {
-        ptrdiff_t n = corio_io_recv(s->cfd, buf, sizeof buf, s->deadline);
+        ptrdiff_t n = corio__io_recv(s->cfd, buf, sizeof buf, s->deadline);
         if (n < 0) {
             NOTE(&s->t, 0, "client recv: %s", corio_strerror((int)n));
             break;
@@ -306,7 +306,7 @@ static void *session_main(void *arg)
     }
     s->received = (ptrdiff_t)got;
     /* End of stream stays end of stream. */
-    ptrdiff_t again = corio_io_recv(s->cfd, buf, sizeof buf, s->deadline);
+    ptrdiff_t again = corio__io_recv(s->cfd, buf, sizeof buf, s->deadline);
     NOTE(&s->t, again == 0, "second recv after EOF: %td", again);
 
     if (wr) corio_join(wr, NULL);
@@ -315,7 +315,7 @@ static void *session_main(void *arg)
          corio_strerror(server.status));
     NOTE(&s->t, server.echoed == (ptrdiff_t)s->total, "server echoed %td",
          server.echoed);
-    corio_io_close(s->cfd);
+    corio__io_close(s->cfd);
     return NULL;
 }
 
@@ -392,12 +392,12 @@ static void *many_server(void *arg)
     for (int i = 0; i < MANY; i++) {
         echo_conn *c = &m->conns[i];
         c->deadline = m->deadline;
-        int rc = corio_io_accept(m->lfd, &c->fd, NULL, m->deadline);
+        int rc = corio__io_accept(m->lfd, &c->fd, NULL, m->deadline);
         NOTE(&m->t, rc == 0, "accept #%d: %s", i, corio_strerror(rc));
         if (rc < 0) break;
         m->handlers[i] = corio_spawn(echo_handler, c, NULL);
         NOTE(&m->t, m->handlers[i] != NULL, "spawn handler #%d", i);
-        if (!m->handlers[i]) { corio_io_close(c->fd); break; }
+        if (!m->handlers[i]) { corio__io_close(c->fd); break; }
         m->accepted++;
     }
     for (int i = 0; i < m->accepted; i++) {
@@ -429,7 +429,7 @@ static void *many_client(void *arg)
          ca->id, w, r);
     if (r == MSG_LEN && memcmp(in, out, sizeof in) == 0) m->clients_ok++;
     else NOTE(&m->t, 0, "client %d: echo differs", ca->id);
-    corio_io_close(fd); /* the handler sees EOF and finishes */
+    corio__io_close(fd); /* the handler sees EOF and finishes */
     return NULL;
 }
 
@@ -459,7 +459,7 @@ static void *many_main(void *arg)
      * deadline: cut it short instead (its handlers are still joined). */
     if (server && spawned < MANY) corio_cancel(server);
     if (server) corio_join(server, NULL);
-    corio_io_close(m->lfd);
+    corio__io_close(m->lfd);
     return NULL;
 }
 
@@ -493,7 +493,7 @@ static void *udp_server(void *arg)
     unsigned char buf[2048];
     for (int i = 0; i < UDP_ROUNDS; i++) {
         corio_addr from;
-        ptrdiff_t n = corio_io_recvfrom(u->server, buf, sizeof buf, &from,
+        ptrdiff_t n = corio__io_recvfrom(u->server, buf, sizeof buf, &from,
                                         u->deadline);
         NOTE(&u->t, n > 0, "server recvfrom: %td", n);
         if (n <= 0) return NULL;
@@ -503,7 +503,7 @@ static void *udp_server(void *arg)
         NOTE(&u->t, strcmp(a, b) == 0, "datagram from %s, not %s", a, b);
         /* Answer with each byte turned over, so an echo bug shows. */
         for (ptrdiff_t k = 0; k < n; k++) buf[k] = (unsigned char)~buf[k];
-        ptrdiff_t w = corio_io_sendto(u->server, buf, (size_t)n, &from,
+        ptrdiff_t w = corio__io_sendto(u->server, buf, (size_t)n, &from,
                                       u->deadline);
         NOTE(&u->t, w == n, "server sendto: %td", w);
     }
@@ -514,11 +514,11 @@ static int udp_socket_on_loopback(corio_fd *fd, corio_addr *bound)
 {
     corio_addr at;
     corio_addr_ip(&at, "127.0.0.1", 0);
-    int rc = corio_io_socket(CORIO_AF_INET, CORIO_SOCK_DGRAM, fd);
+    int rc = corio__io_socket(CORIO_AF_INET, CORIO_SOCK_DGRAM, fd);
     if (rc < 0) return rc;
-    rc = corio_io_bind(*fd, &at);
-    if (rc == 0) rc = corio_io_local_addr(*fd, bound);
-    if (rc < 0) corio_io_close(*fd);
+    rc = corio__io_bind(*fd, &at);
+    if (rc == 0) rc = corio__io_local_addr(*fd, bound);
+    if (rc < 0) corio__io_close(*fd);
     return rc;
 }
 
@@ -531,7 +531,7 @@ static void *udp_main(void *arg)
     if (rc < 0) return NULL;
     rc = udp_socket_on_loopback(&u->client, &u->client_addr);
     NOTE(&u->t, rc == 0, "client socket: %s", corio_strerror(rc));
-    if (rc < 0) { corio_io_close(u->server); return NULL; }
+    if (rc < 0) { corio__io_close(u->server); return NULL; }
 
     corio_task *srv = corio_spawn(udp_server, u, NULL);
     NOTE(&u->t, srv != NULL, "spawn");
@@ -540,11 +540,11 @@ static void *udp_main(void *arg)
         size_t len = 1 + (size_t)(i * 37) % 1400;
         unsigned char out[1400], in[2048];
         for (size_t k = 0; k < len; k++) out[k] = pattern(k + (size_t)i);
-        ptrdiff_t w = corio_io_sendto(u->client, out, len, &u->server_addr,
+        ptrdiff_t w = corio__io_sendto(u->client, out, len, &u->server_addr,
                                       u->deadline);
         NOTE(&u->t, w == (ptrdiff_t)len, "round %d sendto: %td", i, w);
         corio_addr from;
-        ptrdiff_t n = corio_io_recvfrom(u->client, in, sizeof in, &from,
+        ptrdiff_t n = corio__io_recvfrom(u->client, in, sizeof in, &from,
                                         u->deadline);
         NOTE(&u->t, n == (ptrdiff_t)len, "round %d: got %td of %zu", i, n,
              len);
@@ -560,12 +560,12 @@ static void *udp_main(void *arg)
     /* Nothing else was sent: a receive with a deadline times out. */
     unsigned char b;
     int64_t dl = corio_deadline_in(CORIO_MS(20));
-    ptrdiff_t n = corio_io_recvfrom(u->client, &b, 1, NULL, dl);
+    ptrdiff_t n = corio__io_recvfrom(u->client, &b, 1, NULL, dl);
     NOTE(&u->t, n == CORIO_ETIMEDOUT, "idle recvfrom: %td", n);
     NOTE(&u->t, corio_now() >= dl, "recvfrom returned before its deadline");
 
-    corio_io_close(u->client);
-    corio_io_close(u->server);
+    corio__io_close(u->client);
+    corio__io_close(u->server);
     return NULL;
 }
 
@@ -599,20 +599,20 @@ static void *connect_refused_main(void *arg)
     corio_addr at, bound;
     corio_fd holder, fd;
     corio_addr_ip(&at, "127.0.0.1", 0);
-    int rc = corio_io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &holder);
-    if (rc == 0) rc = corio_io_bind(holder, &at);
-    if (rc == 0) rc = corio_io_local_addr(holder, &bound);
+    int rc = corio__io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &holder);
+    if (rc == 0) rc = corio__io_bind(holder, &at);
+    if (rc == 0) rc = corio__io_local_addr(holder, &bound);
     NOTE(&c->t, rc == 0, "holder socket: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
 
-    rc = corio_io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &fd);
+    rc = corio__io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &fd);
     NOTE(&c->t, rc == 0, "socket: %s", corio_strerror(rc));
     if (rc == 0) {
-        c->refused_rc = corio_io_connect(fd, &bound,
+        c->refused_rc = corio__io_connect(fd, &bound,
                                          corio_deadline_in(CORIO_SEC(10)));
-        corio_io_close(fd);
+        corio__io_close(fd);
     }
-    corio_io_close(holder);
+    corio__io_close(holder);
     return NULL;
 }
 
@@ -644,11 +644,11 @@ static void *connect_timeout_main(void *arg)
     int open = 0;
     c->timed_out_rc = 1; /* "never tried" */
     for (int i = 0; i < BACKLOG_PROBES; i++) {
-        rc = corio_io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &fds[open]);
+        rc = corio__io_socket(CORIO_AF_INET, CORIO_SOCK_STREAM, &fds[open]);
         NOTE(&c->t, rc == 0, "socket: %s", corio_strerror(rc));
         if (rc < 0) break;
         int64_t dl = corio_deadline_in(CORIO_MS(100));
-        rc = corio_io_connect(fds[open], &bound, dl);
+        rc = corio__io_connect(fds[open], &bound, dl);
         if (rc == 0) {
             c->connected_before_timeout++;
             open++;
@@ -656,11 +656,11 @@ static void *connect_timeout_main(void *arg)
         }
         c->timed_out_rc = rc;
         c->deadline_respected = corio_now() >= dl;
-        corio_io_close(fds[open]);
+        corio__io_close(fds[open]);
         break;
     }
-    for (int i = 0; i < open; i++) corio_io_close(fds[i]);
-    corio_io_close(lfd);
+    for (int i = 0; i < open; i++) corio__io_close(fds[i]);
+    corio__io_close(lfd);
     return NULL;
 }
 
@@ -698,24 +698,24 @@ static void *deadlines_main(void *arg)
     if (rc < 0) return NULL;
     corio_fd unused;
     int64_t dl = corio_deadline_in(CORIO_MS(30));
-    d->accept_rc = corio_io_accept(lfd, &unused, NULL, dl);
+    d->accept_rc = corio__io_accept(lfd, &unused, NULL, dl);
     d->accept_late_enough = corio_now() >= dl;
-    if (d->accept_rc == 0) corio_io_close(unused);
-    corio_io_close(lfd);
+    if (d->accept_rc == 0) corio__io_close(unused);
+    corio__io_close(lfd);
 
     rc = tcp_pair(&c, &s, corio_deadline_in(CORIO_SEC(10)));
     NOTE(&d->t, rc == 0, "tcp_pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     char b;
     dl = corio_deadline_in(CORIO_MS(30));
-    d->recv_rc = (int)corio_io_recv(s, &b, 1, dl);
+    d->recv_rc = (int)corio__io_recv(s, &b, 1, dl);
     d->recv_late_enough = corio_now() >= dl;
     /* A deadline already past still lets a ready operation through. */
-    NOTE(&d->t, corio_io_send(c, "x", 1, 0) == 1, "send with past deadline");
-    ptrdiff_t n = corio_io_recv(s, &b, 1, corio_deadline_in(CORIO_SEC(10)));
+    NOTE(&d->t, corio__io_send(c, "x", 1, 0) == 1, "send with past deadline");
+    ptrdiff_t n = corio__io_recv(s, &b, 1, corio_deadline_in(CORIO_SEC(10)));
     NOTE(&d->t, n == 1 && b == 'x', "recv after timeout: %td", n);
-    corio_io_close(c);
-    corio_io_close(s);
+    corio__io_close(c);
+    corio__io_close(s);
     return NULL;
 }
 
@@ -747,7 +747,7 @@ typedef struct waiter_arg {
 static void *blocked_reader(void *arg)
 {
     waiter_arg *w = arg;
-    w->rc = corio_io_recv(w->fd, w->got, sizeof w->got - 1,
+    w->rc = corio__io_recv(w->fd, w->got, sizeof w->got - 1,
                           corio_deadline_in(CORIO_SEC(20)));
     return NULL;
 }
@@ -760,7 +760,7 @@ static void *blocked_writer(void *arg)
     static const char chunk[65536];
     int64_t dl = corio_deadline_in(CORIO_SEC(20));
     for (int i = 0; i < 100000; i++) {
-        ptrdiff_t n = corio_io_send(w->fd, chunk, sizeof chunk, dl);
+        ptrdiff_t n = corio__io_send(w->fd, chunk, sizeof chunk, dl);
         if (n < 0) { w->rc = n; return NULL; }
         w->sent += n;
     }
@@ -806,8 +806,8 @@ static void *cancel_main(void *arg)
     cc->second_rc = second.rc;
     memcpy(cc->second_got, second.got, sizeof second.got);
 out:
-    corio_io_close(c);
-    corio_io_close(s);
+    corio__io_close(c);
+    corio__io_close(s);
     return NULL;
 }
 
@@ -846,13 +846,13 @@ static void *close_main(void *arg)
     if (tw) NOTE(&cc->t, until_parked(tw) == 0, "writer never parked");
 
     /* This task closes it under them: both wake with CORIO_ECLOSED. */
-    NOTE(&cc->t, corio_io_close(c) == 0, "close");
+    NOTE(&cc->t, corio__io_close(c) == 0, "close");
     if (tr) corio_join(tr, NULL);
     if (tw) corio_join(tw, NULL);
     cc->reader_rc = rd.rc;
     cc->writer_rc = wr.rc;
     cc->writer_sent = wr.sent;
-    corio_io_close(s);
+    corio__io_close(s);
     return NULL;
 }
 
@@ -886,10 +886,10 @@ static void *vanishing_peer(void *arg)
 {
     vanish *v = arg;
     char buf[1024];
-    ptrdiff_t n = corio_io_recv(v->server, buf, sizeof buf,
+    ptrdiff_t n = corio__io_recv(v->server, buf, sizeof buf,
                                 corio_deadline_in(CORIO_SEC(10)));
     NOTE(&v->t, n > 0, "peer recv: %td", n);
-    corio_io_close(v->server);
+    corio__io_close(v->server);
     return NULL;
 }
 
@@ -909,15 +909,15 @@ static void *vanish_main(void *arg)
     int64_t dl = corio_deadline_in(CORIO_SEC(10));
     v->write_rc = 1;
     for (int i = 0; i < 100000; i++) {
-        ptrdiff_t n = corio_io_send(c, chunk, sizeof chunk, dl);
+        ptrdiff_t n = corio__io_send(c, chunk, sizeof chunk, dl);
         if (n < 0) { v->write_rc = n; break; }
         v->written += n;
     }
     /* Linux reports the reset once (ECONNRESET); the sends after it are
      * the ones that would raise SIGPIPE without MSG_NOSIGNAL (EPIPE). */
-    v->again_rc = corio_io_send(c, chunk, sizeof chunk, dl);
+    v->again_rc = corio__io_send(c, chunk, sizeof chunk, dl);
     if (peer) corio_join(peer, NULL);
-    corio_io_close(c);
+    corio__io_close(c);
     return NULL;
 }
 
@@ -952,16 +952,16 @@ static void *eof_main(void *arg)
     NOTE(&e->t, rc == 0, "tcp_pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     char b[8];
-    NOTE(&e->t, corio_io_shutdown_write(c) == 0, "shutdown_write");
-    e->server_first = corio_io_recv(s, b, sizeof b, dl);
-    e->server_again = corio_io_recv(s, b, sizeof b, dl);
+    NOTE(&e->t, corio__io_shutdown_write(c) == 0, "shutdown_write");
+    e->server_first = corio__io_recv(s, b, sizeof b, dl);
+    e->server_again = corio__io_recv(s, b, sizeof b, dl);
     /* Half-closed is only half: the other direction still works. */
     NOTE(&e->t, send_all(s, "late", 4, dl) == 4, "send after peer's FIN");
     NOTE(&e->t, recv_exact(c, b, 4, dl) == 4 && memcmp(b, "late", 4) == 0,
          "recv after own shutdown_write");
-    corio_io_close(s);
-    e->client_after_close = corio_io_recv(c, b, sizeof b, dl);
-    corio_io_close(c);
+    corio__io_close(s);
+    e->client_after_close = corio__io_recv(c, b, sizeof b, dl);
+    corio__io_close(c);
     return NULL;
 }
 
@@ -999,9 +999,9 @@ static void *fin_reader(void *arg)
     drained_case *d = a[0];
     corio_fd s = *(corio_fd *)a[1];
     int64_t dl = corio_deadline_in(CORIO_SEC(5));
-    d->first = corio_io_recv(s, d->got, sizeof d->got, dl);
-    d->second = corio_io_recv(s, d->got + 3, sizeof d->got - 3, dl);
-    d->third = corio_io_recv(s, d->got + 3, sizeof d->got - 3, dl);
+    d->first = corio__io_recv(s, d->got, sizeof d->got, dl);
+    d->second = corio__io_recv(s, d->got + 3, sizeof d->got - 3, dl);
+    d->third = corio__io_recv(s, d->got + 3, sizeof d->got - 3, dl);
     return NULL;
 }
 
@@ -1017,10 +1017,10 @@ static void *drained_fin_main(void *arg)
     corio_task *r = corio_spawn(fin_reader, a, NULL);
     NOTE(&d->t, r && until_parked(r) == 0, "reader never parked");
     NOTE(&d->t, send_all(c, "abc", 3, dl) == 3, "send");
-    NOTE(&d->t, corio_io_shutdown_write(c) == 0, "shutdown_write");
+    NOTE(&d->t, corio__io_shutdown_write(c) == 0, "shutdown_write");
     if (r) corio_join(r, NULL);
-    corio_io_close(s);
-    corio_io_close(c);
+    corio__io_close(s);
+    corio__io_close(c);
     return NULL;
 }
 
@@ -1051,10 +1051,10 @@ static void *pingpong_peer(void *arg)
     char b[64];
     for (long i = 0; i < EXCHANGES; i++) {
         if (send_all(c, "ping", 4, dl) != 4) { NOTE(&d->t, 0, "peer send %ld", i); break; }
-        ptrdiff_t n = corio_io_recv(c, b, sizeof b, dl);
+        ptrdiff_t n = corio__io_recv(c, b, sizeof b, dl);
         if (n != 4) { NOTE(&d->t, 0, "peer recv %ld: %td", i, n); break; }
     }
-    corio_io_shutdown_write(c);
+    corio__io_shutdown_write(c);
     return NULL;
 }
 
@@ -1070,15 +1070,15 @@ static void *drained_pingpong_main(void *arg)
     corio_task *peer = corio_spawn(pingpong_peer, a, NULL);
     char b[64];
     for (;;) {
-        ptrdiff_t n = corio_io_recv(s, b, sizeof b, dl);
+        ptrdiff_t n = corio__io_recv(s, b, sizeof b, dl);
         if (n == 0) break;
         if (n != 4) { NOTE(&d->t, 0, "recv: %td", n); break; }
         if (send_all(s, "pong", 4, dl) != 4) { NOTE(&d->t, 0, "send"); break; }
         d->exchanges++;
     }
     if (peer) corio_join(peer, NULL);
-    corio_io_close(s);
-    corio_io_close(c);
+    corio__io_close(s);
+    corio__io_close(c);
     return NULL;
 }
 
@@ -1107,7 +1107,7 @@ typedef struct pipe_case {
 static void *pipe_reader(void *arg)
 {
     pipe_case *p = arg;
-    p->data_rc = corio_io_read(p->fds[0], p->got, sizeof p->got - 1,
+    p->data_rc = corio__io_read(p->fds[0], p->got, sizeof p->got - 1,
                                corio_deadline_in(CORIO_SEC(10)));
     return NULL;
 }
@@ -1116,22 +1116,22 @@ static void *pipe_main(void *arg)
 {
     pipe_case *p = arg;
     char b;
-    p->idle_rc = corio_io_read(p->fds[0], &b, 1,
+    p->idle_rc = corio__io_read(p->fds[0], &b, 1,
                                corio_deadline_in(CORIO_MS(20)));
     corio_task *r = corio_spawn(pipe_reader, p, NULL);
     NOTE(&p->t, r != NULL, "spawn");
     if (r) NOTE(&p->t, until_parked(r) == 0, "reader never parked");
-    NOTE(&p->t, corio_io_write(p->fds[1], "hello", 5, CORIO_NEVER) == 5,
+    NOTE(&p->t, corio__io_write(p->fds[1], "hello", 5, CORIO_NEVER) == 5,
          "write");
     if (r) corio_join(r, NULL);
-    corio_io_close(p->fds[1]);
-    p->eof_rc = corio_io_read(p->fds[0], &b, 1,
+    corio__io_close(p->fds[1]);
+    p->eof_rc = corio__io_read(p->fds[0], &b, 1,
                               corio_deadline_in(CORIO_SEC(10)));
-    corio_io_close(p->fds[0]);
+    corio__io_close(p->fds[0]);
 
-    corio_io_close(p->dead[0]);
-    p->epipe_rc = corio_io_write(p->dead[1], "x", 1, CORIO_NEVER);
-    corio_io_close(p->dead[1]);
+    corio__io_close(p->dead[0]);
+    p->epipe_rc = corio__io_write(p->dead[1], "x", 1, CORIO_NEVER);
+    corio__io_close(p->dead[1]);
     return NULL;
 }
 
@@ -1195,7 +1195,7 @@ static void *emfile_main(void *arg)
      * listener's queue for an accept that cannot get a descriptor. */
     rc = dial(&bound, &client, dl);
     NOTE(&e->t, rc == 0, "connect: %s", corio_strerror(rc));
-    if (rc < 0) { corio_io_close(lfd); return NULL; }
+    if (rc < 0) { corio__io_close(lfd); return NULL; }
 
     /* Use up every descriptor the (lowered) limit allows. */
     static int fillers[FD_LIMIT];
@@ -1208,18 +1208,18 @@ static void *emfile_main(void *arg)
 
     /* Full: accept answers at once instead of parking or spinning, and
      * the connection stays queued for later. */
-    e->full_rc = corio_io_accept(lfd, &accepted, NULL, dl);
-    e->still_full_rc = corio_io_accept(lfd, &accepted, NULL, dl);
-    if (e->full_rc == 0) corio_io_close(accepted);
-    if (e->still_full_rc == 0) corio_io_close(accepted);
+    e->full_rc = corio__io_accept(lfd, &accepted, NULL, dl);
+    e->still_full_rc = corio__io_accept(lfd, &accepted, NULL, dl);
+    if (e->full_rc == 0) corio__io_close(accepted);
+    if (e->still_full_rc == 0) corio__io_close(accepted);
 
     if (n > 0) close(fillers[--n]); /* one descriptor free again */
-    e->after_free_rc = corio_io_accept(lfd, &accepted, NULL, dl);
-    if (e->after_free_rc == 0) corio_io_close(accepted);
+    e->after_free_rc = corio__io_accept(lfd, &accepted, NULL, dl);
+    if (e->after_free_rc == 0) corio__io_close(accepted);
 
     while (n > 0) close(fillers[--n]);
-    corio_io_close(client);
-    corio_io_close(lfd);
+    corio__io_close(client);
+    corio__io_close(lfd);
     return NULL;
 }
 #endif

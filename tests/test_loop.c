@@ -5,7 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <corio.h>
-#include "coro/os.h"
+#include "os/thread.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -126,12 +126,12 @@ static void *xthread_body(void *arg)
     xthread *x = arg;
     x->loop = corio_loop_current();
     x->f = corio_future_new();
-    corio_os_thread *th = corio_os_thread_start(other_thread, x);
+    corio_os_thread *th = corio__os_thread_start(other_thread, x);
     cr_assert_not_null(th);
     void *v;
     cr_assert_eq(corio_future_wait(x->f, &v), 0);
     cr_assert_eq((intptr_t)v, 77);
-    corio_os_thread_join(th);
+    corio__os_thread_join(th);
     corio_future_free(x->f);
     return NULL;
 }
@@ -179,7 +179,7 @@ static void *busy_spawning_body(void *arg)
     busy_probe p = { corio_loop_current(), 0, 0 };
     corio_task *sleeper = corio_spawn(sleep_1ms, &p, NULL);
     corio_yield(); /* it starts its sleep */
-    corio_os_thread *th = corio_os_thread_start(post_from_thread, &p);
+    corio_os_thread *th = corio__os_thread_start(post_from_thread, &p);
     cr_assert_not_null(th);
     int64_t bound = corio_deadline_in(CORIO_SEC(5));
     long rounds = 0;
@@ -188,7 +188,7 @@ static void *busy_spawning_body(void *arg)
         corio_yield();
         rounds++;
     }
-    corio_os_thread_join(th);
+    corio__os_thread_join(th);
     cr_expect(p.slept, "K=%d: the 1 ms sleeper did not wake in %ld rounds", k, rounds);
     cr_expect(p.called, "K=%d: the cross-thread callback did not run in %ld rounds",
               k, rounds);

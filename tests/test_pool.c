@@ -1,9 +1,9 @@
 /*
  * test_pool.c — the thread pool: corio_to_thread / corio_run_in_executor
- * (coro/pool.c).
+ * (flow/pool.c).
  *
  * The worker functions block for real, on a condition variable of
- * coro/os.h (portable: Windows has no pthreads) or, on POSIX, in read(2)
+ * os/thread.h (portable: Windows has no pthreads) or, on POSIX, in read(2)
  * on a pipe. They are released by a task, and only after that task has
  * counted a number of turns of the loop: the count the worker reports back
  * proves that the loop kept running other tasks while a worker was
@@ -17,7 +17,7 @@
 
 #include "corio.h"
 #include "util.h"
-#include "coro/os.h"
+#include "os/thread.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,27 +48,27 @@ typedef struct blocker {
 static void blocker_init(blocker *b)
 {
     memset(b, 0, sizeof *b);
-    b->m = corio_os_mutex_new();
-    b->c = corio_os_cond_new();
+    b->m = corio__os_mutex_new();
+    b->c = corio__os_cond_new();
 }
 
 static void blocker_free(blocker *b)
 {
-    corio_os_mutex_free(b->m);
-    corio_os_cond_free(b->c);
+    corio__os_mutex_free(b->m);
+    corio__os_cond_free(b->c);
 }
 
 /* Runs on a worker thread. */
 static void *blocking_call(void *arg)
 {
     blocker *b = arg;
-    corio_os_mutex_lock(b->m);
+    corio__os_mutex_lock(b->m);
     b->calls++;
     b->entered = 1;
-    corio_os_cond_broadcast(b->c);
-    while (!b->released) corio_os_cond_wait(b->c, b->m);
+    corio__os_cond_broadcast(b->c);
+    while (!b->released) corio__os_cond_wait(b->c, b->m);
     int seen = b->count_seen;
-    corio_os_mutex_unlock(b->m);
+    corio__os_mutex_unlock(b->m);
     if (b->malloc_result) {
         int *p = malloc(sizeof *p);
         *p = seen;
@@ -79,19 +79,19 @@ static void *blocking_call(void *arg)
 
 static int blocker_entered(blocker *b)
 {
-    corio_os_mutex_lock(b->m);
+    corio__os_mutex_lock(b->m);
     int e = b->entered;
-    corio_os_mutex_unlock(b->m);
+    corio__os_mutex_unlock(b->m);
     return e;
 }
 
 static void blocker_release(blocker *b, int count)
 {
-    corio_os_mutex_lock(b->m);
+    corio__os_mutex_lock(b->m);
     b->count_seen = count;
     b->released = 1;
-    corio_os_cond_broadcast(b->c);
-    corio_os_mutex_unlock(b->m);
+    corio__os_cond_broadcast(b->c);
+    corio__os_mutex_unlock(b->m);
 }
 
 /* Wait (in a task, bounded on the clock) until the worker is inside the
@@ -292,10 +292,10 @@ static void *waiter(void *arg)
     int64_t dl = c->deadline_ms ? corio_deadline_in(CORIO_MS(c->deadline_ms))
                                 : CORIO_NEVER;
     c->rc = corio_to_thread_until(blocking_call, &c->b, &r, discard_int, dl);
-    corio_os_mutex_lock(c->b.m);
+    corio__os_mutex_lock(c->b.m);
     c->entered_at_return = c->b.entered;
     c->released_at_return = c->b.released;
-    corio_os_mutex_unlock(c->b.m);
+    corio__os_mutex_unlock(c->b.m);
     return NULL;
 }
 
@@ -475,11 +475,11 @@ typedef struct rendezvous {
 static void *meet(void *arg)
 {
     rendezvous *r = arg;
-    corio_os_mutex_lock(r->m);
+    corio__os_mutex_lock(r->m);
     r->arrived++;
-    corio_os_cond_broadcast(r->c);
-    while (r->arrived < 2) corio_os_cond_wait(r->c, r->m);
-    corio_os_mutex_unlock(r->m);
+    corio__os_cond_broadcast(r->c);
+    while (r->arrived < 2) corio__os_cond_wait(r->c, r->m);
+    corio__os_mutex_unlock(r->m);
     return (void *)(intptr_t)1;
 }
 
@@ -507,14 +507,14 @@ static void *rendezvous_body(void *arg)
 Test(pool, two_workers_run_two_calls_at_the_same_time, .timeout = 30)
 {
     rendezvous r;
-    r.m = corio_os_mutex_new();
-    r.c = corio_os_cond_new();
+    r.m = corio__os_mutex_new();
+    r.c = corio__os_cond_new();
     r.arrived = 0;
     the_rdv = &r;
     int rc[2] = { 1, 0 };
     corio_test_run_clean(rendezvous_body, rc);
-    corio_os_mutex_free(r.m);
-    corio_os_cond_free(r.c);
+    corio__os_mutex_free(r.m);
+    corio__os_cond_free(r.c);
     cr_assert_eq(rc[0], 0);
     cr_assert_eq(rc[1], 2);
 }
@@ -584,7 +584,7 @@ Test(pool, sizes, .timeout = 60)
     cr_assert_eq(corio_pool_max_threads(p), 3u);
     corio_pool_free(p);
     p = corio_pool_new(0);
-    unsigned want = (unsigned)corio_os_cpu_count() + 4;
+    unsigned want = (unsigned)corio__os_cpu_count() + 4;
     if (want > 32) want = 32;
     cr_assert_eq(corio_pool_max_threads(p), want);
     corio_pool_free(p);

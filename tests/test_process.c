@@ -1,5 +1,5 @@
 /*
- * test_process.c — subprocesses (net/process.c over poller/process.h):
+ * test_process.c — subprocesses (net/process.c over os/process.h):
  * spawn, pipes as streams, communicate, wait, terminate/kill, cancel.
  *
  * The children. Most tests run THIS test binary again as the child, with
@@ -21,8 +21,8 @@
 
 #include "corio.h"
 #include "util.h"
-#include "poller/io.h"
-#include "poller/process.h"
+#include "os/io.h"
+#include "os/process.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -339,7 +339,7 @@ static void run_result_free(run_result *r)
 
 /* The waiter-thread tests forbid pidfd; put it back whatever happens
  * (the harness runs every test in one process). */
-static void allow_pidfd_again(void) { corio_child_allow_pidfd(1); }
+static void allow_pidfd_again(void) { corio__child_allow_pidfd(1); }
 
 /* ------------------------------------------------------------------ */
 /* communicate: 10 MiB through cat, and through this binary's cat       */
@@ -685,15 +685,15 @@ static void check_stop(void)
 
 Test(process, wait_deadline_terminate_kill, .timeout = 60)
 {
-    cr_log_info("exit watch: %s", corio_child_watch_name());
+    cr_log_info("exit watch: %s", corio__child_watch_name());
     check_stop();
 }
 
 Test(process, wait_deadline_terminate_kill_waiter_thread, .timeout = 60,
      .fini = allow_pidfd_again)
 {
-    corio_child_allow_pidfd(0);
-    cr_log_info("exit watch: %s", corio_child_watch_name());
+    corio__child_allow_pidfd(0);
+    cr_log_info("exit watch: %s", corio__child_watch_name());
     check_stop();
 }
 
@@ -824,7 +824,7 @@ Test(process, fifty_children_at_once, .timeout = 120)
 Test(process, fifty_children_at_once_waiter_thread, .timeout = 120,
      .fini = allow_pidfd_again)
 {
-    corio_child_allow_pidfd(0);
+    corio__child_allow_pidfd(0);
     check_many();
 }
 
@@ -1015,7 +1015,7 @@ Test(process, freed_live_child_is_reaped_later, .timeout = 60)
 Test(process, freed_live_child_is_reaped_later_waiter_thread, .timeout = 60,
      .fini = allow_pidfd_again)
 {
-    corio_child_allow_pidfd(0);
+    corio__child_allow_pidfd(0);
     check_orphan();
 }
 
@@ -1138,10 +1138,10 @@ static void *hygiene_main(void *arg)
     hygiene_case *c = arg;
     /* Make corio open one of each kind: the loop's set and wakeup exist
      * already; a running child adds its pidfd (or waiter pipe), and
-     * corio_io_pipe a pipe. */
+     * corio__io_pipe a pipe. */
     corio_process *sleeper = spawn_sleeper(&c->t);
     corio_fd pfd[2];
-    int rc = corio_io_pipe(pfd);
+    int rc = corio__io_pipe(pfd);
     NOTE(&c->t, rc == 0, "pipe: %s", corio_strerror(rc));
     corio_sleep(CORIO_MS(1));
 
@@ -1159,8 +1159,8 @@ static void *hygiene_main(void *arg)
     o.stdout_ = CORIO_STDIO_PIPE;
     run_child(a.v, &o, NULL, 0, &c->r);
     if (rc == 0) {
-        corio_io_close(pfd[0]);
-        corio_io_close(pfd[1]);
+        corio__io_close(pfd[0]);
+        corio__io_close(pfd[1]);
     }
     if (sleeper) {
         corio_process_kill(sleeper);
@@ -1197,7 +1197,7 @@ Test(process, child_inherits_no_corio_descriptor, .timeout = 60)
 }
 
 /* ------------------------------------------------------------------ */
-/* corio_io_pipe: the loop's own pipes                                  */
+/* corio__io_pipe: the loop's own pipes                                  */
 /* ------------------------------------------------------------------ */
 
 typedef struct pipe_case {
@@ -1210,21 +1210,21 @@ static void *pipe_main(void *arg)
 {
     pipe_case *c = arg;
     corio_fd fds[2];
-    int rc = corio_io_pipe(fds);
+    int rc = corio__io_pipe(fds);
     NOTE(&c->t, rc == 0, "pipe: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
-    c->wrote = corio_io_write(fds[1], "hello", 5, in_s(10));
-    c->got = corio_io_read(fds[0], c->buf, sizeof c->buf, in_s(10));
-    corio_io_close(fds[1]);
-    c->eof = corio_io_read(fds[0], c->buf + 8, 8, in_s(10));
-    corio_io_close(fds[0]);
+    c->wrote = corio__io_write(fds[1], "hello", 5, in_s(10));
+    c->got = corio__io_read(fds[0], c->buf, sizeof c->buf, in_s(10));
+    corio__io_close(fds[1]);
+    c->eof = corio__io_read(fds[0], c->buf + 8, 8, in_s(10));
+    corio__io_close(fds[0]);
 
-    rc = corio_io_pipe(fds);
+    rc = corio__io_pipe(fds);
     NOTE(&c->t, rc == 0, "pipe: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
-    corio_io_close(fds[0]);
-    c->epipe = corio_io_write(fds[1], "x", 1, in_s(10));
-    corio_io_close(fds[1]);
+    corio__io_close(fds[0]);
+    c->epipe = corio__io_write(fds[1], "x", 1, in_s(10));
+    corio__io_close(fds[1]);
     return NULL;
 }
 

@@ -1,5 +1,5 @@
 /*
- * test_signal.c — corio_signal_wait (net/signal.c over poller/signal.h).
+ * test_signal.c — corio_signal_wait (net/signal.c over os/signal.h).
  *
  * On POSIX the tests raise() SIGUSR1 themselves: the handler writes the
  * self-pipe, the listener thread reads it, and the waiting tasks' loops
@@ -17,7 +17,7 @@
 #include "corio.h"
 #include "tests/util.h"
 #include "net/signal_hooks.h"
-#include "poller/signal.h"
+#include "os/signal.h"
 
 #include <signal.h>
 #include <stdio.h>

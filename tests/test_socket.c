@@ -1,7 +1,7 @@
 /*
  * test_socket.c — net/socket.c: the public TCP, Unix-domain and UDP calls.
  *
- * poller/io.h's own suite (test_io.c) checks the raw operations; this one
+ * os/io.h's own suite (test_io.c) checks the raw operations; this one
  * checks what net/socket.c adds on top: listeners with their options,
  * TCP_NODELAY on connected and accepted sockets, connect-by-name trying
  * each address, deadlines and cancellation through the public calls, and
@@ -21,7 +21,7 @@
 
 /* Run fn(arg) as the main task of a new loop that must close clean. */
 #define run_task corio_test_run_clean
-#include "poller/io.h" /* corio_io_get_nodelay: read the option back */
+#include "os/io.h" /* corio__io_get_nodelay: read the option back */
 
 #include <signal.h>
 #include <stdarg.h>
@@ -602,10 +602,10 @@ static void *nodelay_main(void *arg)
     if (rc == 0) rc = corio_tcp_accept_until(lfd, &s, NULL, dl);
     NOTE(&n->t, rc == 0, "pair: %s", corio_strerror(rc));
     if (rc == 0) {
-        n->client = corio_io_get_nodelay(c);
-        n->server = corio_io_get_nodelay(s);
+        n->client = corio__io_get_nodelay(c);
+        n->server = corio__io_get_nodelay(s);
         NOTE(&n->t, corio_tcp_nodelay(c, 0) == 0, "nodelay off");
-        n->client_off = corio_io_get_nodelay(c);
+        n->client_off = corio__io_get_nodelay(c);
         corio_fd_close(c);
         corio_fd_close(s);
     }
@@ -614,7 +614,7 @@ static void *nodelay_main(void *arg)
     if (rc == 0) rc = corio_tcp_accept_until(lfd, &s2, NULL, dl);
     NOTE(&n->t, rc == 0, "pair by name: %s", corio_strerror(rc));
     if (rc == 0) {
-        n->byname = corio_io_get_nodelay(c2);
+        n->byname = corio__io_get_nodelay(c2);
         corio_fd_close(c2);
         corio_fd_close(s2);
     }

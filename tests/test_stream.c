@@ -17,7 +17,7 @@
  *
  * As in test_io.c, tasks never assert: they note what they saw in a
  * tally, checked once the loop is closed. Only corio's API is used (plus
- * poller/io.h for a pipe), so the suite runs under test-windows and
+ * os/io.h for a pipe), so the suite runs under test-windows and
  * test-kqueue as well.
  */
 #include <criterion/criterion.h>
@@ -27,7 +27,7 @@
 
 /* Run fn(arg) as the main task of a new loop that must close clean. */
 #define run_task corio_test_run_clean
-#include "poller/io.h" /* corio_io_pipe, for the pipe-end test */
+#include "os/io.h" /* corio__io_pipe, for the pipe-end test */
 #include "net/stream.h"
 
 #include <signal.h>
@@ -856,7 +856,7 @@ static void *pipe_main(void *arg)
 {
     pipe_case *c = arg;
     corio_fd fds[2];
-    int rc = corio_io_pipe(fds);
+    int rc = corio__io_pipe(fds);
     if (rc == CORIO_ENOTSUP) { c->unsupported = 1; return NULL; }
     NOTE(&c->t, rc == 0, "pipe: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
@@ -882,7 +882,7 @@ Test(stream, over_pipe_ends, .timeout = 30)
     pipe_case c;
     memset(&c, 0, sizeof c);
     cr_assert_eq(run_task(pipe_main, &c), 0);
-    if (c.unsupported) cr_skip_test("no corio_io_pipe on this platform yet");
+    if (c.unsupported) cr_skip_test("no corio__io_pipe on this platform yet");
     ASSERT_TALLY_CLEAN(c.t);
     cr_assert_eq(c.n, 15);
     cr_assert_str_eq(c.line, "through a pipe\n");

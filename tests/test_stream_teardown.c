@@ -27,7 +27,7 @@
 #include "corio.h"
 #include "util.h"
 #include "net/stream.h" /* corio__stream_flusher, corio__stream_open_pipe */
-#include "poller/io.h"  /* corio_io_pipe */
+#include "os/io.h"      /* corio__io_pipe */
 
 #include <string.h>
 #ifndef _WIN32
@@ -118,7 +118,7 @@ static int make_pair(transport kind, pair *p)
     }
 #endif
     case T_PIPE:
-        rc = corio_io_pipe(fds); /* fds[0] reads what fds[1] writes */
+        rc = corio__io_pipe(fds); /* fds[0] reads what fds[1] writes */
         if (rc < 0) return rc;
         p->s = corio__stream_open_pipe(fds[1], NULL);
         p->peer = fds[0];
@@ -131,13 +131,13 @@ static int make_pair(transport kind, pair *p)
 static ptrdiff_t peer_read(pair *p, void *buf, size_t n, int64_t deadline)
 {
     return p->peer_socket ? corio_sock_recv_until(p->peer, buf, n, deadline)
-                          : corio_io_read(p->peer, buf, n, deadline);
+                          : corio__io_read(p->peer, buf, n, deadline);
 }
 
 static void peer_close(pair *p)
 {
     if (p->peer_socket) corio_fd_close(p->peer);
-    else corio_io_close(p->peer);
+    else corio__io_close(p->peer);
 }
 
 /* Check n bytes the peer just read against the pattern. */

@@ -334,7 +334,7 @@ Test(task, per_task_stack_size)
  * task must stop there, cleanly, instead of running into the stack's
  * garbage. libgcc's unwinder reads the same CFI that gdb does. */
 #ifndef CORIO_SWITCH_UCONTEXT
-extern char corio_ctx_trampoline[]; /* (ucontext: glibc's __start_context) */
+extern char corio__ctx_trampoline[]; /* (ucontext: glibc's __start_context) */
 #endif
 
 typedef struct { uintptr_t ip[64]; int n; } frames;
@@ -372,9 +372,9 @@ Test(task, unwinding_stops_cleanly_at_the_task_entry)
     while (n > 0 && f.ip[n - 1] == 0) n--;
     cr_assert_gt(n, 0);
 #ifndef CORIO_SWITCH_UCONTEXT
-    uintptr_t last = f.ip[n - 1], t = (uintptr_t)corio_ctx_trampoline;
+    uintptr_t last = f.ip[n - 1], t = (uintptr_t)corio__ctx_trampoline;
     cr_assert(last > t && last < t + 64,
-              "outermost frame %#lx is not in corio_ctx_trampoline (%#lx)",
+              "outermost frame %#lx is not in corio__ctx_trampoline (%#lx)",
               (unsigned long)last, (unsigned long)t);
 #endif
 }

@@ -1,6 +1,6 @@
 /*
  * test_taskgroup.c — corio_taskgroup, Python 3.11's asyncio.TaskGroup
- * (coro/taskgroup.c).
+ * (flow/taskgroup.c).
  *
  * As in test_compose.c: children wait on gates (corio_event) that the test
  * opens in a chosen order, tasks only record what they saw, and the test

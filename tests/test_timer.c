@@ -24,15 +24,15 @@ Test(timer, heap_fires_in_deadline_order_with_fifo_ties)
     srand(12345);
     int64_t deadline[N];
     for (int i = 0; i < N; i++) {
-        corio_timer_init(&timers[i], record);
+        corio__timer_init(&timers[i], record);
         deadline[i] = rand() % 50; /* many equal deadlines */
-        cr_assert_eq(corio_timer_heap_push(&h, &timers[i], deadline[i]), 0);
+        cr_assert_eq(corio__timer_heap_push(&h, &timers[i], deadline[i]), 0);
     }
     /* Remove every seventh: they must never fire. */
-    for (int i = 0; i < N; i += 7) corio_timer_heap_remove(&h, &timers[i]);
+    for (int i = 0; i < N; i += 7) corio__timer_heap_remove(&h, &timers[i]);
     nfired = 0;
-    corio_timer_heap_run(&h, 24);
-    corio_timer_heap_run(&h, 1000);
+    corio__timer_heap_run(&h, 24);
+    corio__timer_heap_run(&h, 1000);
     int expected = N - (N + 6) / 7;
     cr_assert_eq(nfired, expected);
     for (int k = 1; k < nfired; k++) {
@@ -42,23 +42,23 @@ Test(timer, heap_fires_in_deadline_order_with_fifo_ties)
                   (long long)deadline[a], b, (long long)deadline[b]);
         cr_assert_neq(b % 7, 0, "a removed timer fired");
     }
-    cr_assert_null(corio_timer_heap_min(&h));
-    corio_timer_heap_free(&h);
+    cr_assert_null(corio__timer_heap_min(&h));
+    corio__timer_heap_free(&h);
 }
 
 Test(timer, run_stops_at_now)
 {
     corio_timer_heap h = { 0 };
-    corio_timer_init(&timers[0], record);
-    corio_timer_init(&timers[1], record);
-    corio_timer_heap_push(&h, &timers[0], 10);
-    corio_timer_heap_push(&h, &timers[1], 20);
+    corio__timer_init(&timers[0], record);
+    corio__timer_init(&timers[1], record);
+    corio__timer_heap_push(&h, &timers[0], 10);
+    corio__timer_heap_push(&h, &timers[1], 20);
     nfired = 0;
-    cr_assert_eq(corio_timer_heap_run(&h, 15), 1);
+    cr_assert_eq(corio__timer_heap_run(&h, 15), 1);
     cr_assert_eq(fired[0], 0);
-    cr_assert(corio_timer_active(&timers[1]));
-    cr_assert_not(corio_timer_active(&timers[0]));
-    corio_timer_heap_free(&h);
+    cr_assert(corio__timer_active(&timers[1]));
+    cr_assert_not(corio__timer_active(&timers[0]));
+    corio__timer_heap_free(&h);
 }
 
 /* Through tasks: sleepers wake in deadline order, equal deadlines in the

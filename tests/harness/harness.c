@@ -222,7 +222,7 @@ static _Noreturn void end_phase(enum outcome outcome) {
         finish();
     }
     ph->outcome = outcome;
-    corio_ctx_swap(&ph->self, &ph->back);   /* never resumed */
+    corio__ctx_swap(&ph->self, &ph->back);   /* never resumed */
     abort();
 }
 
@@ -261,9 +261,9 @@ static enum outcome run_phase(void (*fn)(void)) {
         report_line(__FILE__, __LINE__, "no memory for the test's stack", "");
         return PHASE_ABORTED;
     }
-    corio_ctx_make(&ph.self, stack, PHASE_STACK_SIZE, phase_entry, &ph);
+    corio__ctx_make(&ph.self, stack, PHASE_STACK_SIZE, phase_entry, &ph);
     this_phase = &ph;
-    corio_ctx_swap(&ph.back, &ph.self);     /* returns when it ends */
+    corio__ctx_swap(&ph.back, &ph.self);     /* returns when it ends */
     this_phase = NULL;
     if (ph.outcome == PHASE_DONE)
         free(stack);            /* an abandoned stack is kept: see the top */

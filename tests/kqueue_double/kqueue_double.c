@@ -208,7 +208,7 @@ static dkqueue *table_get(int kqfd) {
     return kq;
 }
 
-int corio_kqdouble_kqueue(void) {
+int corio__kqdouble_kqueue(void) {
     dkqueue *kq = calloc(1, sizeof *kq);
     if (!kq) { errno = ENOMEM; return -1; }
     kq->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -586,7 +586,7 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int corio_kqdouble_kevent(int kqfd, const struct kevent *changelist,
+int corio__kqdouble_kevent(int kqfd, const struct kevent *changelist,
                           int nchanges, struct kevent *eventlist,
                           int nevents, const struct timespec *timeout) {
     dkqueue *kq = table_get(kqfd);

@@ -80,13 +80,13 @@ struct kevent {
  * they can never clash with a real libkqueue on the link line; the
  * function-like macros keep the spelling of the manual page (and leave
  * `struct kevent` alone, since a function-like macro needs a '('). */
-int corio_kqdouble_kqueue(void);
-int corio_kqdouble_kevent(int kq, const struct kevent *changelist,
+int corio__kqdouble_kqueue(void);
+int corio__kqdouble_kevent(int kq, const struct kevent *changelist,
                           int nchanges, struct kevent *eventlist,
                           int nevents, const struct timespec *timeout);
 
-#define kqueue() corio_kqdouble_kqueue()
+#define kqueue() corio__kqdouble_kqueue()
 #define kevent(kq, cl, nc, el, ne, ts) \
-    corio_kqdouble_kevent((kq), (cl), (nc), (el), (ne), (ts))
+    corio__kqdouble_kevent((kq), (cl), (nc), (el), (ne), (ts))
 
 #endif

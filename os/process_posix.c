@@ -3,7 +3,7 @@
  * watches, and exit notification that never blocks the loop. The
  * interface is process.h; the Windows twin is process_win.c.
  *
- * Starting a child (corio_child_spawn):
+ * Starting a child (corio__child_spawn):
  *
  *     parent                                   child (a copy of the parent)
  *     ------                                   -----
@@ -40,7 +40,7 @@
  *
  *   pidfd (Linux >= 5.3): pidfd_open(pid) gives a descriptor that turns
  *       readable when the child exits. The poller watches it like a
- *       socket; corio_child_wait parks in its reader slot, then collects
+ *       socket; corio__child_wait parks in its reader slot, then collects
  *       the status with waitpid(WNOHANG).
  *   waiter thread (every other Unix, or pidfd_open refused, e.g. by a
  *       sandbox): a small thread blocks in waitid(WNOWAIT) for this one
@@ -55,14 +55,14 @@
  * for its whole life and starve DNS and to_thread. A waiter thread per
  * child costs a small stack and is used only where pidfd is missing.
  *
- * A child left running by corio_child_free is reaped later by a waiter
+ * A child left running by corio__child_free is reaped later by a waiter
  * thread (started then, with a pidfd; already there, without one), so it
  * never stays a zombie, even after its loop is closed.
  */
 #include "process.h"
-#include "poller.h"
-#include "coro/sched.h"
-#include "coro/error.h"
+#include "poller/netpoll.h"
+#include "coro/park.h"
+#include "error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,7 +98,7 @@ struct corio_child {
     waiter *w;            /* NULL with a pidfd */
     int reaped;           /* status collected: the pid is not ours now */
     int exit_code;        /* valid once reaped */
-    corio_task *waiting;  /* the one task parked in corio_child_wait */
+    corio_task *waiting;  /* the one task parked in corio__child_wait */
 };
 
 static atomic_int pidfd_allowed = 1;
@@ -106,7 +106,7 @@ static atomic_int pidfd_allowed = 1;
  * older than 5.3, a seccomp filter or an emulator may say ENOSYS. */
 static atomic_int pidfd_works = -1;
 
-void corio_child_allow_pidfd(int allow) { atomic_store(&pidfd_allowed, allow != 0); }
+void corio__child_allow_pidfd(int allow) { atomic_store(&pidfd_allowed, allow != 0); }
 
 static int pidfd_usable(void)
 {
@@ -125,7 +125,7 @@ static int pidfd_usable(void)
 #endif
 }
 
-const char *corio_child_watch_name(void)
+const char *corio__child_watch_name(void)
 {
     return pidfd_usable() ? "pidfd" : "waiter thread";
 }
@@ -135,7 +135,7 @@ const char *corio_child_watch_name(void)
 /* ------------------------------------------------------------------ */
 
 /* What a failed pipe, fork, execve (or chdir before it) means to the
- * caller: the library's one mapping (coro/error_posix.c: ENOENT is
+ * caller: the library's one mapping (os/error_posix.c: ENOENT is
  * CORIO_ENOTFOUND, EACCES CORIO_EACCES, ...), except that fork's EAGAIN
  * is a process or memory limit, not "would block". */
 static int spawn_error(int e)
@@ -418,7 +418,7 @@ static int stdio_setup(const corio_process_opts *o, exec_plan *plan,
                        int ours[3], int *devnull)
 {
     corio_stdio mode[3];
-    corio_child_stdio_modes(o, mode);
+    corio__child_stdio_modes(o, mode);
     for (int k = 0; k < 3; k++) {
         plan->fd[k] = -1;
         ours[k] = -1;
@@ -466,7 +466,7 @@ fail:;
     return e == EINVAL ? CORIO_EINVAL : spawn_error(e);
 }
 
-int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
+int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
                       corio_child **out, corio_fd pipes[3])
 {
     for (int k = 0; k < 3; k++) pipes[k] = CORIO_CHILD_NO_FD;
@@ -566,7 +566,7 @@ out_plan:
     return rc;
 }
 
-long corio_child_pid(const corio_child *c) { return (long)c->pid; }
+long corio__child_pid(const corio_child *c) { return (long)c->pid; }
 
 /* ------------------------------------------------------------------ */
 /* Wait, signal, free                                                  */
@@ -599,7 +599,7 @@ static int try_reap(corio_child *c)
     return 1;
 }
 
-int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
+int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
 {
     for (;;) {
         if (!c->reaped) {
@@ -615,18 +615,16 @@ int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
          * Trying waitpid BEFORE every park is what makes the
          * edge-triggered poller safe here: an exit that happened while
          * nobody was parked is found by the next try. */
-        corio_loop *l = corio__loop();
-        if (!l || !l->current || !l->poller) return CORIO_ENOLOOP;
+        if (!corio__self()) return CORIO_ENOLOOP;
         if (c->waiting) return CORIO_EBUSY;
-        c->waiting = l->current;
-        int rc = corio_poller_wait_fd(l->poller, c->exit_fd, CORIO_DIR_READ,
-                                      deadline);
+        c->waiting = corio__self();
+        int rc = corio__netpoll_wait_fd(c->exit_fd, CORIO_DIR_READ, deadline);
         c->waiting = NULL;
         if (rc < 0) return rc;
     }
 }
 
-int corio_child_signal(corio_child *c, int how)
+int corio__child_signal(corio_child *c, int how)
 {
     if (c->reaped) return CORIO_EALREADY;
     /* Not reaped yet, so the pid is still our child's (a zombie at
@@ -636,7 +634,7 @@ int corio_child_signal(corio_child *c, int how)
     return 0;
 }
 
-void corio_child_free(corio_child *c)
+void corio__child_free(corio_child *c)
 {
     if (!c) return;
     if (!c->reaped) (void)try_reap(c);
@@ -665,8 +663,7 @@ void corio_child_free(corio_child *c)
     }
 
     if (c->exit_fd >= 0) {
-        corio_loop *l = corio__loop();
-        if (l && l->poller) (void)corio_poller_detach(l->poller, c->exit_fd);
+        (void)corio__netpoll_detach(c->exit_fd);
         close(c->exit_fd);
     }
     free(c);

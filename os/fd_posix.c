@@ -1,8 +1,9 @@
 /*
- * fd_posix.c — "is this descriptor ready right now?" for fd.c, by poll()
+ * fd_posix.c — "is this descriptor ready right now?" for net/fd.c, by poll()
  * with a zero timeout; and "is it a TCP socket?" for fdtable.c.
  */
-#include "poller.h"
+#include "fd.h"
+#include "poller/poller.h" /* CORIO_DIR_READ */
 
 #include <poll.h>
 #include <netinet/in.h>

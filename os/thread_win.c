@@ -1,14 +1,14 @@
 /*
- * os_win.c — clock, mutex, condition variable and threads on Windows.
+ * thread_win.c — clock, mutex, condition variable and threads on Windows.
  *
- * The twin of os_posix.c, on the Win32 API directly (mingw-w64's "win32"
+ * The twin of thread_posix.c, on the Win32 API directly (mingw-w64's "win32"
  * thread model has no pthreads, and corio needs none):
  *   clock      QueryPerformanceCounter
  *   mutex      SRWLOCK (a pointer-sized lock that never allocates)
  *   condvar    CONDITION_VARIABLE, which sleeps on an SRWLOCK
  *   threads    CreateThread
  */
-#include "os.h"
+#include "thread.h"
 
 #include <windows.h>
 #include <mmsystem.h> /* timeBeginPeriod (winmm) */
@@ -32,7 +32,7 @@ static void want_fine_timer(void)
     timeBeginPeriod(1);
 }
 
-int64_t corio_os_now_ns(void)
+int64_t corio__os_now_ns(void)
 {
     /* The counter's frequency is fixed at boot: read it once. It is
      * typically 10 MHz, so one tick is 100 ns and the conversion below
@@ -49,12 +49,12 @@ int64_t corio_os_now_ns(void)
     return s * 1000000000 + r * 1000000000 / f;
 }
 
-void corio_os_on_fork_child(void (*fn)(void))
+void corio__os_on_fork_child(void (*fn)(void))
 {
     (void)fn; /* no fork() on Windows */
 }
 
-int corio_os_cpu_count(void)
+int corio__os_cpu_count(void)
 {
     SYSTEM_INFO si;
     GetSystemInfo(&si);
@@ -66,31 +66,31 @@ int corio_os_cpu_count(void)
 struct corio_os_mutex { SRWLOCK l; };
 struct corio_os_cond { CONDITION_VARIABLE c; };
 
-corio_os_mutex *corio_os_mutex_new(void)
+corio_os_mutex *corio__os_mutex_new(void)
 {
     corio_os_mutex *m = malloc(sizeof *m);
     if (m) InitializeSRWLock(&m->l);
     return m;
 }
 /* An SRWLOCK holds no kernel object: there is nothing to destroy. */
-void corio_os_mutex_free(corio_os_mutex *m) { free(m); }
-void corio_os_mutex_lock(corio_os_mutex *m) { AcquireSRWLockExclusive(&m->l); }
-void corio_os_mutex_unlock(corio_os_mutex *m) { ReleaseSRWLockExclusive(&m->l); }
+void corio__os_mutex_free(corio_os_mutex *m) { free(m); }
+void corio__os_mutex_lock(corio_os_mutex *m) { AcquireSRWLockExclusive(&m->l); }
+void corio__os_mutex_unlock(corio_os_mutex *m) { ReleaseSRWLockExclusive(&m->l); }
 
-corio_os_cond *corio_os_cond_new(void)
+corio_os_cond *corio__os_cond_new(void)
 {
     corio_os_cond *c = malloc(sizeof *c);
     if (c) InitializeConditionVariable(&c->c);
     return c;
 }
-void corio_os_cond_free(corio_os_cond *c) { free(c); }
-void corio_os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
+void corio__os_cond_free(corio_os_cond *c) { free(c); }
+void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 {
     /* Like pthread_cond_wait, it may wake spuriously: callers loop. */
     SleepConditionVariableSRW(&c->c, &m->l, INFINITE, 0);
 }
-void corio_os_cond_signal(corio_os_cond *c) { WakeConditionVariable(&c->c); }
-void corio_os_cond_broadcast(corio_os_cond *c) { WakeAllConditionVariable(&c->c); }
+void corio__os_cond_signal(corio_os_cond *c) { WakeConditionVariable(&c->c); }
+void corio__os_cond_broadcast(corio_os_cond *c) { WakeAllConditionVariable(&c->c); }
 
 /* ---------- threads ---------- */
 
@@ -103,7 +103,7 @@ static DWORD WINAPI thread_main(LPVOID p)
     return 0;
 }
 
-corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg)
+corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 {
     corio_os_thread *t = malloc(sizeof *t);
     if (!t) return NULL;
@@ -120,7 +120,7 @@ corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg)
     return t;
 }
 
-void corio_os_thread_join(corio_os_thread *t)
+void corio__os_thread_join(corio_os_thread *t)
 {
     WaitForSingleObject(t->h, INFINITE);
     CloseHandle(t->h);

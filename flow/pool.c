@@ -16,7 +16,7 @@
  *   *result = job->result; free(job)
  *
  * Only the pool's queue and the mailbox are shared between threads, each
- * behind its own mutex (coro/os.h: no pthreads here, so Windows works the
+ * behind its own mutex (os/thread.h: no pthreads here, so Windows works the
  * same). Everything about the waiting task happens on the loop's thread.
  *
  * A worker's call cannot be interrupted, so when the waiting task is
@@ -33,8 +33,8 @@
  * worker that picks up a queued job for it skips the call. So a pool may
  * serve several loops and outlive any of them.
  */
-#include "sched.h"
-#include "os.h"
+#include "coro/park.h"
+#include "os/thread.h"
 
 #include <stdlib.h>
 
@@ -79,7 +79,7 @@ struct corio_pool {
     int shutdown;
 };
 
-/* What a loop keeps in loop->pool_state. */
+/* What a loop keeps in its pool slot (corio__loop_pool_slot). */
 typedef struct loop_pools {
     mailbox *box;
     corio_pool *default_pool;
@@ -90,20 +90,20 @@ typedef struct loop_pools {
 
 static void box_unref(mailbox *b)
 {
-    corio_os_mutex_lock(b->lock);
+    corio__os_mutex_lock(b->lock);
     int last = --b->refs == 0;
-    corio_os_mutex_unlock(b->lock);
+    corio__os_mutex_unlock(b->lock);
     if (last) {
-        corio_os_mutex_free(b->lock);
+        corio__os_mutex_free(b->lock);
         free(b);
     }
 }
 
 static void box_ref(mailbox *b)
 {
-    corio_os_mutex_lock(b->lock);
+    corio__os_mutex_lock(b->lock);
     b->refs++;
-    corio_os_mutex_unlock(b->lock);
+    corio__os_mutex_unlock(b->lock);
 }
 
 static void job_free(pool_job *j)
@@ -125,11 +125,11 @@ static void job_discard(pool_job *j)
 static void box_drain(void *arg)
 {
     mailbox *b = arg;
-    corio_os_mutex_lock(b->lock);
+    corio__os_mutex_lock(b->lock);
     pool_job *j = b->head;
     b->head = b->tail = NULL;
     b->posted = 0;
-    corio_os_mutex_unlock(b->lock);
+    corio__os_mutex_unlock(b->lock);
     while (j) {
         pool_job *next = j->next;
         if (j->abandoned) {
@@ -160,9 +160,9 @@ static void box_take_delivered(mailbox *b, pool_job *j)
 static void deliver(pool_job *j)
 {
     mailbox *b = j->box;
-    corio_os_mutex_lock(b->lock);
+    corio__os_mutex_lock(b->lock);
     if (b->closed) {
-        corio_os_mutex_unlock(b->lock);
+        corio__os_mutex_unlock(b->lock);
         job_discard(j); /* the loop is gone: on this thread */
         return;
     }
@@ -176,7 +176,7 @@ static void deliver(pool_job *j)
      * loop close frees what is left. */
     if (!b->posted)
         b->posted = corio_call_soon_threadsafe(b->loop, box_drain, b) == 0;
-    corio_os_mutex_unlock(b->lock);
+    corio__os_mutex_unlock(b->lock);
 }
 
 /* ---------- workers ---------- */
@@ -184,10 +184,10 @@ static void deliver(pool_job *j)
 static void worker_main(void *arg)
 {
     corio_pool *p = arg;
-    corio_os_mutex_lock(p->lock);
+    corio__os_mutex_lock(p->lock);
     for (;;) {
         p->idle++;
-        while (!p->head && !p->shutdown) corio_os_cond_wait(p->work, p->lock);
+        while (!p->head && !p->shutdown) corio__os_cond_wait(p->work, p->lock);
         p->idle--;
         pool_job *j = p->head;
         if (!j) break; /* shut down and nothing left to run */
@@ -195,20 +195,20 @@ static void worker_main(void *arg)
         if (!p->head) p->tail = NULL;
         p->queued--;
         j->queued = 0;
-        corio_os_mutex_unlock(p->lock);
+        corio__os_mutex_unlock(p->lock);
 
-        corio_os_mutex_lock(j->box->lock);
+        corio__os_mutex_lock(j->box->lock);
         int skip = j->box->closed; /* nobody is left to want the result */
-        corio_os_mutex_unlock(j->box->lock);
+        corio__os_mutex_unlock(j->box->lock);
         if (!skip) {
             j->result = j->fn(j->arg);
             j->ran = 1;
         }
         deliver(j);
 
-        corio_os_mutex_lock(p->lock);
+        corio__os_mutex_lock(p->lock);
     }
-    corio_os_mutex_unlock(p->lock);
+    corio__os_mutex_unlock(p->lock);
 }
 
 /* Queue a job; start a worker if every started one is busy. Called with
@@ -216,7 +216,7 @@ static void worker_main(void *arg)
 static int pool_submit(corio_pool *p, pool_job *j)
 {
     int rc = 0;
-    corio_os_mutex_lock(p->lock);
+    corio__os_mutex_lock(p->lock);
     if (p->shutdown) {
         rc = CORIO_ECLOSED;
         goto out;
@@ -227,7 +227,7 @@ static int pool_submit(corio_pool *p, pool_job *j)
     p->tail = j;
     p->queued++;
     if (p->queued > p->idle && p->started < p->max) {
-        corio_os_thread *t = corio_os_thread_start(worker_main, p);
+        corio_os_thread *t = corio__os_thread_start(worker_main, p);
         if (t) {
             p->threads[p->started++] = t;
         } else if (p->started == 0) {
@@ -239,9 +239,9 @@ static int pool_submit(corio_pool *p, pool_job *j)
             goto out;
         }
     }
-    corio_os_cond_signal(p->work);
+    corio__os_cond_signal(p->work);
 out:
-    corio_os_mutex_unlock(p->lock);
+    corio__os_mutex_unlock(p->lock);
     return rc;
 }
 
@@ -249,7 +249,7 @@ out:
 static int pool_withdraw(corio_pool *p, pool_job *j)
 {
     int withdrawn = 0;
-    corio_os_mutex_lock(p->lock);
+    corio__os_mutex_lock(p->lock);
     if (j->queued) {
         pool_job **pp = &p->head, *prev = NULL;
         while (*pp != j) {
@@ -262,19 +262,19 @@ static int pool_withdraw(corio_pool *p, pool_job *j)
         j->queued = 0;
         withdrawn = 1;
     }
-    corio_os_mutex_unlock(p->lock);
+    corio__os_mutex_unlock(p->lock);
     return withdrawn;
 }
 
 unsigned corio_cpu_count(void)
 {
-    int n = corio_os_cpu_count();
+    int n = corio__os_cpu_count();
     return n > 0 ? (unsigned)n : 1;
 }
 
 static unsigned default_threads(void)
 {
-    int n = corio_os_cpu_count() + 4;
+    int n = corio__os_cpu_count() + 4;
     return n > 32 ? 32 : (unsigned)n;
 }
 
@@ -284,12 +284,12 @@ corio_pool *corio_pool_new(unsigned threads)
     if (!p) return NULL;
     p->max = threads ? threads : default_threads();
     p->threads = calloc(p->max, sizeof *p->threads);
-    p->lock = corio_os_mutex_new();
-    p->work = corio_os_cond_new();
+    p->lock = corio__os_mutex_new();
+    p->work = corio__os_cond_new();
     if (!p->threads || !p->lock || !p->work) {
         free(p->threads);
-        corio_os_mutex_free(p->lock);
-        corio_os_cond_free(p->work);
+        corio__os_mutex_free(p->lock);
+        corio__os_cond_free(p->work);
         free(p);
         return NULL;
     }
@@ -299,16 +299,16 @@ corio_pool *corio_pool_new(unsigned threads)
 void corio_pool_free(corio_pool *p)
 {
     if (!p) return;
-    corio_os_mutex_lock(p->lock);
+    corio__os_mutex_lock(p->lock);
     p->shutdown = 1;
     unsigned started = p->started;
-    corio_os_cond_broadcast(p->work);
-    corio_os_mutex_unlock(p->lock);
+    corio__os_cond_broadcast(p->work);
+    corio__os_mutex_unlock(p->lock);
     /* Workers run what is still queued, then end. */
-    for (unsigned i = 0; i < started; i++) corio_os_thread_join(p->threads[i]);
+    for (unsigned i = 0; i < started; i++) corio__os_thread_join(p->threads[i]);
     free(p->threads);
-    corio_os_mutex_free(p->lock);
-    corio_os_cond_free(p->work);
+    corio__os_mutex_free(p->lock);
+    corio__os_cond_free(p->work);
     free(p);
 }
 
@@ -321,21 +321,22 @@ unsigned corio_pool_max_threads(const corio_pool *p)
 
 static loop_pools *loop_pools_of(corio_loop *l)
 {
-    if (l->pool_state) return l->pool_state;
+    void **slot = corio__loop_pool_slot(l);
+    if (*slot) return *slot;
     loop_pools *lp = calloc(1, sizeof *lp);
     mailbox *b = calloc(1, sizeof *b);
-    corio_os_mutex *m = corio_os_mutex_new();
+    corio_os_mutex *m = corio__os_mutex_new();
     if (!lp || !b || !m) {
         free(lp);
         free(b);
-        corio_os_mutex_free(m);
+        corio__os_mutex_free(m);
         return NULL;
     }
     b->lock = m;
     b->loop = l;
     b->refs = 1; /* the loop's */
     lp->box = b;
-    l->pool_state = lp;
+    *slot = lp;
     return lp;
 }
 
@@ -348,7 +349,7 @@ int corio_default_pool_threads(corio_loop *l, unsigned threads)
     corio_pool *p = lp->default_pool;
     if (p) {
         unsigned want = threads ? threads : default_threads();
-        corio_os_mutex_lock(p->lock);
+        corio__os_mutex_lock(p->lock);
         if (want > p->max) {
             corio_os_thread **t = realloc(p->threads, want * sizeof *t);
             if (t) {
@@ -360,7 +361,7 @@ int corio_default_pool_threads(corio_loop *l, unsigned threads)
              * shutdown), so the pool never counts fewer than those. */
             p->max = want > p->started ? want : p->started;
         }
-        corio_os_mutex_unlock(p->lock);
+        corio__os_mutex_unlock(p->lock);
     }
     return 0;
 }
@@ -370,15 +371,16 @@ int corio_default_pool_threads(corio_loop *l, unsigned threads)
  * task. */
 void corio__pool_on_loop_close(corio_loop *l)
 {
-    loop_pools *lp = l->pool_state;
+    void **slot = corio__loop_pool_slot(l);
+    loop_pools *lp = *slot;
     if (!lp) return;
-    l->pool_state = NULL;
+    *slot = NULL;
     mailbox *b = lp->box;
-    corio_os_mutex_lock(b->lock);
+    corio__os_mutex_lock(b->lock);
     b->closed = 1; /* workers now discard instead of delivering */
     pool_job *j = b->head;
     b->head = b->tail = NULL;
-    corio_os_mutex_unlock(b->lock);
+    corio__os_mutex_unlock(b->lock);
     while (j) { /* delivered to the mailbox, never drained */
         pool_job *next = j->next;
         job_discard(j);
@@ -403,15 +405,15 @@ int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
                                 int64_t deadline)
 {
     corio_loop *l = corio__loop();
-    corio_task *self = l ? l->current : NULL;
+    corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (!fn) return CORIO_EINVAL;
     /* Nothing to do can succeed without suspending, so a task that could
      * not suspend does not even start the call. */
     if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int64_t limit = deadline;
-    if (!self->shield && self->scope_deadline < limit)
-        limit = self->scope_deadline;
+    if (corio__task_park_limit(self) < limit)
+        limit = corio__task_park_limit(self);
     if (limit != CORIO_NEVER && limit <= corio_now()) return CORIO_ETIMEDOUT;
 
     loop_pools *lp = loop_pools_of(l);

@@ -19,7 +19,7 @@
  *
  * Exit codes are reported the same way on both: the code the program
  * exited with, or -signal when a signal ended it. Windows has no signals,
- * but a child ended by corio_child_signal is reported as -SIGTERM / -SIGKILL
+ * but a child ended by corio__child_signal is reported as -SIGTERM / -SIGKILL
  * there too (libuv's rule), so code that checks for "terminated by us"
  * is portable.
  */
@@ -41,19 +41,19 @@ enum { CORIO_CHILD_TERMINATE = 15, CORIO_CHILD_KILL = 9 };
  * pipes[0..2] get OUR ends of the child's stdin, stdout and stderr for each
  * stream whose mode is CORIO_STDIO_PIPE (CORIO_CHILD_NO_FD otherwise): the
  * stdin end is for writing, the others for reading; all are non-blocking
- * (overlapped on Windows), close-on-exec and usable with corio_io_read /
- * corio_io_write / corio_io_close. The caller owns them.
+ * (overlapped on Windows), close-on-exec and usable with corio__io_read /
+ * corio__io_write / corio__io_close. The caller owns them.
  * Returns 0, or CORIO_ENOTFOUND (no such program, or no such cwd),
  * CORIO_EACCES (not executable), CORIO_EINVAL (empty argv, a bad mode),
  * CORIO_EMFILE, CORIO_ENOMEM, CORIO_EIO. On error nothing is left open and
  * no child is left behind.
  */
-int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
+int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
                       corio_child **out, corio_fd pipes[3]);
 
 /* The mode opts asks for the child's stdin, stdout and stderr (inherit
  * all three when opts is NULL): how both OS halves read the options. */
-static inline void corio_child_stdio_modes(const corio_process_opts *o,
+static inline void corio__child_stdio_modes(const corio_process_opts *o,
                                            corio_stdio mode[3])
 {
     mode[0] = o ? o->stdin_ : CORIO_STDIO_INHERIT;
@@ -61,7 +61,7 @@ static inline void corio_child_stdio_modes(const corio_process_opts *o,
     mode[2] = o ? o->stderr_ : CORIO_STDIO_INHERIT;
 }
 
-long corio_child_pid(const corio_child *c);
+long corio__child_pid(const corio_child *c);
 
 /*
  * Park the calling task until the child has exited (0, with the code in
@@ -70,24 +70,24 @@ long corio_child_pid(const corio_child *c);
  * same code. ONE waiting task at a time (CORIO_EBUSY otherwise):
  * net/process.c lets several tasks wait on top of this.
  */
-int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline);
+int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline);
 
 /* CORIO_CHILD_TERMINATE (SIGTERM; TerminateProcess) or CORIO_CHILD_KILL
  * (SIGKILL; TerminateProcess). 0, or CORIO_EALREADY once its exit was
  * collected (the id may belong to another process by then). */
-int corio_child_signal(corio_child *c, int how);
+int corio__child_signal(corio_child *c, int how);
 
 /* Free c. A child still running is left running, and is reaped when it
  * exits (no zombie), even after the loop is closed. */
-void corio_child_free(corio_child *c);
+void corio__child_free(corio_child *c);
 
 /* How this build learns that a child exited: "pidfd", "waiter thread"
  * (Unix without pidfd_open), "wait registration" (Windows). */
-const char *corio_child_watch_name(void);
+const char *corio__child_watch_name(void);
 
 /* Tests: allow (1, the default) or forbid (0) the pidfd path, so that the
  * waiter-thread path every other Unix takes is tested on Linux too.
  * A no-op on Windows. */
-void corio_child_allow_pidfd(int allow);
+void corio__child_allow_pidfd(int allow);
 
 #endif

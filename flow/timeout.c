@@ -18,7 +18,7 @@
  * owns the expiry (the inner one added nothing). A call's own deadline
  * never makes a scope expire.
  */
-#include "sched.h"
+#include "coro/park.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +28,9 @@ void corio_timeout_begin(corio_timeout *s, int64_t deadline)
     corio_task *self = corio__self();
     s->task = self;
     s->deadline = deadline;
-    s->outer = self ? self->scope_deadline : CORIO_NEVER;
-    if (self && deadline < self->scope_deadline)
-        self->scope_deadline = deadline;
+    s->outer = self ? corio__task_scope_deadline(self) : CORIO_NEVER;
+    if (self && deadline < corio__task_scope_deadline(self))
+        corio__task_set_scope_deadline(self, deadline);
 }
 
 bool corio_timeout_expired(const corio_timeout *s)
@@ -43,7 +43,7 @@ int corio_timeout_end(corio_timeout *s)
     corio_task *self = s->task;
     if (!self) return 0; /* opened outside a task, or already ended */
     int64_t mine = s->deadline < s->outer ? s->deadline : s->outer;
-    if (self != corio__self() || self->scope_deadline != mine) {
+    if (self != corio__self() || corio__task_scope_deadline(self) != mine) {
         /* Restoring now would silently give some other scope the wrong
          * deadline: a bug in the caller that must not go unseen. */
         fprintf(stderr, "corio: timeout scope ended %s in task '%s'\n",
@@ -52,7 +52,7 @@ int corio_timeout_end(corio_timeout *s)
         abort();
     }
     int expired = corio_timeout_expired(s);
-    self->scope_deadline = s->outer;
+    corio__task_set_scope_deadline(self, s->outer);
     s->task = NULL;
     return expired ? CORIO_ETIMEDOUT : 0;
 }
@@ -63,7 +63,7 @@ int corio_wait_for_task_until(corio_task *t, corio_outcome *out,
                               int64_t deadline)
 {
     corio_task *self = corio__self();
-    if (!t || t->joined || t->detached || t == self) return CORIO_EINVAL;
+    if (!t || corio__task_handle_spent(t) || t == self) return CORIO_EINVAL;
     /* Wait without consuming t, so that we learn WHY the wait ended
      * (corio_join would hide it): 0, CORIO_ETIMEDOUT (our deadline or an
      * enclosing scope), CORIO_ECANCELED (we were cancelled). */

@@ -16,7 +16,7 @@
  * passes through the trampoline like any other and can give back what
  * its argument owns.
  */
-#include "sched.h"
+#include "coro/park.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -46,7 +46,7 @@ static void cancel_children(corio_taskgroup *g)
 {
     for (size_t i = 0; i < g->n; i++) {
         corio_task *t = g->children[i]->task;
-        if (t && t->state != CORIO_TASK_DONE) corio_cancel(t);
+        if (t && !corio__task_done(t)) corio_cancel(t);
     }
 }
 
@@ -64,8 +64,7 @@ static void *child_main(void *arg)
     /* The status task_finish is about to give this task: nothing can
      * change it between here and there, since we do not block again. */
     corio_task *self = corio__self();
-    int st = self->fail_code ? self->fail_code
-           : self->cancel_pending ? CORIO_ECANCELED : 0;
+    int st = corio__task_exit_status(self);
     if (st != 0 && st != CORIO_ECANCELED) {
         corio_taskgroup *g = c->group;
         c->status = st;
@@ -136,7 +135,7 @@ int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline)
     int own = 0; /* our own cancellation or deadline, once it happened */
     for (size_t i = 0; i < g->n; i++) {
         corio_task *t = g->children[i]->task;
-        while (t->state != CORIO_TASK_DONE) {
+        while (!corio__task_done(t)) {
             int rc = corio_task_wait_until(t, own ? CORIO_NEVER : deadline);
             if (rc == 0) break;
             /* The task that leaves the group was cancelled or its deadline

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #ifdef _WIN32
-#include "iocp.h" /* winsock2.h */
+#include "poller/iocp.h" /* winsock2.h */
 #include <ws2tcpip.h>
 #define CORIO_HAVE_AF_UNIX 0
 #else

@@ -3,7 +3,7 @@
  * completion port can watch, and exit notification through the loop. The
  * interface is process.h; the Unix twin is process_posix.c.
  *
- * Starting a child (corio_child_spawn):
+ * Starting a child (corio__child_spawn):
  *   - argv becomes ONE command line, quoted by the rules the Microsoft C
  *     runtime uses to split it again (quote_arg below), so that the
  *     child's argv is exactly ours, spaces, quotes and backslashes
@@ -14,8 +14,8 @@
  *     the system directories, then PATH; ".exe" is added when the name has
  *     no extension. A program that is not there is ERROR_FILE_NOT_FOUND
  *     from CreateProcessW itself, hence CORIO_ENOTFOUND at spawn time.
- *   - A piped stream is a named pipe pair (io_win.c: corio_iocp_pipe): our
- *     end overlapped, so corio_io_read/write can run on the completion
+ *   - A piped stream is a named pipe pair (io_win.c: corio__iocp_pipe): our
+ *     end overlapped, so corio__io_read/write can run on the completion
  *     port; the child's end plain and inheritable, since programs do
  *     ordinary blocking ReadFile / WriteFile on their stdio.
  *   - Only the child's three handles are inherited: the handle list
@@ -25,7 +25,7 @@
  *     see end of file).
  *
  * Learning that it exited, without blocking the loop
- * (corio_child_wait): a process handle is not something a completion
+ * (corio__child_wait): a process handle is not something a completion
  * port reports on, so RegisterWaitForSingleObject asks the system's
  * thread pool to wait for it. Its callback runs on a pool thread, where
  * no corio call but corio_call_soon_threadsafe is allowed; that call
@@ -47,14 +47,14 @@
  * asked for, and report the child's exit as -15 / -9 when it ended that
  * way, so the same test of "we stopped it" works on both systems.
  *
- * A child left running by corio_child_free: closing our handle is all it
+ * A child left running by corio__child_free: closing our handle is all it
  * takes. Windows keeps no zombie; the process object goes away when the
  * last handle to it is closed.
  */
 #include "process.h"
-#include "iocp.h"
-#include "coro/sched.h"
-#include "coro/error.h"
+#include "poller/iocp.h"
+#include "coro/park.h"
+#include "error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +69,12 @@ struct corio_child {
     int collected;        /* exit_code is final */
     int exit_code;
     int stopped_with;     /* CORIO_CHILD_TERMINATE / _KILL, 0 if not us */
-    corio_task *waiting;  /* the one task in corio_child_wait */
+    corio_task *waiting;  /* the one task in corio__child_wait */
 };
 
-const char *corio_child_watch_name(void) { return "wait registration"; }
+const char *corio__child_watch_name(void) { return "wait registration"; }
 
-void corio_child_allow_pidfd(int allow) { (void)allow; }
+void corio__child_allow_pidfd(int allow) { (void)allow; }
 
 /* ------------------------------------------------------------------ */
 /* UTF-8 -> UTF-16, and the command line                               */
@@ -221,7 +221,7 @@ static HANDLE inherit_ours(DWORD which)
 static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
 {
     corio_stdio mode[3];
-    corio_child_stdio_modes(o, mode);
+    corio__child_stdio_modes(o, mode);
     static const DWORD std_id[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
                                      STD_ERROR_HANDLE };
     for (int k = 0; k < 3; k++)
@@ -234,7 +234,7 @@ static int stdio_setup(const corio_process_opts *o, stdio_end end[3])
             break;
         case CORIO_STDIO_PIPE:
             /* stdin: we write, the child reads; stdout/stderr: reverse. */
-            rc = corio_iocp_pipe(&end[k].ours, &end[k].child, k != 0, 0, 1);
+            rc = corio__iocp_pipe(&end[k].ours, &end[k].child, k != 0, 0, 1);
             break;
         case CORIO_STDIO_NULL: {
             SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
@@ -308,7 +308,7 @@ static BOOL create_process(wchar_t *cmd, wchar_t *env, wchar_t *cwd,
     return ok;
 }
 
-int corio_child_spawn(const char *const *argv, const corio_process_opts *o,
+int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
                       corio_child **out, corio_fd pipes[3])
 {
     for (int k = 0; k < 3; k++) pipes[k] = CORIO_CHILD_NO_FD;
@@ -352,7 +352,7 @@ out:
     return rc;
 }
 
-long corio_child_pid(const corio_child *c) { return (long)c->pid; }
+long corio__child_pid(const corio_child *c) { return (long)c->pid; }
 
 /* ------------------------------------------------------------------ */
 /* Wait                                                                */
@@ -405,7 +405,7 @@ static VOID CALLBACK on_exit_thread(PVOID arg, BOOLEAN timed_out)
 static int park_until_exit(corio_child *c, int64_t deadline)
 {
     corio_loop *l = corio__loop();
-    corio_task *self = l->current;
+    corio_task *self = corio__self();
     exit_watch w;
     ZeroMemory(&w, sizeof w);
     w.loop = l;
@@ -431,28 +431,27 @@ static int park_until_exit(corio_child *c, int64_t deadline)
         !InterlockedCompareExchange(&w.post_failed, 0, 0)) {
         /* Its on_exit_loop is queued on our loop and points at w: wait
          * for it, shielded, as for an OVERLAPPED after CancelIoEx. */
-        self->shield++;
+        corio_shield_begin();
         while (!w.delivered) {
             w.parked = 1;
             corio__park_on(CORIO_NEVER, "process exit (late)");
             w.parked = 0;
         }
-        self->shield--;
+        corio_shield_end();
     }
     return why;
 }
 
-int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
+int corio__child_wait(corio_child *c, int *exit_code, int64_t deadline)
 {
     for (;;) {
         if (try_collect(c)) {
             if (exit_code) *exit_code = c->exit_code;
             return 0;
         }
-        corio_loop *l = corio__loop();
-        if (!l || !l->current) return CORIO_ENOLOOP;
+        if (!corio__self()) return CORIO_ENOLOOP;
         if (c->waiting) return CORIO_EBUSY;
-        c->waiting = l->current;
+        c->waiting = corio__self();
         int rc = park_until_exit(c, deadline);
         c->waiting = NULL;
         /* An exit that came together with the deadline still counts. */
@@ -464,7 +463,7 @@ int corio_child_wait(corio_child *c, int *exit_code, int64_t deadline)
 /* Terminate, kill, free                                               */
 /* ------------------------------------------------------------------ */
 
-int corio_child_signal(corio_child *c, int how)
+int corio__child_signal(corio_child *c, int how)
 {
     if (c->collected) return CORIO_EALREADY;
     if (!TerminateProcess(c->process, TERMINATED_CODE)) {
@@ -478,7 +477,7 @@ int corio_child_signal(corio_child *c, int how)
     return 0;
 }
 
-void corio_child_free(corio_child *c)
+void corio__child_free(corio_child *c)
 {
     if (!c) return;
     /* No zombies on Windows: the process lives on if it is running, and

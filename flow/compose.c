@@ -19,7 +19,7 @@
  * Nothing here keeps its own list of finished tasks: a task's state (DONE)
  * is the truth, and the watch only says "look again".
  */
-#include "sched.h"
+#include "coro/park.h"
 
 #include <stdlib.h>
 
@@ -34,8 +34,8 @@ static void watch(corio_task *const *tasks, size_t n, corio_waiter *w,
     for (size_t i = 0; i < n; i++) {
         corio_task *t = tasks[i];
         if (!t || (skip && skip[i]) || w[i].linked) continue;
-        if (t->state == CORIO_TASK_DONE) continue;
-        corio_waitq_push(&t->done_waiters, &w[i]);
+        if (corio__task_done(t)) continue;
+        corio__waitq_push(corio__task_done_waiters(t), &w[i]);
     }
 }
 
@@ -44,7 +44,7 @@ static void watch(corio_task *const *tasks, size_t n, corio_waiter *w,
 static void unwatch(corio_task *const *tasks, size_t n, corio_waiter *w)
 {
     for (size_t i = 0; i < n; i++)
-        if (w[i].linked) corio_waitq_remove(&tasks[i]->done_waiters, &w[i]);
+        if (w[i].linked) corio__waitq_remove(corio__task_done_waiters(tasks[i]), &w[i]);
 }
 
 static corio_waiter *waiters_new(corio_task *self, size_t n)
@@ -59,15 +59,15 @@ static corio_waiter *waiters_new(corio_task *self, size_t n)
  * already be freed: they are the caller's bug, caught where we can.) */
 static int valid_handle(const corio_task *t, const corio_task *self)
 {
-    return t && !t->joined && !t->detached && t != self &&
-           (!self || t->loop == self->loop);
+    return t && !corio__task_handle_spent(t) && t != self &&
+           (!self || corio__task_loop(t) == corio__task_loop(self));
 }
 
 /* The deadline a park of self would really use, to tell "my own deadline
  * passed" (not an error for wait) from "a timeout scope passed". */
 static int own_deadline_expired(const corio_task *self, int64_t deadline)
 {
-    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
+    int64_t scope = corio__task_park_limit(self);
     return deadline <= scope;
 }
 
@@ -123,7 +123,7 @@ int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
     for (;;) {
         /* Harvest what finished, in array order. */
         for (size_t i = 0; i < n; i++) {
-            if (!tasks[i] || tasks[i]->state != CORIO_TASK_DONE) continue;
+            if (!tasks[i] || !corio__task_done(tasks[i])) continue;
             int st = take(tasks, i, out);
             left--;
             if (st != 0) {
@@ -199,9 +199,9 @@ static int wait_met(corio_task *const *tasks, size_t n, corio_wait_mode mode,
     size_t done = 0;
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
-        if (tasks[i]->state != CORIO_TASK_DONE) continue;
+        if (!corio__task_done(tasks[i])) continue;
         done++;
-        int st = tasks[i]->status;
+        int st = corio__task_status(tasks[i]);
         if (st != 0 && st != CORIO_ECANCELED) failed = 1;
     }
     *ndone = done;
@@ -246,7 +246,7 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
         wait_met(tasks, n, mode, &ndone);
     }
     for (size_t i = 0; done && i < n; i++)
-        done[i] = tasks[i]->state == CORIO_TASK_DONE;
+        done[i] = corio__task_done(tasks[i]);
     return rc ? rc : (int)ndone;
 }
 
@@ -311,7 +311,7 @@ int corio_as_completed_next_until(corio_as_completed *it, size_t *index,
         /* A task already yielded may have been joined and freed by the
          * caller: `given` keeps us from ever looking at it again. */
         for (size_t i = 0; i < it->n; i++) {
-            if (it->given[i] || it->tasks[i]->state != CORIO_TASK_DONE)
+            if (it->given[i] || !corio__task_done(it->tasks[i]))
                 continue;
             it->given[i] = 1;
             it->left--;
@@ -360,7 +360,7 @@ static void hand_to_reaper(corio_task *t, corio_discard_fn discard)
 {
     reaper_job *job = malloc(sizeof *job);
     corio_task_opts o = { .name = "shield-reaper" };
-    corio_task *r = job ? corio_loop_spawn(t->loop, reaper_main, job, &o) : NULL;
+    corio_task *r = job ? corio_loop_spawn(corio__task_loop(t), reaper_main, job, &o) : NULL;
     if (!r) { /* out of memory: let t run alone, its result is dropped */
         free(job);
         corio_detach(t);

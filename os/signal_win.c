@@ -30,7 +30,7 @@
  * CORIO_ENOTSUP (raise() only runs the C runtime's own handlers, in the
  * calling thread).
  */
-#include "poller/signal.h"
+#include "signal.h"
 #include "corio.h"
 
 #include <signal.h>

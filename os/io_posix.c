@@ -9,7 +9,7 @@
  *         try the system call;            // non-blocking descriptor
  *         success or a real error?  -> return it
  *         EAGAIN?  -> park in the descriptor's reader or writer slot
- *                     (corio_poller_wait_fd) until the poller says
+ *                     (corio__netpoll_wait_fd) until the poller says
  *                     "ready", then go round again
  *     }
  *
@@ -20,21 +20,20 @@
  * simply gets EAGAIN again and parks again.
  *
  * One recv, from the public call down to epoll_wait:
- *   corio_io_recv -> io_until_done -> recv() says EAGAIN
- *   -> corio_poller_wait_fd (poller/epoll.c: attach on first use)
- *   -> corio_fdtable_park (poller/fdtable.c: the reader slot)
- *   -> corio__park_on (coro/sched.c: switch to the next task or the loop)
- *   ... the loop calls corio_poller_wait -> epoll_wait
- *   -> corio_fdtable_ready -> corio__unpark
+ *   corio__io_recv -> io_until_done -> recv() says EAGAIN
+ *   -> corio__netpoll_wait_fd (poller/netpoll.c: attach on first use,
+ *      then the task goes into the descriptor's reader slot)
+ *   -> corio__park_on (coro/: switch to the next task or the loop)
+ *   ... the loop calls corio__netpoll_poll -> corio__poller_wait
+ *   -> epoll_wait (poller/epoll.c) -> corio__netpoll_ready -> corio__unpark
  *   -> back in io_until_done -> recv() again.
  *
  * Errors are turned into CORIO_E* codes by one function, corio__error_from_errno().
  */
 #include "io.h"
 #include "addr.h"
-#include "poller.h"
-#include "coro/sched.h"
-#include "coro/error.h"
+#include "error.h"
+#include "poller/netpoll.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,9 +71,12 @@ typedef ptrdiff_t (*io_attempt)(corio_fd fd, io_op *op);
  * CORIO_ECANCELED, CORIO_ECLOSED, CORIO_EBUSY, CORIO_ENOLOOP. */
 static int io_park(corio_fd fd, int dir, int64_t deadline)
 {
-    corio_loop *loop = corio__loop();
-    if (!loop || !loop->current || !loop->poller) return CORIO_ENOLOOP;
-    return corio_poller_wait_fd(loop->poller, fd, dir, deadline);
+    return corio__netpoll_wait_fd(fd, dir, deadline);
+}
+
+int corio__io_wait_ready(corio_fd fd, int dir, int64_t deadline)
+{
+    return io_park(fd, dir, deadline);
 }
 
 /* The one loop every blocking operation runs. We try BEFORE parking, so
@@ -132,7 +134,7 @@ static void fd_no_sigpipe(int fd)
 #define IO_SEND_FLAGS 0
 #endif
 
-int corio_io_socket(int family, int type, corio_fd *out)
+int corio__io_socket(int family, int type, corio_fd *out)
 {
     int af, st;
     if (!out) return CORIO_EINVAL;
@@ -162,7 +164,7 @@ int corio_io_socket(int family, int type, corio_fd *out)
 #endif
     fd_no_sigpipe(fd);
     /* "Attached" happens lazily: the poller attaches a descriptor the
-     * first time a task waits on it (corio_poller_wait_fd), which saves a
+     * first time a task waits on it (corio__netpoll_wait_fd), which saves a
      * system call for sockets that never block. */
     *out = fd;
     return 0;
@@ -175,12 +177,12 @@ static int set_int_option(corio_fd fd, int level, int name, int value)
     return 0;
 }
 
-int corio_io_set_reuseaddr(corio_fd fd, int on)
+int corio__io_set_reuseaddr(corio_fd fd, int on)
 {
     return set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, on != 0);
 }
 
-int corio_io_set_reuseport(corio_fd fd, int on)
+int corio__io_set_reuseport(corio_fd fd, int on)
 {
 #ifdef SO_REUSEPORT
     return set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, on != 0);
@@ -190,12 +192,12 @@ int corio_io_set_reuseport(corio_fd fd, int on)
 #endif
 }
 
-int corio_io_set_nodelay(corio_fd fd, int on)
+int corio__io_set_nodelay(corio_fd fd, int on)
 {
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
-int corio_io_get_nodelay(corio_fd fd)
+int corio__io_get_nodelay(corio_fd fd)
 {
     int value = 0;
     socklen_t len = sizeof value;
@@ -204,20 +206,20 @@ int corio_io_get_nodelay(corio_fd fd)
     return value != 0;
 }
 
-int corio_io_bind(corio_fd fd, const corio_addr *a)
+int corio__io_bind(corio_fd fd, const corio_addr *a)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
     if (bind(fd, corio__addr_sa(a), (socklen_t)a->len) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
-int corio_io_listen(corio_fd fd, int backlog)
+int corio__io_listen(corio_fd fd, int backlog)
 {
     if (listen(fd, backlog) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
-int corio_io_local_addr(corio_fd fd, corio_addr *out)
+int corio__io_local_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -229,7 +231,7 @@ int corio_io_local_addr(corio_fd fd, corio_addr *out)
     return 0;
 }
 
-int corio_io_peer_addr(corio_fd fd, corio_addr *out)
+int corio__io_peer_addr(corio_fd fd, corio_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -279,7 +281,7 @@ static ptrdiff_t attempt_accept(corio_fd lfd, io_op *op)
     }
 }
 
-int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
+int corio__io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                     int64_t deadline)
 {
     if (!out) return CORIO_EINVAL;
@@ -290,7 +292,7 @@ int corio_io_accept(corio_fd lfd, corio_fd *out, corio_addr *peer,
                               &op);
 }
 
-int corio_io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
+int corio__io_connect(corio_fd fd, const corio_addr *a, int64_t deadline)
 {
     if (!a || a->len <= 0) return CORIO_EINVAL;
 
@@ -393,31 +395,29 @@ static ptrdiff_t attempt_write(corio_fd fd, io_op *op)
 #endif
 }
 
-ptrdiff_t corio_io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_recv(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
-    corio_loop *loop = corio__loop();
-    corio_poller *p = loop && loop->current ? loop->poller : NULL;
     /* The drained hint (fdtable.h): this stream socket's last recv was
      * short and no bytes have arrived since, so a recv now could only say
      * EAGAIN. Wait for the edge first and save that system call. */
-    if (p && corio_poller_read_drained(p, fd)) {
+    if (corio__netpoll_read_drained(fd)) {
         int rc = io_park(fd, CORIO_DIR_READ, deadline);
         if (rc < 0) return rc;
     }
     ptrdiff_t n = io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recv, &op);
-    if (p && n > 0 && (size_t)n < len) corio_poller_short_read(p, fd);
+    if (n > 0 && (size_t)n < len) corio__netpoll_short_read(fd);
     return n;
 }
 
-ptrdiff_t corio_io_send(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_send(corio_fd fd, const void *buf, size_t len,
                         int64_t deadline)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_send, &op);
 }
 
-ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
+ptrdiff_t corio__io_recvfrom(corio_fd fd, void *buf, size_t len,
                             corio_addr *from, int64_t deadline)
 {
     if (from) memset(from, 0, sizeof *from);
@@ -425,7 +425,7 @@ ptrdiff_t corio_io_recvfrom(corio_fd fd, void *buf, size_t len,
     return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_recvfrom, &op);
 }
 
-ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_sendto(corio_fd fd, const void *buf, size_t len,
                           const corio_addr *to, int64_t deadline)
 {
     if (to && to->len <= 0) return CORIO_EINVAL;
@@ -433,7 +433,7 @@ ptrdiff_t corio_io_sendto(corio_fd fd, const void *buf, size_t len,
     return io_until_done(fd, CORIO_DIR_WRITE, deadline, attempt_sendto, &op);
 }
 
-int corio_io_pipe(corio_fd fds[2])
+int corio__io_pipe(corio_fd fds[2])
 {
     int p[2];
 #ifdef SOCK_NONBLOCK /* the systems with SOCK_NONBLOCK have pipe2 too */
@@ -454,13 +454,13 @@ int corio_io_pipe(corio_fd fds[2])
     return 0;
 }
 
-ptrdiff_t corio_io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
+ptrdiff_t corio__io_read(corio_fd fd, void *buf, size_t len, int64_t deadline)
 {
     io_op op = { .buf = buf, .len = len };
     return io_until_done(fd, CORIO_DIR_READ, deadline, attempt_read, &op);
 }
 
-ptrdiff_t corio_io_write(corio_fd fd, const void *buf, size_t len,
+ptrdiff_t corio__io_write(corio_fd fd, const void *buf, size_t len,
                          int64_t deadline)
 {
     io_op op = { .buf = (void *)buf, .len = len };
@@ -478,19 +478,19 @@ static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
     }
 }
 
-ptrdiff_t corio_io_send_nowait(corio_fd fd, const void *buf, size_t len)
+ptrdiff_t corio__io_send_nowait(corio_fd fd, const void *buf, size_t len)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return attempt_once(fd, attempt_send, &op);
 }
 
-ptrdiff_t corio_io_write_nowait(corio_fd fd, const void *buf, size_t len)
+ptrdiff_t corio__io_write_nowait(corio_fd fd, const void *buf, size_t len)
 {
     io_op op = { .buf = (void *)buf, .len = len };
     return attempt_once(fd, attempt_write, &op);
 }
 
-int corio_io_is_socket(corio_fd fd)
+int corio__io_is_socket(corio_fd fd)
 {
     struct stat st;
     if (fstat(fd, &st) < 0) return corio__error_from_errno(errno);
@@ -501,21 +501,20 @@ int corio_io_is_socket(corio_fd fd)
 /* Ending                                                              */
 /* ------------------------------------------------------------------ */
 
-int corio_io_shutdown_write(corio_fd fd)
+int corio__io_shutdown_write(corio_fd fd)
 {
     if (shutdown(fd, SHUT_WR) < 0) return corio__error_from_errno(errno);
     return 0;
 }
 
-int corio_io_close(corio_fd fd)
+int corio__io_close(corio_fd fd)
 {
     /* Detach FIRST: epoll registrations belong to the open file
      * description, not the number, and a task parked on this fd must be
      * woken (with CORIO_ECLOSED) before the number can be reused by the
      * next socket. Detach answers CORIO_EINVAL for a descriptor that never
      * waited (it was never attached): nothing to undo then. */
-    corio_loop *loop = corio__loop();
-    if (loop && loop->poller) (void)corio_poller_detach(loop->poller, fd);
+    (void)corio__netpoll_detach(fd);
 
     /* No retry on EINTR: on Linux the descriptor is already gone, and a
      * second close could close someone else's new descriptor. */

@@ -12,19 +12,20 @@
  * only when it is not. No event can slip in between: events are handled
  * only when this thread's loop runs the poller, after we have parked.
  */
-#include "poller.h"
-#include "io.h"
-#include "coro/sched.h"
+#include "os/io.h"
+#include "os/fd.h"
+#include "poller/netpoll.h"
+#include "coro/park.h"
 
 static int wait_ready(corio_fd fd, int dir, int64_t deadline)
 {
-    corio_loop *l = corio__loop();
-    if (!l || !l->current) return CORIO_ENOLOOP;
+    corio_task *self = corio__self();
+    if (!self) return CORIO_ENOLOOP;
     /* A cancelled task is told so before anything else. */
-    if (corio__cancel_due(l->current)) return CORIO_ECANCELED;
+    if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int now = corio__fd_ready_now(fd, dir);
     if (now != 0) return now < 0 ? now : 0;
-    return corio_poller_wait_fd(l->poller, fd, dir, deadline);
+    return corio__io_wait_ready(fd, dir, deadline);
 }
 
 int corio_wait_readable_until(corio_fd fd, int64_t deadline)
@@ -49,13 +50,11 @@ int corio_wait_writable(corio_fd fd)
 
 int corio_fd_detach(corio_fd fd)
 {
-    corio_loop *l = corio__loop();
-    if (!l) return CORIO_ENOLOOP;
-    return corio_poller_detach(l->poller, fd);
+    return corio__netpoll_detach(fd);
 }
 
 /* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. */
 int corio_fd_close(corio_fd fd)
 {
-    return corio_io_close(fd);
+    return corio__io_close(fd);
 }

@@ -1,12 +1,13 @@
 /*
- * fd_win.c — "is this socket ready right now?" for fd.c. On Windows a
- * corio_fd is a SOCKET; the readiness request that corio_poller_wait_fd
- * issues (a zero-byte receive, or an AFD poll request, see iocp.c)
+ * fd_win.c — "is this socket ready right now?" for net/fd.c. On Windows a
+ * corio_fd is a SOCKET; the readiness request that corio__io_wait_ready
+ * issues (a zero-byte receive, or an AFD poll request, see os/io_win.c)
  * completes at once when the socket is already ready, so no separate check
  * is needed: the answer is "ask the poller". Other handles (pipes, files)
  * are not pollable and fail there with CORIO_EINVAL.
  */
-#include "iocp.h"
+#include "fd.h"
+#include "poller/iocp.h"
 
 int corio__fd_is_tcp_socket(corio_fd fd)
 {

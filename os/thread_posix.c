@@ -1,14 +1,14 @@
 /*
- * os_posix.c — clock, mutex, condition variable and threads on POSIX.
+ * thread_posix.c — clock, mutex, condition variable and threads on POSIX.
  */
-#include "os.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-int64_t corio_os_now_ns(void)
+int64_t corio__os_now_ns(void)
 {
     struct timespec ts;
     /* CLOCK_MONOTONIC never jumps with the wall clock; on Linux it is read
@@ -17,12 +17,12 @@ int64_t corio_os_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void corio_os_on_fork_child(void (*fn)(void))
+void corio__os_on_fork_child(void (*fn)(void))
 {
     pthread_atfork(NULL, NULL, fn);
 }
 
-int corio_os_cpu_count(void)
+int corio__os_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -32,39 +32,39 @@ struct corio_os_mutex { pthread_mutex_t m; };
 struct corio_os_cond { pthread_cond_t c; };
 struct corio_os_thread { pthread_t t; void (*fn)(void *); void *arg; };
 
-corio_os_mutex *corio_os_mutex_new(void)
+corio_os_mutex *corio__os_mutex_new(void)
 {
     corio_os_mutex *m = malloc(sizeof *m);
     if (m) pthread_mutex_init(&m->m, NULL);
     return m;
 }
-void corio_os_mutex_free(corio_os_mutex *m)
+void corio__os_mutex_free(corio_os_mutex *m)
 {
     if (!m) return;
     pthread_mutex_destroy(&m->m);
     free(m);
 }
-void corio_os_mutex_lock(corio_os_mutex *m) { pthread_mutex_lock(&m->m); }
-void corio_os_mutex_unlock(corio_os_mutex *m) { pthread_mutex_unlock(&m->m); }
+void corio__os_mutex_lock(corio_os_mutex *m) { pthread_mutex_lock(&m->m); }
+void corio__os_mutex_unlock(corio_os_mutex *m) { pthread_mutex_unlock(&m->m); }
 
-corio_os_cond *corio_os_cond_new(void)
+corio_os_cond *corio__os_cond_new(void)
 {
     corio_os_cond *c = malloc(sizeof *c);
     if (c) pthread_cond_init(&c->c, NULL);
     return c;
 }
-void corio_os_cond_free(corio_os_cond *c)
+void corio__os_cond_free(corio_os_cond *c)
 {
     if (!c) return;
     pthread_cond_destroy(&c->c);
     free(c);
 }
-void corio_os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
+void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 {
     pthread_cond_wait(&c->c, &m->m);
 }
-void corio_os_cond_signal(corio_os_cond *c) { pthread_cond_signal(&c->c); }
-void corio_os_cond_broadcast(corio_os_cond *c) { pthread_cond_broadcast(&c->c); }
+void corio__os_cond_signal(corio_os_cond *c) { pthread_cond_signal(&c->c); }
+void corio__os_cond_broadcast(corio_os_cond *c) { pthread_cond_broadcast(&c->c); }
 
 static void *thread_main(void *p)
 {
@@ -73,7 +73,7 @@ static void *thread_main(void *p)
     return NULL;
 }
 
-corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg)
+corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 {
     corio_os_thread *t = malloc(sizeof *t);
     if (!t) return NULL;
@@ -86,7 +86,7 @@ corio_os_thread *corio_os_thread_start(void (*fn)(void *), void *arg)
     return t;
 }
 
-void corio_os_thread_join(corio_os_thread *t)
+void corio__os_thread_join(corio_os_thread *t)
 {
     pthread_join(t->t, NULL);
     free(t);

@@ -6,7 +6,7 @@
  * getaddrinfo's odd failures map differently.
  */
 #include "addr.h"
-#include "coro/error.h"
+#include "error.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@
 #endif
 
 #ifdef _WIN32
-static void sockets_ready(void) { corio_iocp_wsa_init(); }
+static void sockets_ready(void) { corio__iocp_wsa_init(); }
 #else
 static void sockets_ready(void) {}
 #endif
@@ -224,7 +224,7 @@ static int resolve_error(int e)
     }
 }
 
-int corio_io_resolve_blocking(const char *host, int port, int family,
+int corio__io_resolve_blocking(const char *host, int port, int family,
                               corio_addr *out, size_t max)
 {
     if (!host || !out || max == 0 || port < 0 || port > 65535)

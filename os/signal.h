@@ -23,8 +23,8 @@
  * runs may give one notify call, as the kernel itself merges standard
  * signals that are pending.
  */
-#ifndef CORIO_POLLER_SIGNAL_H
-#define CORIO_POLLER_SIGNAL_H
+#ifndef CORIO_OS_SIGNAL_H
+#define CORIO_OS_SIGNAL_H
 
 /* Called once per (coalesced) delivery, on a thread that is never a
  * loop's and never inside a signal handler. */

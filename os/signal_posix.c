@@ -35,9 +35,9 @@
  *     that made it, and a later watch in the child makes its own pipe and
  *     listener.
  */
-#include "poller/signal.h"
+#include "signal.h"
 #include "corio.h"
-#include "coro/error.h"
+#include "error.h"
 
 #include <errno.h>
 #include <fcntl.h>
