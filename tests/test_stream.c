@@ -42,31 +42,11 @@
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 13 % 251); }
 
-/* A connected loopback pair: *raw is a plain socket (the "peer"), *sp a
- * stream over the other end (NULL for the raw end only). */
-static int socket_pair(corio_fd *a, corio_fd *b)
-{
-    corio_addr at, bound;
-    corio_fd lfd;
-    int64_t dl = corio_deadline_in(CORIO_SEC(10));
-    corio_addr_ip(&at, "127.0.0.1", 0);
-    int rc = corio_tcp_listen(&at, 4, 0, &lfd);
-    if (rc < 0) return rc;
-    rc = corio_sock_local_addr(lfd, &bound);
-    if (rc == 0) rc = corio_tcp_connect_until(&bound, a, dl);
-    if (rc == 0) {
-        rc = corio_tcp_accept_until(lfd, b, NULL, dl);
-        if (rc < 0) corio_fd_close(*a);
-    }
-    corio_fd_close(lfd);
-    return rc;
-}
-
 static int stream_and_peer(const corio_stream_opts *o, corio_stream **sp,
                            corio_fd *peer)
 {
     corio_fd a;
-    int rc = socket_pair(&a, peer);
+    int rc = corio_test_tcp_pair(&a, peer);
     if (rc < 0) return rc;
     *sp = corio_stream_open(a, o);
     if (!*sp) {

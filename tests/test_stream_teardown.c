@@ -72,31 +72,13 @@ typedef struct tcase {
 
 /* ---- the two ends ---------------------------------------------------- */
 
-static int tcp_pair(corio_fd *a, corio_fd *b)
-{
-    corio_addr at, bound;
-    corio_fd lfd;
-    int64_t dl = corio_deadline_in(WAIT_LIMIT);
-    corio_addr_ip(&at, "127.0.0.1", 0);
-    int rc = corio_tcp_listen(&at, 4, 0, &lfd);
-    if (rc < 0) return rc;
-    rc = corio_sock_local_addr(lfd, &bound);
-    if (rc == 0) rc = corio_tcp_connect_until(&bound, a, dl);
-    if (rc == 0) {
-        rc = corio_tcp_accept_until(lfd, b, NULL, dl);
-        if (rc < 0) corio_fd_close(*a);
-    }
-    corio_fd_close(lfd);
-    return rc;
-}
-
 static int make_pair(transport kind, pair *p)
 {
     corio_fd fds[2];
     int rc;
     switch (kind) {
     case T_TCP:
-        rc = tcp_pair(&fds[0], &fds[1]);
+        rc = corio_test_tcp_pair(&fds[0], &fds[1]);
         if (rc < 0) return rc;
         p->s = corio_stream_open(fds[0], NULL);
         p->peer = fds[1];

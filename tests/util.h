@@ -197,4 +197,24 @@ static inline int count_open_fds(void)
 #endif
 }
 
+/* A connected TCP pair over loopback, from inside a task: *a the
+ * connecting end, *b the accepted one. 0 or the failing call's code. */
+static inline int corio_test_tcp_pair(corio_fd *a, corio_fd *b)
+{
+    corio_addr at, bound;
+    corio_fd lfd;
+    int64_t dl = corio_deadline_in(WAIT_LIMIT);
+    corio_addr_ip(&at, "127.0.0.1", 0);
+    int rc = corio_tcp_listen(&at, 4, 0, &lfd);
+    if (rc < 0) return rc;
+    rc = corio_sock_local_addr(lfd, &bound);
+    if (rc == 0) rc = corio_tcp_connect_until(&bound, a, dl);
+    if (rc == 0) {
+        rc = corio_tcp_accept_until(lfd, b, NULL, dl);
+        if (rc < 0) corio_fd_close(*a);
+    }
+    corio_fd_close(lfd);
+    return rc;
+}
+
 #endif
