@@ -357,6 +357,8 @@ int corio_lock_try_acquire(corio_lock *l);
  * calling task does not hold it. */
 int corio_lock_release(corio_lock *l);
 bool corio_lock_locked(const corio_lock *l);
+/* Tasks waiting in acquire (asyncio's repr "waiters:N"). */
+size_t corio_lock_n_waiting(const corio_lock *l);
 
 /* ---- Semaphore and BoundedSemaphore ---- */
 
@@ -364,6 +366,7 @@ typedef struct corio_sem {
     size_t value;         /* units available now */
     size_t bound;         /* bounded: the initial value, never exceeded */
     bool bounded;
+    size_t handed;        /* units handed to woken waiters not yet run */
     corio_waitq waiters;  /* tasks in acquire */
 } corio_sem;
 
@@ -371,17 +374,22 @@ void corio_sem_init(corio_sem *s, size_t value);
 /* A BoundedSemaphore: releasing it above `value` is CORIO_EOVERFLOW. */
 void corio_bsem_init(corio_sem *s, size_t value);
 void corio_sem_destroy(corio_sem *s);
-/* Take one unit: 0, CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+/* Take one unit: 0, CORIO_ETIMEDOUT, CORIO_ECANCELED. FIFO with no
+ * barging, as asyncio since 3.11.1 (gh-90155): while a waiter that was
+ * handed a unit has not run yet, a newcomer waits even if value > 0. */
 int corio_sem_acquire(corio_sem *s);
 int corio_sem_acquire_until(corio_sem *s, int64_t deadline);
-/* 0, or CORIO_EAGAIN if no unit is free. */
+/* 0, or CORIO_EAGAIN if acquire would suspend (corio_sem_locked). */
 int corio_sem_try_acquire(corio_sem *s);
 /* Give one unit back (to the first waiter if there is one). Any task may
  * release. 0, or CORIO_EOVERFLOW for a bounded semaphore already full. */
 int corio_sem_release(corio_sem *s);
 size_t corio_sem_value(const corio_sem *s);
-/* asyncio's locked(): true if acquire would suspend. */
+/* asyncio's locked(): true if acquire would suspend, that is if no unit
+ * is free or a woken waiter has not taken its unit yet. */
 bool corio_sem_locked(const corio_sem *s);
+/* Tasks waiting in acquire. */
+size_t corio_sem_n_waiting(const corio_sem *s);
 
 /* ---- Event ---- */
 
@@ -402,6 +410,8 @@ bool corio_event_is_set(const corio_event *e);
 /* 0 once the event is set; CORIO_ETIMEDOUT, CORIO_ECANCELED. */
 int corio_event_wait(corio_event *e);
 int corio_event_wait_until(corio_event *e, int64_t deadline);
+/* Tasks waiting for the event (a woken one no longer counts). */
+size_t corio_event_n_waiting(const corio_event *e);
 
 /* ---- Condition ---- */
 
@@ -430,9 +440,11 @@ int corio_cond_release(corio_cond *c);
  */
 int corio_cond_wait(corio_cond *c);
 int corio_cond_wait_until(corio_cond *c, int64_t deadline);
-/* Wait until pred(arg) is true (checked first, then after each wake-up,
- * always with the lock held). 0 once it is true; else the error of the
- * last wait (still holding the lock). */
+/* Wait until pred(arg) is true (checked first, then after each wake-up
+ * with the lock held). 0 once it is true; else the error of the last wait
+ * (still holding the lock). A predicate true at the first check returns 0
+ * even if the caller does not hold the lock (as asyncio); only a call that
+ * would wait without the lock is CORIO_EPERM. */
 int corio_cond_wait_for(corio_cond *c, corio_predicate pred, void *arg);
 int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
                               int64_t deadline);
@@ -440,6 +452,10 @@ int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
  * Returns how many were woken, or CORIO_EPERM. */
 int corio_cond_notify(corio_cond *c, size_t n);
 int corio_cond_notify_all(corio_cond *c);
+/* asyncio's Condition.locked(): the lock is held (by any task). */
+bool corio_cond_locked(const corio_cond *c);
+/* Tasks waiting for a notify (not those re-acquiring the lock). */
+size_t corio_cond_n_waiting(const corio_cond *c);
 
 /* ---- Barrier ---- */
 
@@ -447,6 +463,9 @@ typedef struct corio_barrier {
     unsigned parties;
     bool broken;
     corio_waitq waiters;  /* tasks in wait, in arrival order */
+    corio_waitq draining; /* let through (or broken), not yet left */
+    corio_waitq blocked;  /* arrived while draining: the next group */
+    size_t entering;      /* woken from `blocked`, not yet arrived again */
 } corio_barrier;
 
 /* 0, or CORIO_EINVAL if parties is 0 or above INT_MAX. */
@@ -458,17 +477,26 @@ void corio_barrier_destroy(corio_barrier *b);
  * arrival gets parties-1), or a negative code: CORIO_EBROKEN (aborted or
  * reset), CORIO_ETIMEDOUT, CORIO_ECANCELED. A waiter that times out or is
  * cancelled withdraws without breaking the barrier, as in asyncio.
+ * States as asyncio's: after a group is let through the barrier DRAINS
+ * until each of its tasks has run; a task that arrives meanwhile waits for
+ * the next group. A reset or abort breaks the tasks still waiting and
+ * those let through that have not run yet (both get CORIO_EBROKEN).
  */
 int corio_barrier_wait(corio_barrier *b);
 int corio_barrier_wait_until(corio_barrier *b, int64_t deadline);
 /* Break the barrier: every waiter and every later wait gets CORIO_EBROKEN
  * until corio_barrier_reset. */
 void corio_barrier_abort(corio_barrier *b);
-/* Wake every waiter with CORIO_EBROKEN and return to the empty state. */
+/* Wake every waiter with CORIO_EBROKEN and return to the empty state
+ * (asyncio's "resetting" until the broken tasks have left). */
 void corio_barrier_reset(corio_barrier *b);
 unsigned corio_barrier_parties(const corio_barrier *b);
+/* Tasks waiting in the group filling up (0 while draining, as asyncio). */
 size_t corio_barrier_n_waiting(const corio_barrier *b);
 bool corio_barrier_broken(const corio_barrier *b);
+/* True while tasks let through (or broken by a reset) have not left yet:
+ * asyncio's "draining" and "resetting" states. */
+bool corio_barrier_draining(const corio_barrier *b);
 
 /* ---- Queues: Queue (FIFO), LifoQueue, PriorityQueue ---- */
 
@@ -531,6 +559,9 @@ size_t corio_queue_size(const corio_queue *q);
 size_t corio_queue_maxsize(const corio_queue *q);
 bool corio_queue_empty(const corio_queue *q);
 bool corio_queue_full(const corio_queue *q);
+/* Tasks blocked in get (the queue was empty) / in put (it was full). */
+size_t corio_queue_n_getters(const corio_queue *q);
+size_t corio_queue_n_putters(const corio_queue *q);
 
 /*
  * corio_queue_put and corio_queue_get, inline. The commonest put (a FIFO
