@@ -67,8 +67,7 @@ static int valid_handle(const corio_task *t, const corio_task *self)
  * passed" (not an error for wait) from "a timeout scope passed". */
 static int own_deadline_expired(const corio_task *self, int64_t deadline)
 {
-    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
-    return deadline <= scope;
+    return deadline <= corio__scope_deadline(self);
 }
 
 /* ---------- gather ---------- */
@@ -217,7 +216,9 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                      int64_t deadline, bool *done)
 {
     corio_task *self = corio__self();
-    if (n && !tasks) return CORIO_EINVAL;
+    /* Waiting for none of nothing is a bug in the caller, as asyncio says
+     * with ValueError (test_wait_errors); gather of nothing is fine. */
+    if (n == 0 || !tasks) return CORIO_EINVAL;
     if (mode != CORIO_FIRST_COMPLETED && mode != CORIO_FIRST_EXCEPTION &&
         mode != CORIO_ALL_COMPLETED)
         return CORIO_EINVAL;

@@ -410,8 +410,8 @@ int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
      * not suspend does not even start the call. */
     if (corio__cancel_due(self)) return CORIO_ECANCELED;
     int64_t limit = deadline;
-    if (!self->shield && self->scope_deadline < limit)
-        limit = self->scope_deadline;
+    if (corio__scope_deadline(self) < limit)
+        limit = corio__scope_deadline(self);
     if (limit != CORIO_NEVER && limit <= corio_now()) return CORIO_ETIMEDOUT;
 
     loop_pools *lp = loop_pools_of(l);

@@ -106,6 +106,7 @@ struct corio_task {
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
     uint64_t id;
     int64_t scope_deadline;   /* innermost timeout scope (CORIO_NEVER) */
+    corio_timeout *scopes;    /* open timeout scopes, innermost first */
     void *locals;             /* task-local storage (coro/locals.c) */
     /* Cold: deadlines, debug and naming. */
     corio_timer timer;        /* the park deadline */
@@ -243,6 +244,17 @@ static inline int corio__unpark_if_waiting(corio_task *t, int status) {
     if (t->state != CORIO_TASK_WAITING) return 0;
     corio__unpark(t, status);
     return 1;
+}
+/* The timeout-scope deadline that bounds a park of t now. Unshielded:
+ * every open scope (scope_deadline, their minimum). Shielded: only the
+ * scopes opened inside the innermost shield, which are on top of the
+ * stack with its depth (coro/timeout.c); the shield cuts off the rest. */
+static inline int64_t corio__scope_deadline(const corio_task *t) {
+    if (t->shield == 0) return t->scope_deadline;
+    const corio_timeout *s = t->scopes;
+    if (s && s->shield == t->shield)
+        return s->deadline < s->bound ? s->deadline : s->bound;
+    return CORIO_NEVER;
 }
 /* Would a park fail at once with CORIO_ECANCELED? */
 static inline int corio__cancel_due(const corio_task *t) {

@@ -55,6 +55,7 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->all_prev = NULL;
     t->id = ++l->next_id;
     t->scope_deadline = CORIO_NEVER;
+    t->scopes = NULL;
     t->locals = NULL;
     corio_timer_init(&t->timer, NULL);
     t->parked_on = NULL;

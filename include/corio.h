@@ -200,7 +200,9 @@ const char *corio_task_state_name(corio_task_state s);
 void *corio_fail(int err);
 
 /* Give every other ready task a turn. Returns CORIO_ECANCELED if the task
- * is cancelled (it still yields), else 0. */
+ * is cancelled, CORIO_ETIMEDOUT if an enclosing timeout scope has expired
+ * (it still yields in both cases, as asyncio's sleep(0) does), else 0.
+ * corio_sleep(0) and a sleep to a past deadline are a yield. */
 int corio_yield(void);
 int corio_sleep(int64_t ns);
 int corio_sleep_until(int64_t deadline);
@@ -783,7 +785,8 @@ typedef enum {
  * Errors: CORIO_ECANCELED (the caller was cancelled), CORIO_ETIMEDOUT
  * (an enclosing timeout scope passed; the deadline argument itself never
  * gives an error), CORIO_ENOMEM (done[] is filled in these cases too),
- * CORIO_EINVAL (a NULL, joined or detached handle: nothing is filled).
+ * CORIO_EINVAL (a NULL, joined or detached handle, or n == 0 as asyncio's
+ * ValueError for an empty set: nothing is filled).
  */
 int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
@@ -833,7 +836,11 @@ void corio_as_completed_end(corio_as_completed *it);
  * While the scope is open every blocking call of the task is bounded by
  * the deadline; once it passes they all return CORIO_ETIMEDOUT (sticky
  * inside the scope; a corio_join passes it on to the joined task as a
- * cancellation). Shielded code is not bounded. Scopes nest and must be
+ * cancellation). A shield cuts a task off from the scopes opened outside
+ * it, but a scope opened INSIDE a shield bounds what is inside it, as in
+ * asyncio, where the code inside shield() is a task with scopes of its own
+ * (test_timeout_after_cancellation: a cancelled task can bound its
+ * shielded cleanup). Scopes nest and must be
  * ended in reverse order: the struct keeps the enclosing deadline and end
  * restores it. An inner scope never extends an outer one.
  * corio_timeout_end returns CORIO_ETIMEDOUT only if THIS scope's deadline
@@ -846,12 +853,25 @@ typedef struct corio_timeout {
     corio_task *task;
     int64_t deadline; /* this scope's own */
     int64_t outer;    /* the enclosing scope's, restored by end */
+    /* Private: the scopes of a task form a stack, innermost first. */
+    struct corio_timeout *enclosing;
+    int64_t bound;    /* the enclosing scopes' deadline that applies here */
+    int shield;       /* the task's shield depth when it was opened */
 } corio_timeout;
 
 void corio_timeout_begin(corio_timeout *s, int64_t deadline);
 int corio_timeout_end(corio_timeout *s);
 /* Would end report CORIO_ETIMEDOUT now? */
 bool corio_timeout_expired(const corio_timeout *s);
+/* ---- asyncio.Timeout.when() / reschedule() ---- */
+/* The scope's own deadline (CORIO_NEVER for none). */
+int64_t corio_timeout_when(const corio_timeout *s);
+/* Move an open scope's deadline, later or earlier (CORIO_NEVER: none):
+ * from the next blocking call on, the task is bounded by the new value. Only
+ * the task that opened the scope may move it (else CORIO_EPERM);
+ * CORIO_EINVAL if the scope is not open. A deadline already past makes the
+ * next blocking call (a yield included) return CORIO_ETIMEDOUT. */
+int corio_timeout_reschedule(corio_timeout *s, int64_t deadline);
 
 /*
  * asyncio.wait_for: wait for t (consuming it) until the deadline; if the
