@@ -65,6 +65,18 @@ int corio_future_set_error(corio_future *f, int err)
 
 bool corio_future_done(const corio_future *f) { return f && f->done; }
 
+/* asyncio's Future.cancel(): settle it as cancelled, so that every waiter
+ * gets CORIO_ECANCELED (asyncio raises CancelledError in them). */
+int corio_future_cancel(corio_future *f)
+{
+    return settle(f, NULL, CORIO_ECANCELED);
+}
+
+bool corio_future_cancelled(const corio_future *f)
+{
+    return f && f->done && f->error == CORIO_ECANCELED;
+}
+
 int corio_future_wait_until(corio_future *f, int64_t deadline, void **value)
 {
     if (!f) return CORIO_EINVAL;

@@ -186,6 +186,13 @@ int corio_detach(corio_task *t);
 /* Request cancellation of t (see "Cancellation" below). 0, or
  * CORIO_EALREADY if t has already finished. */
 int corio_cancel(corio_task *t);
+/* asyncio's task.cancel(msg): the same, with a reason the task (or whoever
+ * joins it) can read with corio_cancel_message. The string is not copied:
+ * it must outlive the task (a literal, typically). The first reason given
+ * is kept. corio_cancel_message: NULL if t was not cancelled or was
+ * cancelled without one; usable until t's handle is consumed. */
+int corio_cancel_msg(corio_task *t, const char *msg);
+const char *corio_cancel_message(const corio_task *t);
 
 corio_task *corio_current(void);            /* NULL outside a task */
 corio_task_state corio_task_state_of(const corio_task *t);
@@ -250,6 +257,11 @@ void corio_future_free(corio_future *f);
 int corio_future_set_result(corio_future *f, void *value);
 int corio_future_set_error(corio_future *f, int err);
 bool corio_future_done(const corio_future *f);
+/* asyncio's Future.cancel(): settle f as cancelled; its waiters (and any
+ * later wait) get CORIO_ECANCELED. 0, or CORIO_EALREADY if already done.
+ * corio_future_cancelled: done by cancel (or set_error(CORIO_ECANCELED)). */
+int corio_future_cancel(corio_future *f);
+bool corio_future_cancelled(const corio_future *f);
 /* Wait until set. Returns 0 (value in *value) or the error it was set
  * with; CORIO_ETIMEDOUT / CORIO_ECANCELED concern the waiter. A future
  * that is already done returns at once, even to a cancelled task. */
@@ -295,6 +307,35 @@ typedef void (*corio_callback)(void *arg);
 int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg);
 /* Same, from the loop's own thread, without locking. */
 int corio_call_soon(corio_callback cb, void *arg);
+
+/* ---- call_later / call_at: asyncio's TimerHandle ---- */
+/*
+ * Run cb(arg) on the current loop once `delay_ns` has passed (call_later)
+ * or at the absolute `deadline` (call_at, on corio_now's clock), on the
+ * loop's own stack like a call_soon callback: it must not block. No task
+ * and no stack per timer, only a small node on the loop's timer heap, so
+ * a program may keep millions pending. Callbacks due at the same time run
+ * in the order they were scheduled. A pending callback does not keep
+ * corio_loop_run going (no task is alive for it), and callbacks still
+ * pending at loop close are dropped.
+ * handle: NULL, and the loop frees the node after the callback ran; or
+ * where to put a handle, which is then YOURS until corio_call_cancel
+ * gives it back (whether the callback ran or not).
+ * 0, CORIO_EINVAL, CORIO_ENOLOOP (outside the loop's thread), CORIO_ENOMEM.
+ */
+typedef struct corio_call_handle corio_call_handle;
+int corio_call_later(int64_t delay_ns, corio_callback cb, void *arg,
+                     corio_call_handle **handle);
+int corio_call_at(int64_t deadline, corio_callback cb, void *arg,
+                  corio_call_handle **handle);
+/* Cancel the call if it has not run, and free the handle (asyncio's
+ * TimerHandle.cancel). 0 if it was cancelled in time, CORIO_EALREADY if
+ * it had run (or was dropped at loop close). From the loop's thread. */
+int corio_call_cancel(corio_call_handle *h);
+/* Not yet run (asyncio: not cancelled and not yet called). */
+bool corio_call_pending(const corio_call_handle *h);
+/* asyncio's TimerHandle.when(). */
+int64_t corio_call_when(const corio_call_handle *h);
 
 /* ------------------------------------------------------------------ */
 /* Synchronisation primitives and queues (sync/)                      */
@@ -921,8 +962,10 @@ int corio_shield_join_until(corio_task *t, int64_t deadline,
  * - corio_taskgroup_wait waits for every child and joins it; no child
  *   outlives it. If the waiting task is cancelled or the deadline (or a
  *   timeout scope) passes, it cancels every child and still waits for
- *   them. Returns CORIO_ECANCELED / CORIO_ETIMEDOUT in that case, else the
- *   status of the first child that failed, else 0.
+ *   them. Returns CORIO_ECANCELED / CORIO_ETIMEDOUT in that case (also
+ *   when the caller has a cancel pending and the children were done
+ *   anyway, as asyncio), else the status of the first child that failed,
+ *   else 0.
  * - Every failure is kept: corio_taskgroup_error_count / _error list them
  *   in the order they happened (asyncio's ExceptionGroup).
  * - Unlike asyncio, a failing child does not cancel the task that runs
@@ -951,6 +994,14 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_fn fn, void *arg,
 corio_task *corio_taskgroup_task(const corio_taskgroup *g, size_t child);
 int corio_taskgroup_wait(corio_taskgroup *g);
 int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline);
+/* Abort the group from its body (asyncio: the body raises): cancel every
+ * child, refuse later spawns (CORIO_ESHUTDOWN), and make the wait return
+ * `err` (a negative code; anything else means CORIO_ECANCELED) unless the
+ * waiting task is itself cancelled or times out. The children's own
+ * failures are still listed by corio_taskgroup_error. The body must still
+ * call the wait, which joins the children. 0, CORIO_EALREADY after the
+ * wait. The first abort's reason is kept. */
+int corio_taskgroup_abort(corio_taskgroup *g, int err);
 size_t corio_taskgroup_size(const corio_taskgroup *g);
 /* After the wait: child's status (0, its error, CORIO_ECANCELED) and its
  * result in *result; CORIO_EINVAL for a bad index, CORIO_EAGAIN before
