@@ -101,3 +101,29 @@ int corio_future_wait(corio_future *f, void **value)
 {
     return corio_future_wait_until(f, CORIO_NEVER, value);
 }
+
+/* ---------- a future as a task: gather / wait / as_completed / shield ---------- */
+
+/*
+ * corio's compositions take tasks. asyncio's take futures too; rather than
+ * a second version of each, a future is turned into a task that waits for
+ * it, and every composition works on that task. A cancel of the adapter
+ * while the future is pending cancels the future, as a cancelled gather
+ * cancels the futures it waits for in asyncio. The cost is a task (and a
+ * stack) per future, which is what an await is made of here anyway.
+ */
+static void *future_task_main(void *arg)
+{
+    corio_future *f = arg;
+    void *value = NULL;
+    int rc = corio_future_wait(f, &value);
+    if (rc == CORIO_ECANCELED && !f->done) corio_future_cancel(f);
+    return rc == 0 ? value : corio_fail(rc);
+}
+
+corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts)
+{
+    if (!f) return NULL;
+    corio_task_opts o = { .name = "future" };
+    return corio_spawn(future_task_main, f, opts ? opts : &o);
+}

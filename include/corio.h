@@ -262,6 +262,13 @@ bool corio_future_done(const corio_future *f);
  * corio_future_cancelled: done by cancel (or set_error(CORIO_ECANCELED)). */
 int corio_future_cancel(corio_future *f);
 bool corio_future_cancelled(const corio_future *f);
+/* A task that waits for f and finishes with its outcome (result = the
+ * value, status = 0 or the error f was set with): hand it to corio_gather,
+ * corio_wait, corio_as_completed or corio_shield_join to compose futures as
+ * asyncio does. Cancelling the task while f is pending cancels f (a
+ * cancelled gather cancels its futures). f must outlive the task. NULL if
+ * f is NULL or no task could be spawned. */
+corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts);
 /* Wait until set. Returns 0 (value in *value) or the error it was set
  * with; CORIO_ETIMEDOUT / CORIO_ECANCELED concern the waiter. A future
  * that is already done returns at once, even to a cancelled task. */

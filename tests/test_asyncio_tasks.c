@@ -320,3 +320,91 @@ Test(asyncio_tasks, test_call_later_pending_at_loop_close)
     cr_assert_eq(corio_call_pending(h), false);
     cr_assert_eq(corio_call_cancel(h), CORIO_EALREADY);
 }
+
+/* ---- gather / wait / as_completed / shield over futures ---- */
+
+static corio_future *g_f[3];
+static void set_f(void *arg) { corio_future_set_result(arg, arg); }
+static void fail_f(void *arg) { corio_future_set_error(arg, CORIO_EIO); }
+
+static void *gather_futures_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) g_f[i] = corio_future_new();
+    /* finish in reverse order; gather still gives them in order */
+    corio_call_later(MS(3), set_f, g_f[0], NULL);
+    corio_call_later(MS(2), set_f, g_f[1], NULL);
+    corio_call_later(MS(1), set_f, g_f[2], NULL);
+    corio_task *t[3];
+    for (int i = 0; i < 3; i++) t[i] = corio_future_task(g_f[i], NULL);
+    corio_outcome out[3];
+    CHECK_RC(corio_gather(t, 3, out, 0), 0);
+    for (int i = 0; i < 3; i++) CHECK(out[i].status == 0 && out[i].result == g_f[i]);
+    for (int i = 0; i < 3; i++) corio_future_free(g_f[i]);
+    return NULL;
+}
+
+Test(asyncio_tasks, test_gather_futures) { run_main(gather_futures_main, NULL); }
+
+static void *gather_cancel_futures_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++) g_f[i] = corio_future_new();
+    corio_call_later(MS(1), fail_f, g_f[0], NULL);
+    corio_task *t[2] = { corio_future_task(g_f[0], NULL),
+                         corio_future_task(g_f[1], NULL) };
+    corio_outcome out[2];
+    /* The first failure cancels the rest: the pending future is cancelled
+     * too, as a cancelled gather cancels its futures in asyncio. */
+    CHECK_RC(corio_gather(t, 2, out, CORIO_GATHER_CANCEL_ON_ERROR), CORIO_EIO);
+    CHECK(out[1].status == CORIO_ECANCELED);
+    CHECK(corio_future_cancelled(g_f[1]));
+    for (int i = 0; i < 2; i++) corio_future_free(g_f[i]);
+    return NULL;
+}
+
+Test(asyncio_tasks, test_gather_cancel_cancels_futures)
+{
+    run_main(gather_cancel_futures_main, NULL);
+}
+
+static void *wait_as_completed_futures_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++) g_f[i] = corio_future_new();
+    corio_task *t[2] = { corio_future_task(g_f[0], NULL),
+                         corio_future_task(g_f[1], NULL) };
+    corio_call_later(MS(1), set_f, g_f[1], NULL);
+    bool done[2];
+    CHECK_RC(corio_wait(t, 2, CORIO_FIRST_COMPLETED, done), 1);
+    CHECK(!done[0] && done[1]);
+    corio_call_later(MS(1), set_f, g_f[0], NULL);
+    corio_as_completed it;
+    CHECK_RC(corio_as_completed_init(&it, t, 2, CORIO_NEVER), 0);
+    size_t idx;
+    CHECK_RC(corio_as_completed_next(&it, &idx), 0);
+    CHECK(idx == 1); /* already done: first */
+    CHECK_RC(corio_as_completed_next(&it, &idx), 0);
+    CHECK(idx == 0);
+    CHECK_RC(corio_as_completed_next(&it, &idx), CORIO_EOF);
+    corio_as_completed_end(&it);
+    void *r;
+    CHECK_RC(corio_join(t[0], &r), 0);
+    CHECK(r == g_f[0]);
+    CHECK_RC(join(t[1]), 0);
+    /* shield over a future: the caller's timeout does not cancel it */
+    g_f[2] = corio_future_new();
+    corio_outcome out;
+    CHECK_RC(corio_shield_join_until(corio_future_task(g_f[2], NULL),
+                                     corio_deadline_in(MS(1)), &out, NULL),
+             CORIO_ETIMEDOUT);
+    CHECK(!corio_future_done(g_f[2]));
+    corio_future_set_result(g_f[2], NULL); /* the reaper's task ends */
+    for (int i = 0; i < 3; i++) corio_future_free(g_f[i]); /* safe once set */
+    return NULL;
+}
+
+Test(asyncio_tasks, test_wait_and_as_completed_futures)
+{
+    run_main(wait_as_completed_futures_main, NULL);
+}
