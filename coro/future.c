@@ -65,6 +65,18 @@ int corio_future_set_error(corio_future *f, int err)
 
 bool corio_future_done(const corio_future *f) { return f && f->done; }
 
+/* asyncio's Future.cancel(): settle it as cancelled, so that every waiter
+ * gets CORIO_ECANCELED (asyncio raises CancelledError in them). */
+int corio_future_cancel(corio_future *f)
+{
+    return settle(f, NULL, CORIO_ECANCELED);
+}
+
+bool corio_future_cancelled(const corio_future *f)
+{
+    return f && f->done && f->error == CORIO_ECANCELED;
+}
+
 int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
 {
     if (!f) return CORIO_EINVAL;
@@ -88,4 +100,30 @@ int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
 int corio_future_wait(corio_future *f, void **value)
 {
     return corio_future_wait_until(f, value, CORIO_NEVER);
+}
+
+/* ---------- a future as a task: gather / wait / as_completed / shield ---------- */
+
+/*
+ * corio's compositions take tasks. asyncio's take futures too; rather than
+ * a second version of each, a future is turned into a task that waits for
+ * it, and every composition works on that task. A cancel of the adapter
+ * while the future is pending cancels the future, as a cancelled gather
+ * cancels the futures it waits for in asyncio. The cost is a task (and a
+ * stack) per future, which is what an await is made of here anyway.
+ */
+static void *future_task_main(void *arg)
+{
+    corio_future *f = arg;
+    void *value = NULL;
+    int rc = corio_future_wait(f, &value);
+    if (rc == CORIO_ECANCELED && !f->done) corio_future_cancel(f);
+    return rc == 0 ? value : corio_fail(rc);
+}
+
+corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts)
+{
+    if (!f) return NULL;
+    corio_task_opts o = { .name = "future" };
+    return corio_spawn(future_task_main, f, opts ? opts : &o);
 }

@@ -290,6 +290,7 @@ int corio_loop_close(corio_loop *l)
         held = s->next_free;
         corio__stack_put(l->stacks, s);
     }
+    corio__call_timers_on_close(l); /* call_later callbacks never run */
     corio__timer_heap_free(&l->timers);
     corio__stack_pool_free(l->stacks);
     for (corio_task *t = l->free_tasks, *nx; t; t = nx) {

@@ -154,10 +154,29 @@ static inline int64_t corio__task_scope_deadline(const corio_task *t) {
 static inline void corio__task_set_scope_deadline(corio_task *t, int64_t d) {
     t->scope_deadline = d;
 }
-/* The deadline that limits t's parks right now: its scope, unless it is
- * shielded (a shield ignores timeout scopes as it ignores cancels). */
+/* t's open timeout scopes, innermost first (flow/timeout.c keeps the
+ * stack, linked through the corio_timeout structs on the callers' stacks). */
+static inline corio_timeout *corio__task_scopes(const corio_task *t) {
+    return t->scopes;
+}
+static inline void corio__task_set_scopes(corio_task *t, corio_timeout *s) {
+    t->scopes = s;
+}
+/* How deep t is inside corio_shield_begin/end. */
+static inline int corio__task_shield_depth(const corio_task *t) {
+    return t->shield;
+}
+/* The timeout-scope deadline that limits t's parks right now. Unshielded:
+ * every open scope (scope_deadline, their minimum). Shielded: only the
+ * scopes opened inside the innermost shield, which are on top of the
+ * stack with its depth (flow/timeout.c); the shield cuts off the rest, as
+ * it cuts off cancels. */
 static inline int64_t corio__task_park_limit(const corio_task *t) {
-    return t->shield ? CORIO_NEVER : t->scope_deadline;
+    if (t->shield == 0) return t->scope_deadline;
+    const corio_timeout *s = t->scopes;
+    if (s && s->shield == t->shield)
+        return s->deadline < s->bound ? s->deadline : s->bound;
+    return CORIO_NEVER;
 }
 
 /* ---------- what other rooms may know of a loop ---------- */

@@ -202,6 +202,9 @@ int corio__park_on(int64_t deadline, const char *what)
     if (__builtin_expect(self->shield == 0, 1)) {
         if (__builtin_expect(self->cancel_pending, 0)) return CORIO_ECANCELED;
         if (self->scope_deadline < deadline) deadline = self->scope_deadline;
+    } else if (self->scopes) { /* a scope opened inside the shield? */
+        int64_t scope = corio__task_park_limit(self);
+        if (scope < deadline) deadline = scope;
     }
     if (__builtin_expect(deadline != CORIO_NEVER, 0)) {
         int rc = arm_park_timer(l, self, deadline);
@@ -233,7 +236,16 @@ int corio_yield(void)
     self->state = CORIO_TASK_READY;
     corio__runq_push(l, self);
     dispatch(l, self);
-    return corio__cancel_due(self) ? CORIO_ECANCELED : 0;
+    if (corio__cancel_due(self)) return CORIO_ECANCELED;
+    /* A yield is a suspension point like any other: inside a timeout
+     * scope that has expired it reports the expiry, as asyncio's sleep(0)
+     * raises TimeoutError there (test_timeout_zero_sleep_zero). Otherwise
+     * a loop that only yields would never see its deadline. The clock is
+     * read only when a scope is open. */
+    int64_t scope = corio__task_park_limit(self);
+    if (__builtin_expect(scope != CORIO_NEVER, 0) && corio__os_now_ns() >= scope)
+        return CORIO_ETIMEDOUT;
+    return 0;
 }
 
 int corio_sleep_until(int64_t deadline)
@@ -241,7 +253,7 @@ int corio_sleep_until(int64_t deadline)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (deadline <= corio__os_now_ns()) return corio_yield(); /* sleep(0) */
-    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
+    int64_t scope = corio__task_park_limit(self);
     int rc = corio__park_on(deadline, "sleep");
     /* Our own deadline passing is success; a timeout scope's is not. */
     if (rc == CORIO_ETIMEDOUT && deadline <= scope) rc = 0;

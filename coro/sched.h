@@ -49,6 +49,7 @@ struct corio_task {
     int status;               /* final status once DONE */
     int fail_code;            /* set by corio_fail */
     int cancel_pending;       /* sticky cancellation requested */
+    const char *cancel_msg;   /* corio_cancel_msg's reason, or NULL */
     int shield;               /* shield nesting depth */
     unsigned char detached, joined; /* handle ownership */
     unsigned char fresh;      /* never switched to: enter by corio__ctx_start */
@@ -58,6 +59,7 @@ struct corio_task {
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
     uint64_t id;
     int64_t scope_deadline;   /* innermost timeout scope (CORIO_NEVER) */
+    corio_timeout *scopes;    /* open timeout scopes, innermost first */
     void *locals;             /* task-local storage (coro/locals.c) */
     /* Cold: deadlines, debug and naming. */
     corio_timer timer;        /* the park deadline */
@@ -169,6 +171,10 @@ void corio__debug_on_spawn(corio_task *t);
 void corio__debug_on_switch_in(corio_task *t);
 void corio__debug_on_switch_out(corio_task *t);
 void corio__debug_on_close(corio_loop *l);
+
+/* call_later / call_at (calltimer.c): at loop close, drop the callbacks
+ * still pending (free those whose handle nobody holds). */
+void corio__call_timers_on_close(corio_loop *l);
 
 /* Thread pool (pool.c): at loop close, shut the default pool down and
  * free results that can no longer reach their task. */

@@ -46,6 +46,7 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->status = 0;
     t->fail_code = 0;
     t->cancel_pending = 0;
+    t->cancel_msg = NULL;
     t->shield = 0;
     t->detached = 0;
     t->joined = 0;
@@ -55,6 +56,7 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->all_prev = NULL;
     t->id = ++l->next_id;
     t->scope_deadline = CORIO_NEVER;
+    t->scopes = NULL;
     t->locals = NULL;
     corio__timer_init(&t->timer, NULL);
     t->parked_on = NULL;
@@ -309,8 +311,16 @@ int corio_detach(corio_task *t)
 
 int corio_cancel(corio_task *t)
 {
+    return corio_cancel_msg(t, NULL);
+}
+
+int corio_cancel_msg(corio_task *t, const char *msg)
+{
     if (!t) return CORIO_EINVAL;
     if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
+    /* The first reason given is kept, as the first cancel is the one a
+     * sticky cancellation delivers. */
+    if (!t->cancel_pending) t->cancel_msg = msg;
     t->cancel_pending = 1; /* sticky: stays set */
     if (t->state == CORIO_TASK_WAITING && t->shield == 0)
         corio__unpark(t, CORIO_ECANCELED);
@@ -323,6 +333,10 @@ corio_task *corio_current(void) { return corio__self(); }
 corio_task_state corio_task_state_of(const corio_task *t) { return t->state; }
 bool corio_task_done(const corio_task *t) { return t->state == CORIO_TASK_DONE; }
 bool corio_task_cancelled(const corio_task *t) { return t->cancel_pending; }
+const char *corio_cancel_message(const corio_task *t)
+{
+    return t && t->cancel_pending ? t->cancel_msg : NULL;
+}
 const char *corio_task_name(const corio_task *t)
 {
     corio_task *m = (corio_task *)t; /* the lazy default name is a cache */

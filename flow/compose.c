@@ -217,7 +217,9 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                      bool *done, int64_t deadline)
 {
     corio_task *self = corio__self();
-    if (n && !tasks) return CORIO_EINVAL;
+    /* Waiting for none of nothing is a bug in the caller, as asyncio says
+     * with ValueError (test_wait_errors); gather of nothing is fine. */
+    if (n == 0 || !tasks) return CORIO_EINVAL;
     if (mode != CORIO_FIRST_COMPLETED && mode != CORIO_FIRST_EXCEPTION &&
         mode != CORIO_ALL_COMPLETED)
         return CORIO_EINVAL;

@@ -120,6 +120,17 @@ corio_task *corio_taskgroup_task(const corio_taskgroup *g, size_t child)
     return g && child < g->n ? g->children[child]->task : NULL;
 }
 
+int corio_taskgroup_abort(corio_taskgroup *g, int err)
+{
+    if (!g) return CORIO_EINVAL;
+    if (g->state == GROUP_CLOSED) return CORIO_EALREADY;
+    /* The body's reason, what the wait will return; wait_status is free
+     * until the wait sets it. The first abort's reason is kept. */
+    if (g->wait_status == 0) g->wait_status = err < 0 ? err : CORIO_ECANCELED;
+    abort_group(g);
+    return 0;
+}
+
 int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline)
 {
     if (!g) return CORIO_EINVAL;
@@ -154,7 +165,14 @@ int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline)
         c->status = corio_join(c->task, &c->result); /* done: no wait */
         c->task = NULL;
     }
-    g->wait_status = own ? own : g->nfailed ? g->failed[0]->status : 0;
+    /* A caller cancelled while its children were finishing anyway (no
+     * wait suspended) still leaves with its cancellation, as asyncio's
+     * TaskGroup re-raises CancelledError (test_taskgroup_15). */
+    int aborted = g->wait_status; /* corio_taskgroup_abort's reason */
+    if (!own && !aborted && self && corio__cancel_due(self))
+        own = CORIO_ECANCELED;
+    g->wait_status = own ? own : aborted ? aborted
+                   : g->nfailed ? g->failed[0]->status : 0;
     return g->wait_status;
 }
 

@@ -17,11 +17,35 @@
  * earlier than every enclosing one: with equal deadlines the outer scope
  * owns the expiry (the inner one added nothing). A call's own deadline
  * never makes a scope expire.
+ *
+ * Shields. A shield cuts the task off from every scope opened outside it
+ * (that is what lets a cancelled or timed-out task finish its cleanup),
+ * but a scope opened inside the shield must still bound what is inside
+ * it: in asyncio the shielded code is another task, with scopes of its
+ * own, and CPython's test_timeout_after_cancellation bounds a cancelled
+ * task's cleanup that way. So each scope also records the task's shield
+ * depth when it was opened and `bound`, the deadline of the enclosing
+ * scopes opened at that same depth. The task keeps its open scopes as a
+ * stack (innermost first, linked through the structs on the callers'
+ * stacks); corio__scope_deadline (sched.h) uses the top one when the task
+ * is shielded and its depth matches. Shielded calls inside corio itself
+ * (a condition's re-acquire, wait_for's join) raise the depth without a
+ * scope, so no scope of the caller's ever bounds them.
  */
 #include "coro/park.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* What the enclosing scopes impose on a scope opened at `shield` depth
+ * with `enclosing` below it: only scopes of the same shield depth count. */
+static int64_t bound_of(const corio_timeout *enclosing, int shield)
+{
+    if (!enclosing || enclosing->shield != shield) return CORIO_NEVER;
+    return min64(enclosing->deadline, enclosing->bound);
+}
 
 void corio_timeout_begin(corio_timeout *s, int64_t deadline)
 {
@@ -29,21 +53,55 @@ void corio_timeout_begin(corio_timeout *s, int64_t deadline)
     s->task = self;
     s->deadline = deadline;
     s->outer = self ? corio__task_scope_deadline(self) : CORIO_NEVER;
-    if (self && deadline < corio__task_scope_deadline(self))
+    s->enclosing = self ? corio__task_scopes(self) : NULL;
+    s->shield = self ? corio__task_shield_depth(self) : 0;
+    s->bound = bound_of(s->enclosing, s->shield);
+    if (!self) return;
+    corio__task_set_scopes(self, s);
+    if (deadline < corio__task_scope_deadline(self))
         corio__task_set_scope_deadline(self, deadline);
 }
 
 bool corio_timeout_expired(const corio_timeout *s)
 {
-    return s->task && s->deadline < s->outer && corio_now() >= s->deadline;
+    return s->task && s->deadline < s->bound && corio_now() >= s->deadline;
+}
+
+int64_t corio_timeout_when(const corio_timeout *s)
+{
+    return s->deadline;
+}
+
+/* Recompute the derived values of every open scope of t, outermost
+ * first, after one of them moved its deadline. Returns the minimum of
+ * their deadlines (the task's scope_deadline). */
+static int64_t recompute(corio_timeout *s)
+{
+    if (!s) return CORIO_NEVER;
+    int64_t below = recompute(s->enclosing);
+    s->outer = below;
+    s->bound = bound_of(s->enclosing, s->shield);
+    return min64(below, s->deadline);
+}
+
+int corio_timeout_reschedule(corio_timeout *s, int64_t deadline)
+{
+    corio_task *self = s->task;
+    if (!self) return CORIO_EINVAL; /* not open (asyncio: RuntimeError) */
+    if (self != corio__self()) return CORIO_EPERM;
+    s->deadline = deadline;
+    corio__task_set_scope_deadline(self, recompute(corio__task_scopes(self)));
+    /* A park already armed with the old deadline keeps it until it wakes;
+     * only the owning task can reschedule, and it is running, not parked,
+     * so there is no such park. */
+    return 0;
 }
 
 int corio_timeout_end(corio_timeout *s)
 {
     corio_task *self = s->task;
     if (!self) return 0; /* opened outside a task, or already ended */
-    int64_t mine = s->deadline < s->outer ? s->deadline : s->outer;
-    if (self != corio__self() || corio__task_scope_deadline(self) != mine) {
+    if (self != corio__self() || corio__task_scopes(self) != s) {
         /* Restoring now would silently give some other scope the wrong
          * deadline: a bug in the caller that must not go unseen. */
         fprintf(stderr, "corio: timeout scope ended %s in task '%s'\n",
@@ -53,6 +111,7 @@ int corio_timeout_end(corio_timeout *s)
     }
     int expired = corio_timeout_expired(s);
     corio__task_set_scope_deadline(self, s->outer);
+    corio__task_set_scopes(self, s->enclosing);
     s->task = NULL;
     return expired ? CORIO_ETIMEDOUT : 0;
 }

@@ -228,6 +228,13 @@ int corio_detach(corio_task *t);
 /* Request cancellation of t (see "Cancellation" below). 0, or
  * CORIO_EALREADY if t has already finished. */
 int corio_cancel(corio_task *t);
+/* asyncio's task.cancel(msg): the same, with a reason the task (or whoever
+ * joins it) can read with corio_cancel_message. The string is not copied:
+ * it must outlive the task (a literal, typically). The first reason given
+ * is kept. corio_cancel_message: NULL if t was not cancelled or was
+ * cancelled without one; usable until t's handle is consumed. */
+int corio_cancel_msg(corio_task *t, const char *msg);
+const char *corio_cancel_message(const corio_task *t);
 
 corio_task *corio_current(void);            /* NULL outside a task */
 corio_task_state corio_task_state_of(const corio_task *t);
@@ -242,7 +249,9 @@ const char *corio_task_state_name(corio_task_state s);
 void *corio_fail(int err);
 
 /* Give every other ready task a turn. Returns CORIO_ECANCELED if the task
- * is cancelled (it still yields), else 0. */
+ * is cancelled, CORIO_ETIMEDOUT if an enclosing timeout scope has expired
+ * (it still yields in both cases, as asyncio's sleep(0) does), else 0.
+ * corio_sleep(0) and a sleep to a past deadline are a yield. */
 int corio_yield(void);
 int corio_sleep(int64_t ns);
 int corio_sleep_until(int64_t deadline);
@@ -290,6 +299,18 @@ void corio_future_free(corio_future *f);
 int corio_future_set_result(corio_future *f, void *value);
 int corio_future_set_error(corio_future *f, int err);
 bool corio_future_done(const corio_future *f);
+/* asyncio's Future.cancel(): settle f as cancelled; its waiters (and any
+ * later wait) get CORIO_ECANCELED. 0, or CORIO_EALREADY if already done.
+ * corio_future_cancelled: done by cancel (or set_error(CORIO_ECANCELED)). */
+int corio_future_cancel(corio_future *f);
+bool corio_future_cancelled(const corio_future *f);
+/* A task that waits for f and finishes with its outcome (result = the
+ * value, status = 0 or the error f was set with): hand it to corio_gather,
+ * corio_wait, corio_as_completed or corio_shield_join to compose futures as
+ * asyncio does. Cancelling the task while f is pending cancels f (a
+ * cancelled gather cancels its futures). f must outlive the task. NULL if
+ * f is NULL or no task could be spawned. */
+corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts);
 /* Wait until set. Returns 0 (value in *value) or the error it was set
  * with; CORIO_ETIMEDOUT / CORIO_ECANCELED concern the waiter. A future
  * that is already done returns at once, even to a cancelled task. */
@@ -339,6 +360,35 @@ typedef void (*corio_callback)(void *arg);
 int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg);
 /* Same, from the loop's own thread, without locking. */
 int corio_call_soon(corio_callback cb, void *arg);
+
+/* ---- call_later / call_at: asyncio's TimerHandle ---- */
+/*
+ * Run cb(arg) on the current loop once `delay_ns` has passed (call_later)
+ * or at the absolute `deadline` (call_at, on corio_now's clock), on the
+ * loop's own stack like a call_soon callback: it must not block. No task
+ * and no stack per timer, only a small node on the loop's timer heap, so
+ * a program may keep millions pending. Callbacks due at the same time run
+ * in the order they were scheduled. A pending callback does not keep
+ * corio_loop_run going (no task is alive for it), and callbacks still
+ * pending at loop close are dropped.
+ * handle: NULL, and the loop frees the node after the callback ran; or
+ * where to put a handle, which is then YOURS until corio_call_cancel
+ * gives it back (whether the callback ran or not).
+ * 0, CORIO_EINVAL, CORIO_ENOLOOP (outside the loop's thread), CORIO_ENOMEM.
+ */
+typedef struct corio_call_handle corio_call_handle;
+int corio_call_later(int64_t delay_ns, corio_callback cb, void *arg,
+                     corio_call_handle **handle);
+int corio_call_at(int64_t when, corio_callback cb, void *arg,
+                  corio_call_handle **handle);
+/* Cancel the call if it has not run, and free the handle (asyncio's
+ * TimerHandle.cancel). 0 if it was cancelled in time, CORIO_EALREADY if
+ * it had run (or was dropped at loop close). From the loop's thread. */
+int corio_call_cancel(corio_call_handle *h);
+/* Not yet run (asyncio: not cancelled and not yet called). */
+bool corio_call_pending(const corio_call_handle *h);
+/* asyncio's TimerHandle.when(). */
+int64_t corio_call_when(const corio_call_handle *h);
 
 /* ------------------------------------------------------------------ */
 /* Synchronisation primitives and queues (sync/)                      */
@@ -403,6 +453,8 @@ int corio_lock_try_acquire(corio_lock *l);
  * calling task does not hold it. */
 int corio_lock_release(corio_lock *l);
 bool corio_lock_locked(const corio_lock *l);
+/* Tasks waiting in acquire (asyncio's repr "waiters:N"). */
+size_t corio_lock_n_waiting(const corio_lock *l);
 
 /* ---- Semaphore and BoundedSemaphore ---- */
 
@@ -410,6 +462,7 @@ typedef struct corio_sem {
     size_t value;         /* units available now */
     size_t bound;         /* bounded: the initial value, never exceeded */
     bool bounded;
+    size_t handed;        /* units handed to woken waiters not yet run */
     corio_waitq waiters;  /* tasks in acquire */
 } corio_sem;
 
@@ -417,17 +470,22 @@ void corio_sem_init(corio_sem *s, size_t value);
 /* A BoundedSemaphore: releasing it above `value` is CORIO_EOVERFLOW. */
 void corio_bsem_init(corio_sem *s, size_t value);
 void corio_sem_destroy(corio_sem *s);
-/* Take one unit: 0, CORIO_ETIMEDOUT, CORIO_ECANCELED. */
+/* Take one unit: 0, CORIO_ETIMEDOUT, CORIO_ECANCELED. FIFO with no
+ * barging, as asyncio since 3.11.1 (gh-90155): while a waiter that was
+ * handed a unit has not run yet, a newcomer waits even if value > 0. */
 int corio_sem_acquire(corio_sem *s);
 int corio_sem_acquire_until(corio_sem *s, int64_t deadline);
-/* 0, or CORIO_EAGAIN if no unit is free. */
+/* 0, or CORIO_EAGAIN if acquire would suspend (corio_sem_locked). */
 int corio_sem_try_acquire(corio_sem *s);
 /* Give one unit back (to the first waiter if there is one). Any task may
  * release. 0, or CORIO_EOVERFLOW for a bounded semaphore already full. */
 int corio_sem_release(corio_sem *s);
 size_t corio_sem_value(const corio_sem *s);
-/* asyncio's locked(): true if acquire would suspend. */
+/* asyncio's locked(): true if acquire would suspend, that is if no unit
+ * is free or a woken waiter has not taken its unit yet. */
 bool corio_sem_locked(const corio_sem *s);
+/* Tasks waiting in acquire. */
+size_t corio_sem_n_waiting(const corio_sem *s);
 
 /* ---- Event ---- */
 
@@ -448,6 +506,8 @@ bool corio_event_is_set(const corio_event *e);
 /* 0 once the event is set; CORIO_ETIMEDOUT, CORIO_ECANCELED. */
 int corio_event_wait(corio_event *e);
 int corio_event_wait_until(corio_event *e, int64_t deadline);
+/* Tasks waiting for the event (a woken one no longer counts). */
+size_t corio_event_n_waiting(const corio_event *e);
 
 /* ---- Condition ---- */
 
@@ -476,9 +536,11 @@ int corio_cond_release(corio_cond *c);
  */
 int corio_cond_wait(corio_cond *c);
 int corio_cond_wait_until(corio_cond *c, int64_t deadline);
-/* Wait until pred(arg) is true (checked first, then after each wake-up,
- * always with the lock held). 0 once it is true; else the error of the
- * last wait (still holding the lock). */
+/* Wait until pred(arg) is true (checked first, then after each wake-up
+ * with the lock held). 0 once it is true; else the error of the last wait
+ * (still holding the lock). A predicate true at the first check returns 0
+ * even if the caller does not hold the lock (as asyncio); only a call that
+ * would wait without the lock is CORIO_EPERM. */
 int corio_cond_wait_for(corio_cond *c, corio_predicate pred, void *arg);
 int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
                               int64_t deadline);
@@ -486,6 +548,10 @@ int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
  * Returns how many were woken, or CORIO_EPERM. */
 int corio_cond_notify(corio_cond *c, size_t n);
 int corio_cond_notify_all(corio_cond *c);
+/* asyncio's Condition.locked(): the lock is held (by any task). */
+bool corio_cond_locked(const corio_cond *c);
+/* Tasks waiting for a notify (not those re-acquiring the lock). */
+size_t corio_cond_n_waiting(const corio_cond *c);
 
 /* ---- Barrier ---- */
 
@@ -493,6 +559,9 @@ typedef struct corio_barrier {
     unsigned parties;
     bool broken;
     corio_waitq waiters;  /* tasks in wait, in arrival order */
+    corio_waitq draining; /* let through (or broken), not yet left */
+    corio_waitq blocked;  /* arrived while draining: the next group */
+    size_t entering;      /* woken from `blocked`, not yet arrived again */
 } corio_barrier;
 
 /* 0, or CORIO_EINVAL if parties is 0 or above INT_MAX. */
@@ -504,17 +573,26 @@ void corio_barrier_destroy(corio_barrier *b);
  * arrival gets parties-1), or a negative code: CORIO_EBROKEN (aborted or
  * reset), CORIO_ETIMEDOUT, CORIO_ECANCELED. A waiter that times out or is
  * cancelled withdraws without breaking the barrier, as in asyncio.
+ * States as asyncio's: after a group is let through the barrier DRAINS
+ * until each of its tasks has run; a task that arrives meanwhile waits for
+ * the next group. A reset or abort breaks the tasks still waiting and
+ * those let through that have not run yet (both get CORIO_EBROKEN).
  */
 int corio_barrier_wait(corio_barrier *b);
 int corio_barrier_wait_until(corio_barrier *b, int64_t deadline);
 /* Break the barrier: every waiter and every later wait gets CORIO_EBROKEN
  * until corio_barrier_reset. */
 void corio_barrier_abort(corio_barrier *b);
-/* Wake every waiter with CORIO_EBROKEN and return to the empty state. */
+/* Wake every waiter with CORIO_EBROKEN and return to the empty state
+ * (asyncio's "resetting" until the broken tasks have left). */
 void corio_barrier_reset(corio_barrier *b);
 unsigned corio_barrier_parties(const corio_barrier *b);
+/* Tasks waiting in the group filling up (0 while draining, as asyncio). */
 size_t corio_barrier_n_waiting(const corio_barrier *b);
 bool corio_barrier_broken(const corio_barrier *b);
+/* True while tasks let through (or broken by a reset) have not left yet:
+ * asyncio's "draining" and "resetting" states. */
+bool corio_barrier_draining(const corio_barrier *b);
 
 /* ---- Queues: Queue (FIFO), LifoQueue, PriorityQueue ---- */
 
@@ -573,6 +651,9 @@ size_t corio_queue_size(const corio_queue *q);
 size_t corio_queue_maxsize(const corio_queue *q);
 bool corio_queue_empty(const corio_queue *q);
 bool corio_queue_full(const corio_queue *q);
+/* Tasks blocked in get (the queue was empty) / in put (it was full). */
+size_t corio_queue_n_getters(const corio_queue *q);
+size_t corio_queue_n_putters(const corio_queue *q);
 
 /* ------------------------------------------------------------------ */
 /* Task-local values (asyncio's contextvars)                          */
@@ -720,7 +801,8 @@ typedef enum {
  * Errors: CORIO_ECANCELED (the caller was cancelled), CORIO_ETIMEDOUT
  * (an enclosing timeout scope passed; the deadline argument itself never
  * gives an error), CORIO_ENOMEM (done[] is filled in these cases too),
- * CORIO_EINVAL (a NULL, joined or detached handle: nothing is filled).
+ * CORIO_EINVAL (a NULL, joined or detached handle, or n == 0 as asyncio's
+ * ValueError for an empty set: nothing is filled).
  */
 int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
@@ -773,7 +855,11 @@ void corio_as_completed_end(corio_as_completed *it);
  * While the scope is open every blocking call of the task is bounded by
  * the deadline; once it passes they all return CORIO_ETIMEDOUT (sticky
  * inside the scope; a corio_join passes it on to the joined task as a
- * cancellation). Shielded code is not bounded. Scopes nest and must be
+ * cancellation). A shield cuts a task off from the scopes opened outside
+ * it, but a scope opened INSIDE a shield bounds what is inside it, as in
+ * asyncio, where the code inside shield() is a task with scopes of its own
+ * (test_timeout_after_cancellation: a cancelled task can bound its
+ * shielded cleanup). Scopes nest and must be
  * ended in reverse order: the struct keeps the enclosing deadline and end
  * restores it. An inner scope never extends an outer one.
  * corio_timeout_end returns CORIO_ETIMEDOUT only if THIS scope's deadline
@@ -786,12 +872,25 @@ typedef struct corio_timeout {
     corio_task *task;
     int64_t deadline; /* this scope's own */
     int64_t outer;    /* the enclosing scope's, restored by end */
+    /* Private: the scopes of a task form a stack, innermost first. */
+    struct corio_timeout *enclosing;
+    int64_t bound;    /* the enclosing scopes' deadline that applies here */
+    int shield;       /* the task's shield depth when it was opened */
 } corio_timeout;
 
 void corio_timeout_begin(corio_timeout *s, int64_t deadline);
 int corio_timeout_end(corio_timeout *s);
 /* Would end report CORIO_ETIMEDOUT now? */
 bool corio_timeout_expired(const corio_timeout *s);
+/* ---- asyncio.Timeout.when() / reschedule() ---- */
+/* The scope's own deadline (CORIO_NEVER for none). */
+int64_t corio_timeout_when(const corio_timeout *s);
+/* Move an open scope's deadline, later or earlier (CORIO_NEVER: none):
+ * from the next blocking call on, the task is bounded by the new value. Only
+ * the task that opened the scope may move it (else CORIO_EPERM);
+ * CORIO_EINVAL if the scope is not open. A deadline already past makes the
+ * next blocking call (a yield included) return CORIO_ETIMEDOUT. */
+int corio_timeout_reschedule(corio_timeout *s, int64_t deadline);
 
 /*
  * asyncio.wait_for: wait for t (consuming it) until the deadline; if the
@@ -846,8 +945,10 @@ int corio_shield_join_until(corio_task *t, corio_outcome *out,
  * - corio_taskgroup_wait waits for every child and joins it; no child
  *   outlives it. If the waiting task is cancelled or the deadline (or a
  *   timeout scope) passes, it cancels every child and still waits for
- *   them. Returns CORIO_ECANCELED / CORIO_ETIMEDOUT in that case, else the
- *   status of the first child that failed, else 0.
+ *   them. Returns CORIO_ECANCELED / CORIO_ETIMEDOUT in that case (also
+ *   when the caller has a cancel pending and the children were done
+ *   anyway, as asyncio), else the status of the first child that failed,
+ *   else 0.
  * - Every failure is kept: corio_taskgroup_error_count / _error list them
  *   in the order they happened (asyncio's ExceptionGroup).
  * - Unlike asyncio, a failing child does not cancel the task that runs
@@ -876,6 +977,14 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_fn fn, void *arg,
 corio_task *corio_taskgroup_task(const corio_taskgroup *g, size_t child);
 int corio_taskgroup_wait(corio_taskgroup *g);
 int corio_taskgroup_wait_until(corio_taskgroup *g, int64_t deadline);
+/* Abort the group from its body (asyncio: the body raises): cancel every
+ * child, refuse later spawns (CORIO_ESHUTDOWN), and make the wait return
+ * `err` (a negative code; anything else means CORIO_ECANCELED) unless the
+ * waiting task is itself cancelled or times out. The children's own
+ * failures are still listed by corio_taskgroup_error. The body must still
+ * call the wait, which joins the children. 0, CORIO_EALREADY after the
+ * wait. The first abort's reason is kept. */
+int corio_taskgroup_abort(corio_taskgroup *g, int err);
 size_t corio_taskgroup_size(const corio_taskgroup *g);
 /* After the wait: child's status (0, its error, CORIO_ECANCELED) and its
  * result in *result; CORIO_EINVAL for a bad index, CORIO_EAGAIN before

@@ -87,12 +87,16 @@ int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
 {
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
+    /* The predicate first, as asyncio does (test_wait_for_unacquired): a
+     * predicate already true means there is nothing to wait for, so the
+     * lock is not needed. Only a call that would wait must hold it. */
+    if (pred(arg)) return 0;
     if (!held_by_caller(c, self)) return CORIO_EPERM;
-    while (!pred(arg)) {
+    do {
         int rc = corio_cond_wait_until(c, deadline);
         if (rc == CORIO_ETIMEDOUT && pred(arg)) return 0; /* just in time */
         if (rc != 0) return rc;
-    }
+    } while (!pred(arg));
     return 0;
 }
 
@@ -117,4 +121,15 @@ int corio_cond_notify(corio_cond *c, size_t n)
 int corio_cond_notify_all(corio_cond *c)
 {
     return corio_cond_notify(c, SIZE_MAX);
+}
+
+/* asyncio's Condition.locked(): is the condition's lock held (by anyone)? */
+bool corio_cond_locked(const corio_cond *c)
+{
+    return corio_lock_locked(c->lock);
+}
+
+size_t corio_cond_n_waiting(const corio_cond *c)
+{
+    return corio_sync_count_live(&c->waiters);
 }

@@ -42,3 +42,8 @@ int corio_event_wait(corio_event *e)
 {
     return corio_event_wait_until(e, CORIO_NEVER);
 }
+
+size_t corio_event_n_waiting(const corio_event *e)
+{
+    return corio_sync_count_live(&e->waiters);
+}

@@ -70,3 +70,8 @@ bool corio_lock_locked(const corio_lock *l)
 {
     return l->owner != NULL;
 }
+
+size_t corio_lock_n_waiting(const corio_lock *l)
+{
+    return corio_sync_count_live(&l->waiters);
+}

@@ -257,3 +257,13 @@ bool corio_queue_is_shutdown(const corio_queue *q) { return q->is_shutdown; }
 size_t corio_queue_size(const corio_queue *q) { return q->len; }
 size_t corio_queue_maxsize(const corio_queue *q) { return q->maxsize; }
 bool corio_queue_empty(const corio_queue *q) { return q->len == 0; }
+
+size_t corio_queue_n_getters(const corio_queue *q)
+{
+    return corio_sync_count_live(&q->getters);
+}
+
+size_t corio_queue_n_putters(const corio_queue *q)
+{
+    return corio_sync_count_live(&q->putters);
+}

@@ -43,6 +43,17 @@ static inline corio_waiter *corio__sync_pop_live(corio_waitq *q)
     return NULL;
 }
 
+/* How many tasks still wait in q (the stale ones do not: they are leaving).
+ * For the waiter counts asyncio shows in its reprs; O(n), never on a hot
+ * path. */
+static inline size_t corio_sync_count_live(const corio_waitq *q)
+{
+    size_t n = 0;
+    for (const corio_waiter *w = q->head; w; w = w->next)
+        if (corio__sync_live(w)) n++;
+    return n;
+}
+
 /* Wake every live waiter with `status`; unlink the stale ones. */
 static inline size_t corio__sync_wake_all(corio_waitq *q, int status)
 {
