@@ -120,6 +120,18 @@ static int attached_slot(corio__netpoll *np, corio_fd fd, corio_fdslot **out)
     return 0;
 }
 
+/* The calling task, its loop's netpoll and fd's attached slot: what
+ * every wait and every operation starts from. 0, CORIO_ENOLOOP (not in a
+ * task), or attached_slot's error. */
+static int task_slot(corio_fd fd, corio_task **self, corio__netpoll **np,
+                     corio_fdslot **s)
+{
+    *self = corio__self();
+    if (!*self) return CORIO_ENOLOOP;
+    *np = corio__loop_netpoll(corio__task_loop(*self));
+    return attached_slot(*np, fd, s);
+}
+
 int corio__netpoll_ready(corio__netpoll *np, corio_fd fd, uint32_t gen,
                          int rd, int wr, int eof)
 {
@@ -153,11 +165,10 @@ int corio__netpoll_detach(corio_fd fd)
 
 int corio__netpoll_wait_fd(corio_fd fd, int dir, int64_t deadline)
 {
-    corio_task *self = corio__self();
-    if (!self) return CORIO_ENOLOOP;
-    corio__netpoll *np = corio__loop_netpoll(corio__task_loop(self));
+    corio_task *self;
+    corio__netpoll *np;
     corio_fdslot *s;
-    int rc = attached_slot(np, fd, &s);
+    int rc = task_slot(fd, &self, &np, &s);
     if (rc) return rc;
     if (s->waiter[dir]) return CORIO_EBUSY;
     s->waiter[dir] = self;
@@ -192,11 +203,10 @@ void corio__netpoll_short_read(corio_fd fd)
 
 int corio__netpoll_op_start(corio__pollop *op, corio_fd fd, int dir)
 {
-    corio_task *self = corio__self();
-    if (!self) return CORIO_ENOLOOP;
-    corio__netpoll *np = corio__loop_netpoll(corio__task_loop(self));
+    corio_task *self;
+    corio__netpoll *np;
     corio_fdslot *s;
-    int rc = attached_slot(np, fd, &s);
+    int rc = task_slot(fd, &self, &np, &s);
     if (rc) return rc;
     if (dir >= 0 && s->waiter[dir]) return CORIO_EBUSY; /* one per direction */
     op->task = self;

@@ -31,8 +31,6 @@
 
 #include <string.h>
 #ifndef _WIN32
-#include <errno.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #endif
