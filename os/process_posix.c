@@ -115,6 +115,8 @@ static int pidfd_usable(void)
     int works = atomic_load(&pidfd_works);
     if (works < 0) {
         int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (fd < 0 && errno != ENOSYS && errno != EPERM && errno != EINVAL)
+            return 0; /* EMFILE, ENOMEM...: no answer yet, ask next time */
         works = fd >= 0;
         if (fd >= 0) close(fd);
         atomic_store(&pidfd_works, works);
