@@ -8,6 +8,7 @@
 #   make test-windows     mingw-w64 cross build, run under wine (own harness)
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
+#   make test-faults      every system call failed in turn (ASan, Linux)
 #   make bench            name=value figures, corio beside pthreads
 #   make examples         every program in examples/
 #   make install PREFIX=/usr/local DESTDIR=
@@ -212,6 +213,36 @@ test-aarch64:
 
 test-kqueue:
 	@$(MAKE) --no-print-directory POLLER=kqueue test
+
+# --- fault injection (tests/faults/, Linux + epoll) ----------------------
+# The library built with ASan + UBSan in its own directory, then a copy of
+# its archive in which every call named in FAULT_POINTS (tests/faults/
+# fault.h, the one table) is renamed NAME -> __wrap_NAME: ld --wrap's
+# renaming, applied to corio's objects only, so the release build is
+# untouched. The driver fails each call site of six scenarios with each
+# errno its call can return (docs/testing.md).
+FAULT_B    := build/faults
+FAULT_FNS   = $(shell sed -n 's/^ *X.\([a-z_0-9]*\),.*/\1/p' tests/faults/fault.h)
+FAULT_SRC  := $(wildcard tests/faults/*.c)
+FAULT_BIN  := $(FAULT_B)/fault_driver
+FAULT_FLAGS := -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -D_GNU_SOURCE \
+               -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+
+$(FAULT_B)/libcorio_faulted.a: tests/faults/fault.h FORCE_FAULT_LIB
+	@$(MAKE) --no-print-directory -s B=$(FAULT_B) SANITIZE=1 lib
+	@for f in $(FAULT_FNS); do echo "$$f __wrap_$$f"; done > $(FAULT_B)/wrap.syms
+	objcopy --redefine-syms=$(FAULT_B)/wrap.syms $(FAULT_B)/libcorio.a $@
+
+$(FAULT_BIN): $(FAULT_SRC) tests/faults/fault.h tests/faults/scenarios.h $(FAULT_B)/libcorio_faulted.a
+	$(CC) $(FAULT_FLAGS) -no-pie $(FAULT_SRC) $(FAULT_B)/libcorio_faulted.a -lpthread -o $@
+
+# About 25 s here with the build (the runs: fault_seconds in the summary).
+test-faults: $(FAULT_BIN)
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  timeout -k 10 900 $(FAULT_BIN)
+
+.PHONY: test-faults FORCE_FAULT_LIB
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)
