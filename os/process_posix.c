@@ -594,6 +594,7 @@ static int try_reap(corio_child *c)
     if (r < 0) {
         /* ECHILD: somebody else reaped it (a waitpid(-1) elsewhere in
          * the program, or SIGCHLD set to SIG_IGN): the code is lost. */
+        (void)corio__error_from_errno(errno); /* kept for corio_last_os_error */
         c->exit_code = CORIO_EIO;
         return CORIO_EIO;
     }

@@ -60,7 +60,9 @@ int corio__poller_open(corio_poller **out)
 fail:;
     /* EMFILE/ENFILE or ENOMEM, as the kernel said (and recorded for
      * corio_last_os_error), not always "descriptor table full". */
-    int rc = corio__error_from_errno(errno == ENOSPC ? ENOMEM : errno);
+    int e = errno;
+    int rc = corio__error_from_errno(e);
+    if (e == ENOSPC) rc = CORIO_ENOMEM; /* the watch limit, as in attach */
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
     free(p);
@@ -160,7 +162,9 @@ int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t gen)
             if (errno == EPERM) return CORIO_ENOTSUP; /* regular files */
             /* ENOSPC: the max_user_watches limit, i.e. kernel memory
              * for registrations: out of memory, as ENOMEM is. */
-            return corio__error_from_errno(errno == ENOSPC ? ENOMEM : errno);
+            if (errno != ENOSPC) return corio__error_from_errno(errno);
+            corio__os_error_record(ENOSPC);
+            return CORIO_ENOMEM;
         }
     }
     return 0;
