@@ -69,6 +69,7 @@ static int fault_check(int fn, void *ret)
     if (s->armed && !s->fired && s->plan.fn == fn &&
         (s->plan.site == 0 || s->plan.site == site) && s->plan.nth == nth) {
         s->fired = 1;
+        s->fired_on_main = gettid() == s->owner;
         act = s->plan.err;
     }
     unlock(s);

@@ -110,6 +110,7 @@ typedef struct fault_state {
     fault_plan plan;
     int armed;            /* plan in force */
     int fired;            /* the plan's call was failed */
+    int fired_on_main;    /* ... on the owner's main thread (the loop's) */
     long live_maps;       /* corio's mmaps not yet munmapped */
     int nsites;
     int overflow;         /* more sites than FAULT_MAX_SITES */

@@ -17,6 +17,7 @@ static void note_err(scen *s, const char *what, long rc)
 {
     if (s->errors++ == 0) {
         s->first_err = (int)rc;
+        s->first_os = corio_last_os_error();
         snprintf(s->where, sizeof s->where, "%s", what);
     }
 }
@@ -52,7 +53,8 @@ static int tcp_pair(scen *s, corio_fd *a, corio_fd *b)
             }
         }
     }
-    corio_fd_close(lfd);
+    int crc = corio_fd_close(lfd);
+    FAILED(s, "close listener", crc);
     return rc;
 }
 
@@ -72,7 +74,8 @@ static void *echo_server(void *arg)
         int rc = corio_sock_send_all_until(sd->fd, buf, (size_t)n, sd->s->deadline);
         if (FAILED(sd->s, "echo server send_all", rc)) break;
     }
-    corio_fd_close(sd->fd); /* the client sees the end (or a reset) */
+    int rc = corio_fd_close(sd->fd); /* the client sees the end (or a reset) */
+    FAILED(sd->s, "echo server close", rc);
     return NULL;
 }
 
@@ -118,7 +121,8 @@ static void *scen_echo(void *arg)
     }
     if (tw) corio_join(tw, NULL);
     corio_join(ts, NULL);
-    corio_fd_close(a);
+    int rc = corio_fd_close(a);
+    FAILED(s, "echo client close", rc);
     if (s->errors == 0 && got != ECHO_TOTAL)
         note_bad(s, "echo: %ld bytes back of %ld, and no call failed", (long)got, ECHO_TOTAL);
     return NULL;

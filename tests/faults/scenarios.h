@@ -13,6 +13,7 @@ typedef struct scen {
     int64_t deadline;   /* for every call of the run */
     int first_err;      /* the first CORIO_E* a call returned, or 0 */
     char where[48];     /* ... and which call */
+    int first_os;       /* corio_last_os_error() right after it */
     int errors;         /* how many calls failed */
     int bad;            /* the data came out wrong */
     char msg[160];
