@@ -27,6 +27,7 @@
  * tests/kqueue_double/, a TEST DOUBLE of kqueue/kevent built on epoll.
  */
 #include "poller.h"
+#include "os/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,14 +107,18 @@ int corio__poller_open(corio_poller **out)
     if (open_wakeup(p) != 0) goto fail;
     *out = p;
     return 0;
-fail:
+fail:;
+    /* What the kernel said (EMFILE, ENFILE, ENOMEM), kept for
+     * corio_last_os_error, as the epoll backend does. */
+    int rc = corio__error_from_errno(errno);
+    if (rc == 0) rc = CORIO_EMFILE;
     if (p->kq >= 0) close(p->kq);
 #if !WAKE_BY_USER_EVENT
     if (p->wake_rd >= 0) close(p->wake_rd);
     if (p->wake_wr >= 0) close(p->wake_wr);
 #endif
     free(p);
-    return CORIO_EMFILE;
+    return rc;
 }
 
 void corio__poller_close(corio_poller *p)
