@@ -237,7 +237,7 @@ $(FAULT_B)/libcorio_faulted.a: tests/faults/fault.h FORCE_FAULT_LIB
 $(FAULT_BIN): $(FAULT_SRC) tests/faults/fault.h tests/faults/scenarios.h $(FAULT_B)/libcorio_faulted.a
 	$(CC) $(FAULT_FLAGS) -no-pie $(FAULT_SRC) $(FAULT_B)/libcorio_faulted.a -lpthread -o $@
 
-# About 25 s here with the build (the runs: fault_seconds in the summary).
+# 25-45 s here with the build (the runs alone: fault_seconds in the summary).
 test-faults: $(FAULT_BIN)
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  timeout -k 10 900 $(FAULT_BIN)
