@@ -66,6 +66,7 @@ typedef struct shared {
     atomic_long connects, exchanges, bytes_checked, mismatches;
     atomic_long closes, half_closes, aborts;
     atomic_long connect_errors, io_errors;
+    atomic_long io_error_by_code[64];  /* io_errors by -CORIO_E* code */
 } shared;
 
 static shared *sh;
@@ -137,6 +138,12 @@ static int exchange(corio_stream *s, uint64_t key, size_t len, int slow)
     return 0;
 }
 
+static void count_io_error(int rc)
+{
+    atomic_fetch_add(&sh->io_errors, 1);
+    if (rc < 0 && rc > -64) atomic_fetch_add(&sh->io_error_by_code[-rc], 1);
+}
+
 static void *session(void *arg)
 {
     long id = (long)(intptr_t)arg;
@@ -170,20 +177,23 @@ static void *session(void *arg)
             rc = exchange(s, mix(((uint64_t)id << 32) ^ seq++), len, slow);
         }
         if (rc) {
-            atomic_fetch_add(&sh->io_errors, 1);
+            count_io_error(rc);
             corio_stream_abort(s);
         } else {
             switch (rng_next(&rng) % 3) {
             case 0: /* graceful */
-                if (corio_stream_close_until(s, corio_deadline_in(CORIO_SEC(30))))
-                    atomic_fetch_add(&sh->io_errors, 1);
+                rc = corio_stream_close_until(s, corio_deadline_in(CORIO_SEC(30)));
+                if (rc) count_io_error(rc);
                 atomic_fetch_add(&sh->closes, 1);
                 break;
             case 1: { /* half-close, then the server's end of stream */
                 char c;
-                if (corio_stream_write_eof_until(s, corio_deadline_in(CORIO_SEC(30))) ||
-                    corio_stream_read_until(s, &c, 1, corio_deadline_in(CORIO_SEC(30))) != 0)
-                    atomic_fetch_add(&sh->io_errors, 1);
+                rc = corio_stream_write_eof_until(s, corio_deadline_in(CORIO_SEC(30)));
+                if (rc == 0) {
+                    ptrdiff_t n = corio_stream_read_until(s, &c, 1, corio_deadline_in(CORIO_SEC(30)));
+                    rc = n > 0 ? CORIO_EINVAL /* a byte after the echo */ : (int)n;
+                }
+                if (rc) count_io_error(rc);
                 corio_stream_close_until(s, corio_deadline_in(CORIO_SEC(30)));
                 atomic_fetch_add(&sh->half_closes, 1);
                 break;
@@ -442,6 +452,10 @@ static void *server_main(void *arg)
     printf("soak_client_connect_errors=%ld\nsoak_client_io_errors=%ld\nsoak_server_errors=%ld\n",
            atomic_load(&sh->connect_errors), atomic_load(&sh->io_errors),
            atomic_load(&server_errors));
+    for (int i = 1; i < 64; i++)
+        if (atomic_load(&sh->io_error_by_code[i]))
+            printf("soak_client_io_errors_%d=%ld  # %s\n", -i,
+                   atomic_load(&sh->io_error_by_code[i]), corio_strerror(-i));
     printf("soak_backpressure_waits=%ld\n", atomic_load(&backpressure_waits));
     printf("soak_dns_lookups=%ld\nsoak_dns_failures=%ld\nsoak_processes=%ld\nsoak_process_failures=%ld\n",
            dns_ok, dns_fail, proc_ok, proc_fail);
