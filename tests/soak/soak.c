@@ -42,6 +42,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
@@ -50,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -67,6 +69,7 @@ typedef struct shared {
     atomic_long closes, half_closes, aborts;
     atomic_long connect_errors, io_errors;
     atomic_long io_error_by_code[64];  /* io_errors by -CORIO_E* code */
+    atomic_long stalls_with_data;      /* read deadline passed, bytes waiting */
 } shared;
 
 static shared *sh;
@@ -125,12 +128,18 @@ static int exchange(corio_stream *s, uint64_t key, size_t len, int slow)
         ptrdiff_t n = slow ? corio_sock_recv_until(corio_stream_fd(s), buf, want, dl)
                            : corio_stream_read_until(s, buf, want, dl);
         if (n <= 0) {
+            /* A deadline that passes while the kernel holds bytes for us
+             * is a lost wakeup (a bug), not a slow machine. */
+            int waiting = 0;
+            if (n == CORIO_ETIMEDOUT && corio_stream_buffered(s) == 0 &&
+                ioctl(corio_stream_fd(s), FIONREAD, &waiting) == 0 && waiting > 0)
+                atomic_fetch_add(&sh->stalls_with_data, 1);
             atomic_fetch_add(&sh->bytes_checked, (long)got);
             return n == 0 ? CORIO_EINCOMPLETE : (int)n;
         }
         for (ptrdiff_t i = 0; i < n; i++) bad += buf[i] != pattern(key, got + (size_t)i);
         got += (size_t)n;
-        if (slow) corio_sleep(CORIO_MS(1));
+        if (slow && (got & 8191) < (size_t)n) corio_sleep(CORIO_MS(2)); /* ~every 8 KiB */
     }
     atomic_fetch_add(&sh->bytes_checked, (long)got);
     if (bad) atomic_fetch_add(&sh->mismatches, bad);
@@ -321,8 +330,16 @@ static void *process_traffic(void *arg)
 /* ---------- the monitor ---------- */
 
 typedef struct sample {
-    long fds, rss_kib, tasks, stacks_pooled, stacks_mapped, timers, registered;
+    long fds, rss_kib, heap_kib, tasks, stacks_pooled, stacks_mapped, timers, registered;
 } sample;
+
+/* Bytes malloc has handed out and not had back (glibc): unlike RSS, it
+ * does not keep what free() returned to the allocator's free lists. */
+static long heap_kib(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+}
 
 static long count_fds(void)
 {
@@ -352,16 +369,16 @@ static sample take(void)
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
     corio_loop_get_stats(NULL, &st);
-    sample s = { count_fds(), rss_kib(), (long)st.tasks_alive, (long)st.stacks_pooled,
+    sample s = { count_fds(), rss_kib(), heap_kib(), (long)st.tasks_alive, (long)st.stacks_pooled,
                  (long)st.stacks_mapped, (long)st.timers_armed, (long)st.fds_registered };
     return s;
 }
 
 static void print_sample(long t, const sample *s, corio_server *srv)
 {
-    printf("t=%4lds fds=%6ld rss=%7ld KiB tasks=%6ld stacks_pooled=%5ld stacks_mapped=%6ld "
+    printf("t=%4lds fds=%6ld rss=%7ld KiB heap=%7ld KiB tasks=%6ld stacks_pooled=%5ld stacks_mapped=%6ld "
            "timers=%5ld | server_conns=%5zu client_open=%5ld exchanges=%9ld backpressure=%ld\n",
-           t, s->fds, s->rss_kib, s->tasks, s->stacks_pooled, s->stacks_mapped, s->timers,
+           t, s->fds, s->rss_kib, s->heap_kib, s->tasks, s->stacks_pooled, s->stacks_mapped, s->timers,
            srv ? corio_server_connections(srv) : 0, atomic_load(&sh->open),
            atomic_load(&sh->exchanges), atomic_load(&backpressure_waits));
     fflush(stdout);
@@ -426,6 +443,10 @@ static void *server_main(void *arg)
     corio_sleep(CORIO_MS(200));
     sample idle1 = take();
     print_sample(n + 1, &idle1, srv);
+    /* What of the idle RSS is only the allocator keeping freed memory:
+     * give it back and look again. */
+    malloc_trim(0);
+    sample trimmed = take();
 
     /* The first and last 10 seconds after the warm-up. */
     long warm = run_seconds / 6 < 30 ? run_seconds / 6 : 30;
@@ -436,6 +457,7 @@ static void *server_main(void *arg)
            run_seconds, n_conns, warm);
     printf("soak_fd_growth=%.1f\n", GROWTH(fds));
     printf("soak_rss_growth_kib=%.0f\n", GROWTH(rss_kib));
+    printf("soak_heap_growth_kib=%.0f\n", GROWTH(heap_kib));
     printf("soak_tasks_growth=%.1f\n", GROWTH(tasks));
     printf("soak_stacks_growth=%.1f\n", GROWTH(stacks_mapped));
     long leak_fds = idle1.fds - idle0.fds, leak_tasks = idle1.tasks - idle0.tasks;
@@ -444,6 +466,8 @@ static void *server_main(void *arg)
            "soak_idle_registered_leak=%ld\nsoak_idle_rss_growth_kib=%ld\nsoak_idle_stacks_pooled=%ld\n",
            leak_fds, leak_tasks, leak_timers, leak_reg, idle1.rss_kib - idle0.rss_kib,
            idle1.stacks_pooled);
+    printf("soak_idle_rss_growth_after_trim_kib=%ld\nsoak_idle_heap_growth_kib=%ld\n",
+           trimmed.rss_kib - idle0.rss_kib, idle1.heap_kib - idle0.heap_kib);
     printf("soak_connects=%ld\nsoak_exchanges=%ld\nsoak_bytes_checked=%ld\nsoak_mismatches=%ld\n",
            atomic_load(&sh->connects), atomic_load(&sh->exchanges),
            atomic_load(&sh->bytes_checked), atomic_load(&sh->mismatches));
@@ -456,6 +480,7 @@ static void *server_main(void *arg)
         if (atomic_load(&sh->io_error_by_code[i]))
             printf("soak_client_io_errors_%d=%ld  # %s\n", -i,
                    atomic_load(&sh->io_error_by_code[i]), corio_strerror(-i));
+    printf("soak_client_stalls_with_data_waiting=%ld\n", atomic_load(&sh->stalls_with_data));
     printf("soak_backpressure_waits=%ld\n", atomic_load(&backpressure_waits));
     printf("soak_dns_lookups=%ld\nsoak_dns_failures=%ld\nsoak_processes=%ld\nsoak_process_failures=%ld\n",
            dns_ok, dns_fail, proc_ok, proc_fail);
