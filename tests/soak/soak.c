@@ -518,6 +518,11 @@ static void raise_nofile(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
     rlim_t need = (rlim_t)n_conns + 256;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        /* Only a privileged process may raise the hard limit: try. */
+        struct rlimit up = { need, need };
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
     rlim_t want = need;
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) want = rl.rlim_max;
     if (rl.rlim_cur < want) {
