@@ -10,6 +10,7 @@
 #   make test-kqueue      kqueue backend over the kqueue test double
 #   make test-faults      every system call failed in turn (ASan, Linux)
 #   make bench            name=value figures, corio beside pthreads
+#   make soak             10,000 churning connections for 3 min (SOAK_SECONDS=)
 #   make examples         every program in examples/
 #   make install PREFIX=/usr/local DESTDIR=
 #
@@ -130,7 +131,7 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
 .PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
-        test-kqueue test-symbols bench examples demo install uninstall clean deps-test \
+        test-kqueue test-symbols bench soak examples demo install uninstall clean deps-test \
         info
 
 all: lib
@@ -242,7 +243,20 @@ test-faults: $(FAULT_BIN)
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  timeout -k 10 900 $(FAULT_BIN)
 
-.PHONY: test-faults FORCE_FAULT_LIB
+.PHONY: test-faults FORCE_FAULT_LIB soak
+# --- soak (not in CI) ----------------------------------------------------
+# 10,000 connections churning against a corio echo server, with DNS and
+# subprocess traffic beside it, for SOAK_SECONDS (default 180); prints the
+# server's descriptors, RSS, tasks and stacks once a second, then their
+# growth as name=value lines (tests/soak/soak.c). Linux only (/proc).
+SOAK_SECONDS ?= 180
+SOAK_CONNS ?= 10000
+$(B)/tests/soak$(EXE): tests/soak/soak.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+soak: $(B)/tests/soak$(EXE)
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNS=$(SOAK_CONNS) $(RUN) $(B)/tests/soak$(EXE)
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)
