@@ -6,16 +6,9 @@
  * answers at once, without parking, even to a cancelled task (there is
  * nothing to wait for, so there is no suspension point to cancel).
  */
-#include "park.h"
+#include "future.h"
 
 #include <stdlib.h>
-
-struct corio_future {
-    corio_waitq waiters;
-    void *value;
-    int error;
-    int done;
-};
 
 corio_future *corio_future_new(void)
 {

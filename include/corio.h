@@ -305,9 +305,11 @@ bool corio_future_done(const corio_future *f);
 int corio_future_cancel(corio_future *f);
 bool corio_future_cancelled(const corio_future *f);
 /* A task that waits for f and finishes with its outcome (result = the
- * value, status = 0 or the error f was set with): hand it to corio_gather,
- * corio_wait, corio_as_completed or corio_shield_join to compose futures as
- * asyncio does. Cancelling the task while f is pending cancels f (a
+ * value, status = 0 or the error f was set with), to put a future among
+ * TASKS in corio_gather, corio_wait, corio_as_completed or
+ * corio_shield_join. Futures alone compose without a task per future:
+ * corio_gather_futures, corio_wait_futures, corio_as_completed_init_futures,
+ * corio_shield_future (Composition, below). Cancelling the task while f is pending cancels f (a
  * cancelled gather cancels its futures). f must outlive the task. NULL if
  * f is NULL or no task could be spawned. */
 corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts);
@@ -769,7 +771,9 @@ typedef void (*corio_discard_fn)(void *result);
  * every task still running is cancelled and joined (out[] gets their
  * outcomes, tasks[] comes back all NULL) and gather returns
  * CORIO_ECANCELED / CORIO_ETIMEDOUT. CORIO_EINVAL for a NULL, joined or
- * detached handle (nothing is consumed then), CORIO_ENOMEM.
+ * detached handle, or one given twice (asyncio makes a set of its
+ * arguments; a handle is joined once) (nothing is consumed then),
+ * CORIO_ENOMEM.
  */
 int corio_gather(corio_task **tasks, size_t n, corio_outcome *out, int flags);
 int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
@@ -782,6 +786,29 @@ int corio_gather_calls(const corio_call *calls, size_t n, corio_outcome *out,
                        int flags);
 int corio_gather_calls_until(const corio_call *calls, size_t n,
                              corio_outcome *out, int flags, int64_t deadline);
+/*
+ * asyncio.gather over futures, with no task per future: out[i] gets
+ * fs[i]'s value and its error (0, the set_error code, CORIO_ECANCELED)
+ * once it is set. Flags and return values as corio_gather. Futures are not
+ * consumed (the caller still frees them) and the same future may appear
+ * twice. A future already set answers without suspending. What asyncio
+ * does to its children, this does to the futures still pending: if the
+ * caller is cancelled or the deadline or a timeout scope passes, and at
+ * the first error with CORIO_GATHER_CANCEL_ON_ERROR, they are cancelled
+ * (corio_future_cancel: every other waiter sees CORIO_ECANCELED too) and
+ * out[] records them as cancelled; in the default mode the ones still
+ * pending at the first error are left alone (out[i].status CORIO_EAGAIN).
+ * The futures must stay allocated until the call returns (freeing one
+ * meanwhile makes it return CORIO_ECLOSED, the others left as they are).
+ * CORIO_EINVAL for a NULL future, CORIO_ENOLOOP, CORIO_ENOMEM.
+ * Tasks and futures do not mix in one call: wrap the few of one kind with
+ * corio_future_task (or set a future from a task) if you must.
+ */
+int corio_gather_futures(corio_future *const *fs, size_t n,
+                         corio_outcome *out, int flags);
+int corio_gather_futures_until(corio_future *const *fs, size_t n,
+                               corio_outcome *out, int flags,
+                               int64_t deadline);
 
 /* ---- wait: asyncio.wait ---- */
 
@@ -808,12 +835,21 @@ int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
 int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                      bool *done, int64_t deadline);
+/* asyncio.wait over futures, no task per future: the same contract (a
+ * future counts as failed if set with an error other than
+ * CORIO_ECANCELED); nothing is cancelled or changed. */
+int corio_wait_futures(corio_future *const *fs, size_t n,
+                       corio_wait_mode mode, bool *done);
+int corio_wait_futures_until(corio_future *const *fs, size_t n,
+                             corio_wait_mode mode, bool *done,
+                             int64_t deadline);
 
 /* ---- as_completed: asyncio.as_completed ---- */
 
 /* An iterator over tasks in the order they finish. Fields are private. */
 typedef struct corio_as_completed {
-    corio_task *const *tasks;
+    corio_task *const *tasks;      /* one of the two is NULL */
+    corio_future *const *futures;
     size_t n, left;
     int error;            /* sticky once set */
     unsigned char *given; /* tasks already yielded */
@@ -823,6 +859,12 @@ typedef struct corio_as_completed {
 /* 0, CORIO_EINVAL or CORIO_ENOMEM. The array must stay valid. */
 int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
                             size_t n);
+/* The same iterator over futures (no task per future): next yields the
+ * index of each future once it is set; read its outcome from the future.
+ * The same task given twice is CORIO_EINVAL (it would be joined twice);
+ * the same future twice is yielded at both places. */
+int corio_as_completed_init_futures(corio_as_completed *it,
+                                    corio_future *const *fs, size_t n);
 /*
  * Wait for the next task to finish and put its index in *index: 0.
  * CORIO_EOF once every task was yielded; CORIO_ETIMEDOUT when the
@@ -927,6 +969,16 @@ int corio_shield_join(corio_task *t, corio_outcome *out,
                       corio_discard_fn discard);
 int corio_shield_join_until(corio_task *t, corio_outcome *out,
                             corio_discard_fn discard, int64_t deadline);
+/* asyncio.shield(fut): wait for f without ever cancelling it (no task,
+ * no reaper: a future has nothing to run). 0 once f is set, with its value
+ * and error in *out (out->status CORIO_ECANCELED if someone cancelled f);
+ * CORIO_ECANCELED / CORIO_ETIMEDOUT when the caller stops waiting first
+ * (out->status CORIO_EAGAIN, f still pending and still the caller's);
+ * CORIO_ECLOSED if f was freed meanwhile. A future already set answers at
+ * once, even to a cancelled task. */
+int corio_shield_future(corio_future *f, corio_outcome *out);
+int corio_shield_future_until(corio_future *f, corio_outcome *out,
+                              int64_t deadline);
 
 /* ---- task groups: asyncio.TaskGroup (structured concurrency) ---- */
 
