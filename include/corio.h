@@ -401,6 +401,12 @@ int64_t corio_call_when(const corio_call_handle *h);
  *
  * They are plain structs, so you can embed them in your own structs with
  * no malloc:      corio_lock l;  corio_lock_init(&l);  ...  corio_lock_destroy(&l);
+ * or initialise them statically, as asyncio code makes them at module level:
+ *                 static corio_lock l = CORIO_LOCK_INIT;
+ * Every object below has such a CORIO_*_INIT, and an object made with it
+ * is in exactly the state its _init function leaves (tests/test_static_init.c
+ * checks each, field by field and by behaviour). It needs no _destroy unless
+ * it was used (a queue that was put to holds a buffer).
  * Their fields are PRIVATE (read them through the functions), and an
  * initialised object must not be copied or moved: waiting tasks point at it.
  *
@@ -441,7 +447,8 @@ typedef struct corio_lock {
     corio_waitq waiters;  /* tasks in acquire */
 } corio_lock;
 
-#define CORIO_LOCK_INIT { NULL, { NULL, NULL, 0 } }
+#define CORIO_WAITQ_INIT_ { NULL, NULL, 0 } /* private: an empty corio_waitq */
+#define CORIO_LOCK_INIT { NULL, CORIO_WAITQ_INIT_ }
 
 void corio_lock_init(corio_lock *l);
 void corio_lock_destroy(corio_lock *l);
@@ -467,6 +474,11 @@ typedef struct corio_sem {
     size_t handed;        /* units handed to woken waiters not yet run */
     corio_waitq waiters;  /* tasks in acquire */
 } corio_sem;
+
+/* Static forms of corio_sem_init / corio_bsem_init:
+ *     static corio_sem s = CORIO_SEM_INIT(4);  */
+#define CORIO_SEM_INIT(value) { (value), (value), false, 0, CORIO_WAITQ_INIT_ }
+#define CORIO_BSEM_INIT(value) { (value), (value), true, 0, CORIO_WAITQ_INIT_ }
 
 void corio_sem_init(corio_sem *s, size_t value);
 /* A BoundedSemaphore: releasing it above `value` is CORIO_EOVERFLOW. */
@@ -496,7 +508,7 @@ typedef struct corio_event {
     corio_waitq waiters;  /* tasks in wait */
 } corio_event;
 
-#define CORIO_EVENT_INIT { false, { NULL, NULL, 0 } }
+#define CORIO_EVENT_INIT { false, CORIO_WAITQ_INIT_ }
 
 void corio_event_init(corio_event *e);
 void corio_event_destroy(corio_event *e);
@@ -520,6 +532,15 @@ typedef struct corio_cond {
 } corio_cond;
 
 typedef bool (*corio_predicate)(void *arg);
+
+/* Static forms. A condition with its own lock points at it, so the macro
+ * needs the variable's name:
+ *     static corio_cond c = CORIO_COND_INIT(c);            // Condition()
+ *     static corio_cond d = CORIO_COND_INIT_LOCK(&l);      // Condition(l) */
+#define CORIO_COND_INIT(self) \
+    { &(self).own_lock, CORIO_LOCK_INIT, CORIO_WAITQ_INIT_ }
+#define CORIO_COND_INIT_LOCK(lockp) \
+    { (lockp), CORIO_LOCK_INIT, CORIO_WAITQ_INIT_ }
 
 /* lock NULL: the condition makes its own (asyncio.Condition()). */
 void corio_cond_init(corio_cond *c, corio_lock *lock);
@@ -566,6 +587,13 @@ typedef struct corio_barrier {
     size_t entering;      /* woken from `blocked`, not yet arrived again */
 } corio_barrier;
 
+/* Static form of corio_barrier_init; parties must be 1 .. INT_MAX (the
+ * macro cannot refuse a bad count: use the function when it is computed).
+ *     static corio_barrier b = CORIO_BARRIER_INIT(3);  */
+#define CORIO_BARRIER_INIT(parties)                                      \
+    { (parties), false, CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_,            \
+      CORIO_WAITQ_INIT_, 0 }
+
 /* 0, or CORIO_EINVAL if parties is 0 or above INT_MAX. */
 int corio_barrier_init(corio_barrier *b, unsigned parties);
 void corio_barrier_destroy(corio_barrier *b);
@@ -610,6 +638,12 @@ typedef struct corio_queue corio_queue;
 
 /* maxsize 0 = unbounded. 0, or CORIO_ENOMEM. */
 int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize);
+/* Static form: the buffer is allocated by the first put (which can then
+ * return CORIO_ENOMEM, the item still the caller's); destroy it as usual.
+ *     static corio_queue q = CORIO_QUEUE_INIT(CORIO_QUEUE_FIFO, 16);  */
+#define CORIO_QUEUE_INIT(kind, maxsize)                                  \
+    { (kind), (maxsize), NULL, 0, 0, 0, 0, 0, false,                     \
+      CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_ }
 /* Frees the buffer; items still inside are the caller's to have drained. */
 void corio_queue_destroy(corio_queue *q);
 
@@ -919,6 +953,13 @@ typedef struct corio_timeout {
     int64_t bound;    /* the enclosing scopes' deadline that applies here */
     int shield;       /* the task's shield depth when it was opened */
 } corio_timeout;
+
+/* A scope that is not open (what corio_timeout_end leaves): end returns 0,
+ * when is CORIO_NEVER, expired is false, reschedule is CORIO_EINVAL. For
+ * code that opens a scope on one branch and ends it on every path.
+ * corio_timeout_begin fills in every field itself. */
+#define CORIO_TIMEOUT_INIT                                               \
+    { NULL, CORIO_NEVER, CORIO_NEVER, NULL, CORIO_NEVER, 0 }
 
 void corio_timeout_begin(corio_timeout *s, int64_t deadline);
 int corio_timeout_end(corio_timeout *s);
