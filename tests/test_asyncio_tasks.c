@@ -2029,3 +2029,40 @@ Test(asyncio_coroutine_gather, test_exception_marking)
 {
     run_main(exception_marking_main, NULL);
 }
+
+/* ---- BaseCurrentLoopTests ---- */
+
+Test(asyncio_current_loop, test_current_task_no_running_loop)
+{
+    corio_loop *loop = corio_loop_new(NULL); /* a loop, not running */
+    cr_assert_not_null(loop);
+    cr_assert_null(corio_current());
+    corio_loop_close(loop);
+}
+
+Test(asyncio_current_loop, test_current_task_no_running_loop_implicit)
+{
+    /* asyncio raises RuntimeError without a loop; C answers NULL */
+    cr_assert_null(corio_loop_current());
+    cr_assert_null(corio_current());
+}
+
+static void *current_with_implicit_loop(void *arg)
+{
+    corio_task **self = arg;
+    CHECK(corio_current() == *self);
+    return NULL;
+}
+
+Test(asyncio_current_loop, test_current_task_with_implicit_loop)
+{
+    corio_loop *loop = corio_loop_new(NULL);
+    cr_assert_not_null(loop);
+    static corio_task *t;
+    memset(&g_tally, 0, sizeof g_tally);
+    t = corio_loop_spawn(loop, current_with_implicit_loop, &t, NULL);
+    cr_assert_eq(corio_loop_run_until_complete(loop, t, NULL), 0);
+    cr_assert_null(corio_current());
+    corio_loop_close(loop);
+    ASSERT_TALLY_CLEAN(g_tally);
+}
