@@ -9,6 +9,8 @@
  */
 #include "asyncio_util.h"
 
+#include <stdlib.h>
+
 #define MS CORIO_MS
 
 static void set_to_self(void *f) { corio_future_set_result(f, f); }
