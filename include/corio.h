@@ -871,7 +871,8 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                      bool *done, int64_t deadline);
 /* asyncio.wait over futures, no task per future: the same contract (a
  * future counts as failed if set with an error other than
- * CORIO_ECANCELED); nothing is cancelled or changed. */
+ * CORIO_ECANCELED); nothing is cancelled or changed. A future freed while
+ * the call waits makes it return CORIO_ECLOSED (done[] is not filled). */
 int corio_wait_futures(corio_future *const *fs, size_t n,
                        corio_wait_mode mode, bool *done);
 int corio_wait_futures_until(corio_future *const *fs, size_t n,
