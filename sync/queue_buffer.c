@@ -106,6 +106,13 @@ static void *heap_pop(corio_queue *q)
 
 int corio__queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
 {
+    if (!q->buf) {
+        /* A queue made with CORIO_QUEUE_INIT has no buffer until its
+         * first push. Only this slow path gets here with cap 0: the
+         * inline fast paths see len == cap and step aside. */
+        int rc = corio__queue_buf_init(q);
+        if (rc != 0) return rc;
+    }
     if (q->len == q->cap) {
         int rc = grow(q);
         if (rc != 0) return rc;
