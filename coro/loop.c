@@ -17,6 +17,7 @@
 #include "os/thread.h"
 #include "poller/netpoll.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,48 +181,72 @@ static int run_callbacks(corio_loop *l)
 
 /* ---------- the turn of the loop ---------- */
 
+/*
+ * One turn: steps 3 to 6 of the header comment. may_block says whether
+ * the poller may wait for the next timer when nothing is runnable: the
+ * blocking runs say yes; the host's step (corio_loop_run_nowait) says no,
+ * and then the poller is asked every turn, with a zero timeout, so that
+ * the events which made the host's poll() on our descriptor fire are
+ * always collected (else that descriptor would stay readable and the host
+ * would spin). Both ways of running are this one function.
+ */
+static void loop_turn(corio_loop *l, int may_block)
+{
+    /* Every visit runs the callbacks and the due timers, and polls at
+     * least every BUSY_POLL_INTERVAL_NS. There is no shortcut back to
+     * the next ready task: a task only comes back here when the run
+     * queue is empty or its dispatch budget is spent (sched.c), and
+     * the budget is spent precisely so that timers and I/O get their
+     * turn. (An earlier shortcut after a task exit skipped them, and a
+     * loop of spawning and exiting tasks could starve a sleeper for
+     * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
+    run_callbacks(l);
+    int64_t now = corio__os_now_ns();
+    corio__timer_heap_run(&l->timers, now);
+
+    int busy = l->runq_head || l->cb_head ||
+               atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
+    if (!busy || !may_block || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
+        int64_t timeout = 0;
+        if (!busy && may_block) {
+            corio_timer *next = corio__timer_heap_min(&l->timers);
+            timeout = next ? next->deadline - now : CORIO_NEVER;
+            if (timeout < 0) timeout = 0;
+        }
+        corio__netpoll_poll(l->netpoll, timeout);
+        l->last_poll = now = corio__os_now_ns();
+        if (timeout) corio__timer_heap_run(&l->timers, now);
+    }
+    corio_task *t = corio__runq_pop(l);
+    if (t) corio__loop_enter_task(l, t);
+    corio__reap(l);
+}
+
 /* Run until `stop` is done, or (stop == NULL) until no task is alive. */
 static int run_loop(corio_loop *l, corio_task *stop)
 {
+    l->in_turn = 1;
     for (;;) {
         corio__reap(l);
         if (stop ? stop->state == CORIO_TASK_DONE : l->alive == 0) break;
-
-        /* Every visit runs the callbacks and the due timers, and polls at
-         * least every BUSY_POLL_INTERVAL_NS. There is no shortcut back to
-         * the next ready task: a task only comes back here when the run
-         * queue is empty or its dispatch budget is spent (sched.c), and
-         * the budget is spent precisely so that timers and I/O get their
-         * turn. (An earlier shortcut after a task exit skipped them, and a
-         * loop of spawning and exiting tasks could starve a sleeper for
-         * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
-        run_callbacks(l);
-        int64_t now = corio__os_now_ns();
-        corio__timer_heap_run(&l->timers, now);
-
-        int busy = l->runq_head || l->cb_head ||
-                   atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
-        if (!busy || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
-            int64_t timeout = 0;
-            if (!busy) {
-                corio_timer *next = corio__timer_heap_min(&l->timers);
-                timeout = next ? next->deadline - now : CORIO_NEVER;
-                if (timeout < 0) timeout = 0;
-            }
-            corio__netpoll_poll(l->netpoll, timeout);
-            l->last_poll = now = corio__os_now_ns();
-            if (timeout) corio__timer_heap_run(&l->timers, now);
-        }
-        corio_task *t = corio__runq_pop(l);
-        if (t) corio__loop_enter_task(l, t);
+        loop_turn(l, 1);
     }
+    l->in_turn = 0;
     return 0;
+}
+
+/* Who may turn the loop now: not a task of it (the loop's stack is in
+ * use below it), not a callback the loop is running (in_turn), not a
+ * loop left over from before a fork. */
+static int may_turn(corio_loop *l)
+{
+    return !l->current && !l->in_turn && loop_usable(l);
 }
 
 int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result)
 {
     if (!l || !main || main->loop != l) return CORIO_EINVAL;
-    if (l->current || !loop_usable(l)) return CORIO_EINVAL; /* not from a task */
+    if (!may_turn(l)) return CORIO_EINVAL; /* not from a task */
     if (main->joined || main->detached) return CORIO_EALREADY;
     main->joined = 1;
     l->stop_task = main;
@@ -236,8 +261,54 @@ int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result
 int corio_loop_run(corio_loop *l)
 {
     if (!l) return CORIO_EINVAL;
-    if (l->current || !loop_usable(l)) return CORIO_EINVAL;
+    if (!may_turn(l)) return CORIO_EINVAL;
     return run_loop(l, NULL);
+}
+
+/* ---------- embedding: a host loop turns ours (docs/embedding.md) ---------- */
+
+/* Something is queued to run at once: the host must not wait. */
+static int runnable(corio_loop *l)
+{
+    return l->runq_head || l->cb_head || l->zombie ||
+           atomic_load_explicit(&l->ts_pending, memory_order_relaxed) ||
+           corio__netpoll_pending(l->netpoll);
+}
+
+int corio_loop_run_nowait(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    if (!may_turn(l)) return CORIO_EINVAL;
+    /* Tasks find their loop through the thread (corio__tls_loop): turned
+     * from another thread they would see none. */
+    if (corio__tls_loop != l) return CORIO_EPERM;
+    l->in_turn = 1;
+    corio__reap(l);
+    loop_turn(l, 0);
+    l->in_turn = 0;
+    /* Queued callbacks count as alive, so that a host which stops at 0
+     * never drops one; pending call_later timers do not, as for
+     * corio_loop_run. */
+    return l->alive > 0 || runnable(l);
+}
+
+int corio_loop_backend_fd(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    return corio__netpoll_backend_fd(l->netpoll);
+}
+
+int corio_loop_backend_timeout(corio_loop *l)
+{
+    if (!l || runnable(l)) return 0;
+    corio_timer *next = corio__timer_heap_min(&l->timers);
+    if (!next) return -1;
+    int64_t left = next->deadline - corio__os_now_ns();
+    if (left <= 0) return 0;
+    /* Rounded up: a host that wakes a little before the deadline would
+     * find nothing due and wait again for 0 ms, a spin. */
+    int64_t ms = (left + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* ---------- close ---------- */

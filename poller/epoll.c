@@ -77,6 +77,11 @@ void corio__poller_close(corio_poller *p)
     free(p);
 }
 
+/* The epoll fd is readable while its ready list is not empty; the eventfd
+ * of wakeup() is in the set, so a wakeup makes it readable too. */
+int corio__poller_fd(const corio_poller *p) { return p->epfd; }
+int corio__poller_pending(const corio_poller *p) { (void)p; return 0; }
+
 void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */

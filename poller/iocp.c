@@ -84,6 +84,13 @@ int corio__poller_open(corio_poller **out)
     return 0;
 }
 
+/* A completion port cannot be waited on by poll(), select() or
+ * WaitForMultipleObjects: there is nothing for a host to poll. A Windows
+ * host calls the step from its message loop with backend_timeout as the
+ * wait (docs/embedding.md). */
+int corio__poller_fd(const corio_poller *p) { (void)p; return CORIO_ENOTSUP; }
+int corio__poller_pending(const corio_poller *p) { (void)p; return 0; }
+
 /* The record around netpoll.c's part of an operation. */
 static corio_iocp_op *record_of(corio__pollop *base)
 {

@@ -142,6 +142,14 @@ fail:;
     return rc;
 }
 
+/* A kqueue descriptor is readable while events are pending on it
+ * (kqueue(2); select() and kevent(EVFILT_READ) on it work on every BSD
+ * and macOS). The wakeup channel (EVFILT_USER or the self-pipe) is in
+ * the set, so a wakeup makes it readable too. Refused directions never
+ * reach the kernel: pending() tells of them. */
+int corio__poller_fd(const corio_poller *p) { return p->kq; }
+int corio__poller_pending(const corio_poller *p) { return p->nrefused != 0; }
+
 void corio__poller_close(corio_poller *p)
 {
     if (!p) return;

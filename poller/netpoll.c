@@ -90,6 +90,16 @@ void corio__netpoll_wakeup(corio__netpoll *np)
     corio__poller_wakeup(np->backend);
 }
 
+int corio__netpoll_backend_fd(const corio__netpoll *np)
+{
+    return corio__poller_fd(np->backend);
+}
+
+int corio__netpoll_pending(const corio__netpoll *np)
+{
+    return corio__poller_pending(np->backend);
+}
+
 /* ---------- slots ---------- */
 
 /* Empty the slot and wake its task, unless its deadline or a cancel woke
