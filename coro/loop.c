@@ -14,6 +14,7 @@
  *      a budget of dispatches, or when one finishes.
  */
 #include "park.h"
+#include "alloc.h"
 #include "os/thread.h"
 #include "poller/netpoll.h"
 
@@ -98,6 +99,7 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->fork_gen = corio__fork_gen;
     l->last_poll = corio__os_now_ns();
     corio__tls_loop = l;
+    corio__alloc_loop_opened();
     return l;
 }
 
@@ -383,6 +385,7 @@ int corio_loop_close(corio_loop *l)
     corio__os_mutex_free(l->ts_lock);
     if (corio__tls_loop == l) corio__tls_loop = NULL;
     free(l);
+    corio__alloc_loop_closed();
     return reported;
 }
 

@@ -1390,6 +1390,27 @@ int corio_loop_backend_fd(corio_loop *loop);
  * alone). Recompute it after every step. */
 int corio_loop_backend_timeout(corio_loop *loop);
 
+/* ---- the allocator: libuv's uv_replace_allocator ---- */
+/*
+ * Every heap block corio takes (loops, tasks' records, queues, streams'
+ * buffers, DNS jobs, the thread pool's work) comes from these four, the C
+ * library's by default. They must behave as the C functions do (realloc
+ * of NULL allocates) and be callable from any thread (pool workers
+ * allocate). Not from them: task stacks and the signal stack, which are
+ * mapped (mmap, VirtualAlloc), and what the C library allocates inside
+ * its own calls (getaddrinfo).
+ * Call it before creating any loop (or once every loop is closed: closing
+ * a loop gives back all it took). 0; CORIO_EINVAL if one is NULL;
+ * CORIO_EBUSY while a loop exists (its blocks belong to the allocator in
+ * place). Not safe against other threads using corio at the same time.
+ */
+typedef void *(*corio_malloc_func)(size_t size);
+typedef void *(*corio_realloc_func)(void *ptr, size_t size);
+typedef void *(*corio_calloc_func)(size_t count, size_t size);
+typedef void (*corio_free_func)(void *ptr);
+int corio_replace_allocator(corio_malloc_func malloc_fn, corio_realloc_func realloc_fn,
+                            corio_calloc_func calloc_fn, corio_free_func free_fn);
+
 /* ------------------------------------------------------------------ */
 /* Not API: the layouts and inline fast paths the compiler needs      */
 /* ------------------------------------------------------------------ */
