@@ -7,6 +7,7 @@
  * nothing to wait for, so there is no suspension point to cancel).
  */
 #include "park.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
@@ -19,7 +20,7 @@ struct corio_future {
 
 corio_future *corio_future_new(void)
 {
-    return calloc(1, sizeof(corio_future));
+    return corio__calloc(1, sizeof(corio_future));
 }
 
 /* Each waiter gets its own copy of the outcome in its corio_waiter, so a
@@ -39,7 +40,7 @@ void corio_future_free(corio_future *f)
 {
     if (!f) return;
     wake_all(f, CORIO_ECLOSED);
-    free(f);
+    corio__free(f);
 }
 
 static int settle(corio_future *f, void *value, int error)

@@ -74,7 +74,7 @@ static void thread_stack_bounds(corio_loop *l)
 corio_loop *corio_loop_new(const corio_config *cfg)
 {
     if (corio__tls_loop) return NULL; /* one loop per thread */
-    corio_loop *l = calloc(1, sizeof *l);
+    corio_loop *l = corio__calloc(1, sizeof *l);
     if (!l) return NULL;
     if (cfg) l->cfg = *cfg;
     if (!l->cfg.stack_size) l->cfg.stack_size = 256 * 1024;
@@ -83,13 +83,13 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->stacks = corio__stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
                                      l->cfg.stack_pool);
     l->ts_lock = corio__os_mutex_new();
-    atomic_init(&l->ts_spare, malloc(sizeof(corio_cb_node)));
+    atomic_init(&l->ts_spare, corio__malloc(sizeof(corio_cb_node)));
     if (!l->stacks || !l->ts_lock || !atomic_load(&l->ts_spare) ||
         corio__netpoll_open(&l->netpoll) != 0) {
-        free(atomic_load(&l->ts_spare));
+        corio__free(atomic_load(&l->ts_spare));
         corio__stack_pool_free(l->stacks);
         corio__os_mutex_free(l->ts_lock);
-        free(l);
+        corio__free(l);
         return NULL;
     }
     thread_stack_bounds(l);
@@ -113,7 +113,7 @@ const char *corio_switch_name(void) { return corio__ctx_impl_name; }
 static int push_cb(corio_cb_node **head, corio_cb_node **tail,
                    corio_callback cb, void *arg, _Atomic(corio_cb_node *) *spare)
 {
-    corio_cb_node *n = malloc(sizeof *n);
+    corio_cb_node *n = corio__malloc(sizeof *n);
     /* Out of memory on another thread: that thread often cannot report
      * it to anyone (a pool worker delivering a result), and a lost post
      * leaves a task waiting for ever. So the loop keeps one spare node
@@ -174,7 +174,7 @@ static int run_callbacks(corio_loop *l)
         corio_cb_node *none = NULL;
         if (atomic_load_explicit(&l->ts_spare, memory_order_relaxed) ||
             !atomic_compare_exchange_strong(&l->ts_spare, &none, list))
-            free(list); /* else it is the spare again */
+            corio__free(list); /* else it is the spare again */
         list = next;
         n++;
     }
@@ -366,9 +366,9 @@ int corio_loop_close(corio_loop *l)
     for (int i = 0; i < 2; i++)
         for (corio_cb_node *n = lists[i], *nx; n; n = nx) {
             nx = n->next;
-            free(n);
+            corio__free(n);
         }
-    free(atomic_load(&l->ts_spare));
+    corio__free(atomic_load(&l->ts_spare));
     corio__netpoll_close(l->netpoll);
     while (held) {
         corio_stack *s = held;
@@ -380,11 +380,11 @@ int corio_loop_close(corio_loop *l)
     corio__stack_pool_free(l->stacks);
     for (corio_task *t = l->free_tasks, *nx; t; t = nx) {
         nx = t->run_next;
-        free(t);
+        corio__free(t);
     }
     corio__os_mutex_free(l->ts_lock);
     if (corio__tls_loop == l) corio__tls_loop = NULL;
-    free(l);
+    corio__free(l);
     corio__alloc_loop_closed();
     return reported;
 }

@@ -16,6 +16,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
         munmap(m, len);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         munmap(m, len);
         return NULL;
@@ -76,7 +77,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     munmap(s->map, s->map_size);
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len) { return map_rw(len); }

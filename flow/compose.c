@@ -20,6 +20,7 @@
  * is the truth, and the watch only says "look again".
  */
 #include "coro/park.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 
@@ -49,7 +50,7 @@ static void unwatch(corio_task *const *tasks, size_t n, corio_waiter *w)
 
 static corio_waiter *waiters_new(corio_task *self, size_t n)
 {
-    corio_waiter *w = calloc(n ? n : 1, sizeof *w);
+    corio_waiter *w = corio__calloc(n ? n : 1, sizeof *w);
     if (w)
         for (size_t i = 0; i < n; i++) w[i].task = self;
     return w;
@@ -139,7 +140,7 @@ int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
         if (rc != 0) break; /* cancelled, deadline or scope: give up */
     }
     unwatch(tasks, n, w);
-    free(w);
+    corio__free(w);
 
     if (rc != 0) {
         cancel_and_take_all(tasks, n, out);
@@ -164,7 +165,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
     for (size_t i = 0; i < n; i++)
         if (!calls[i].fn) return CORIO_EINVAL;
     if (!self) return CORIO_ENOLOOP;
-    corio_task **tasks = calloc(n ? n : 1, sizeof *tasks);
+    corio_task **tasks = corio__calloc(n ? n : 1, sizeof *tasks);
     if (!tasks) return CORIO_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         tasks[i] = corio_spawn(calls[i].fn, calls[i].arg, NULL);
@@ -173,7 +174,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
              * joined. Each still runs to its first blocking call, which
              * returns CORIO_ECANCELED (every task runs its function). */
             cancel_and_take_all(tasks, i, out);
-            free(tasks);
+            corio__free(tasks);
             return CORIO_ENOMEM;
         }
     }
@@ -184,7 +185,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
      * waiters): the tasks it did not take may use the caller's frame, so
      * they must not outlive this call either. */
     cancel_and_take_all(tasks, n, out);
-    free(tasks);
+    corio__free(tasks);
     return rc;
 }
 
@@ -247,7 +248,7 @@ int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                 break;
             }
             unwatch(tasks, n, w);
-            free(w);
+            corio__free(w);
         }
         wait_met(tasks, n, mode, &ndone);
     }
@@ -277,8 +278,8 @@ int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
         if (!valid_handle(tasks[i], self)) return CORIO_EINVAL;
     it->tasks = tasks;
     it->n = it->left = n;
-    it->given = calloc(n ? n : 1, 1);
-    it->waiters = calloc(n ? n : 1, sizeof(corio_waiter));
+    it->given = corio__calloc(n ? n : 1, 1);
+    it->waiters = corio__calloc(n ? n : 1, sizeof(corio_waiter));
     if (!it->given || !it->waiters) {
         corio_as_completed_end(it);
         it->error = CORIO_ENOMEM;
@@ -291,8 +292,8 @@ int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
 void corio_as_completed_end(corio_as_completed *it)
 {
     if (!it) return;
-    free(it->given);
-    free(it->waiters);
+    corio__free(it->given);
+    corio__free(it->waiters);
     it->given = NULL;
     it->waiters = NULL;
     if (!it->error) it->error = CORIO_EOF;
@@ -355,7 +356,7 @@ typedef struct reaper_job {
 static void *reaper_main(void *arg)
 {
     reaper_job job = *(reaper_job *)arg;
-    free(arg);
+    corio__free(arg);
     void *r = NULL;
     corio_join(job.task, &r);
     if (job.discard) job.discard(r);
@@ -364,11 +365,11 @@ static void *reaper_main(void *arg)
 
 static void hand_to_reaper(corio_task *t, corio_discard_fn discard)
 {
-    reaper_job *job = malloc(sizeof *job);
+    reaper_job *job = corio__malloc(sizeof *job);
     corio_task_opts o = { .name = "shield-reaper" };
     corio_task *r = job ? corio_loop_spawn(corio__task_loop(t), reaper_main, job, &o) : NULL;
     if (!r) { /* out of memory: let t run alone, its result is dropped */
-        free(job);
+        corio__free(job);
         corio_detach(t);
         return;
     }

@@ -28,6 +28,7 @@
  * flag makes a burst of wakeups cost one post.
  */
 #include "iocp.h"
+#include "coro/alloc.h"
 #include "os/error.h"
 
 #include <stddef.h>
@@ -72,12 +73,12 @@ void corio__iocp_wsa_init(void)
 int corio__poller_open(corio_poller **out)
 {
     corio__iocp_wsa_init();
-    corio_poller *p = calloc(1, sizeof *p);
+    corio_poller *p = corio__calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
     /* Concurrency 1: only this loop's thread ever waits on the port. */
     p->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (!p->port) {
-        free(p);
+        corio__free(p);
         return CORIO_ENOMEM;
     }
     *out = p;
@@ -141,7 +142,7 @@ void corio__poller_close(corio_poller *p)
         }
     }
     CloseHandle(p->port);
-    free(p);
+    corio__free(p);
 }
 
 void corio__poller_wakeup(corio_poller *p)
