@@ -12,6 +12,11 @@
  *   6. switch into the first ready task. Tasks then switch among
  *      themselves (sched.c) and come back here when none is ready, after
  *      a budget of dispatches, or when one finishes.
+ *
+ * Steps 3-6 are loop_turn, shared by the blocking runs (corio_loop_run,
+ * run_until_complete) and the step a host program calls from its own
+ * loop (corio_loop_run_nowait, docs/embedding.md), which never waits in
+ * the poller.
  */
 #include "park.h"
 #include "alloc.h"
