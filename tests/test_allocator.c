@@ -144,10 +144,10 @@ static void *scenario(void *arg)
     if (rc == 0) {
         corio_fd_close(lfd);
         corio_stream *sa = corio_stream_open(a, NULL), *sb = corio_stream_open(b, NULL);
-        char buf[6] = { 0 };
+        char buf[8] = { 0 };
         CHECK(s, sa && sb, "stream_open");
         CHECK(s, corio_stream_write(sa, "hello\n", 6) == 0, "write");
-        CHECK(s, corio_stream_readline_until(sb, buf, sizeof buf + 1, dl) == 6, "readline");
+        CHECK(s, corio_stream_readline_until(sb, buf, sizeof buf, dl) == 6, "readline");
         CHECK(s, corio_stream_close_until(sa, dl) == 0, "close a");
         CHECK(s, corio_stream_close_until(sb, dl) == 0, "close b");
     }
