@@ -86,6 +86,33 @@ Test(embed, the_timeout_follows_the_tasks)
     cr_assert_eq(corio_loop_close(l), 0);
 }
 
+static void *spinner(void *arg)
+{
+    volatile int *stop = arg;
+    while (!*stop) corio_yield();
+    return NULL;
+}
+
+/* A task that never waits, only yields, cannot keep a step from
+ * returning: the dispatch budget sends it back to the host. (A step
+ * that did not return would hang here until Criterion's timeout.) */
+Test(embed, a_task_that_keeps_yielding_does_not_hold_the_step, .timeout = 30)
+{
+    corio_loop *l = corio_loop_new(NULL);
+    volatile int stop = 0;
+    corio_task *t = corio_loop_spawn(l, spinner, (void *)&stop, NULL);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(corio_loop_run_nowait(l), 1);
+        cr_assert_eq(corio_loop_backend_timeout(l), 0, "a runnable task, yet the host may wait");
+    }
+    stop = 1;
+    int64_t bound = corio_deadline_in(CORIO_SEC(10));
+    while (corio_loop_run_nowait(l) == 1 && corio_now() < bound) {}
+    cr_assert(corio_task_done(t));
+    cr_assert_eq(corio_detach(t), 0);
+    cr_assert_eq(corio_loop_close(l), 0);
+}
+
 /* ---------- refusals ---------- */
 
 typedef struct { corio_loop *l; int rc; } step_try;
