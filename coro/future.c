@@ -7,12 +7,13 @@
  * nothing to wait for, so there is no suspension point to cancel).
  */
 #include "future.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
 corio_future *corio_future_new(void)
 {
-    return calloc(1, sizeof(corio_future));
+    return corio__calloc(1, sizeof(corio_future));
 }
 
 /* Each waiter gets its own copy of the outcome in its corio_waiter, so a
@@ -32,7 +33,7 @@ void corio_future_free(corio_future *f)
 {
     if (!f) return;
     wake_all(f, CORIO_ECLOSED);
-    free(f);
+    corio__free(f);
 }
 
 static int settle(corio_future *f, void *value, int error)

@@ -27,6 +27,7 @@
  */
 #include "coro/future.h"
 #include "coro/park.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 
@@ -83,7 +84,7 @@ static void unwatch(const set *s, corio_waiter *w)
 
 static corio_waiter *waiters_new(corio_task *self, size_t n)
 {
-    corio_waiter *w = calloc(n ? n : 1, sizeof *w);
+    corio_waiter *w = corio__calloc(n ? n : 1, sizeof *w);
     if (w)
         for (size_t i = 0; i < n; i++) w[i].task = self;
     return w;
@@ -117,13 +118,13 @@ static int has_duplicates(corio_task *const *tasks, size_t n)
                 if (tasks[i] == tasks[j]) return 1;
         return 0;
     }
-    void **p = malloc(n * sizeof *p);
+    void **p = corio__malloc(n * sizeof *p);
     if (!p) return CORIO_ENOMEM;
     for (size_t i = 0; i < n; i++) p[i] = tasks[i];
     qsort(p, n, sizeof *p, cmp_ptr);
     int dup = 0;
     for (size_t i = 1; i < n && !dup; i++) dup = p[i] == p[i - 1];
-    free(p);
+    corio__free(p);
     return dup;
 }
 
@@ -226,7 +227,7 @@ int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
         if (rc != 0) break; /* cancelled, deadline or scope: give up */
     }
     unwatch(&s, w);
-    free(w);
+    corio__free(w);
 
     if (rc != 0) {
         cancel_and_take_all(tasks, n, out);
@@ -288,7 +289,7 @@ int corio_gather_futures_until(corio_future *const *fs, size_t n,
         out[i].result = NULL;
         out[i].status = CORIO_EAGAIN; /* still pending */
     }
-    unsigned char *taken = calloc(n ? n : 1, 1);
+    unsigned char *taken = corio__calloc(n ? n : 1, 1);
     if (!taken) return CORIO_ENOMEM;
 
     int return_errors = (flags & CORIO_GATHER_RETURN_ERRORS) != 0;
@@ -315,14 +316,14 @@ int corio_gather_futures_until(corio_future *const *fs, size_t n,
              * unlinked our waiter: unwatch only touches linked ones. */
             unwatch(&s, w);
         }
-        free(w);
+        corio__free(w);
     }
     if (rc == CORIO_ETIMEDOUT || rc == CORIO_ECANCELED)
         cancel_futures(fs, n, taken, out);
     else if (!rc && first_error && !return_errors &&
              (flags & CORIO_GATHER_CANCEL_ON_ERROR))
         cancel_futures(fs, n, taken, out);
-    free(taken);
+    corio__free(taken);
     if (rc) return rc; /* ECLOSED: one was freed; the others are left as they are */
     return return_errors ? failures : first_error;
 }
@@ -341,7 +342,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
     for (size_t i = 0; i < n; i++)
         if (!calls[i].fn) return CORIO_EINVAL;
     if (!self) return CORIO_ENOLOOP;
-    corio_task **tasks = calloc(n ? n : 1, sizeof *tasks);
+    corio_task **tasks = corio__calloc(n ? n : 1, sizeof *tasks);
     if (!tasks) return CORIO_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         tasks[i] = corio_spawn(calls[i].fn, calls[i].arg, NULL);
@@ -350,7 +351,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
              * joined. Each still runs to its first blocking call, which
              * returns CORIO_ECANCELED (every task runs its function). */
             cancel_and_take_all(tasks, i, out);
-            free(tasks);
+            corio__free(tasks);
             return CORIO_ENOMEM;
         }
     }
@@ -361,7 +362,7 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
      * waiters): the tasks it did not take may use the caller's frame, so
      * they must not outlive this call either. */
     cancel_and_take_all(tasks, n, out);
-    free(tasks);
+    corio__free(tasks);
     return rc;
 }
 
@@ -415,7 +416,7 @@ static int wait_set(const set *s, corio_wait_mode mode, bool *done,
                 break;
             }
             unwatch(s, w);
-            free(w);
+            corio__free(w);
         }
         if (rc == CORIO_ECLOSED) return rc; /* a future was freed: don't look */
         wait_met(s, mode, &ndone);
@@ -485,8 +486,8 @@ static int as_completed_start(corio_as_completed *it,
     it->tasks = tasks;
     it->futures = fs;
     it->n = it->left = n;
-    it->given = calloc(n ? n : 1, 1);
-    it->waiters = calloc(n ? n : 1, sizeof(corio_waiter));
+    it->given = corio__calloc(n ? n : 1, 1);
+    it->waiters = corio__calloc(n ? n : 1, sizeof(corio_waiter));
     if (!it->given || !it->waiters) {
         corio_as_completed_end(it);
         it->error = CORIO_ENOMEM;
@@ -511,8 +512,8 @@ int corio_as_completed_init_futures(corio_as_completed *it,
 void corio_as_completed_end(corio_as_completed *it)
 {
     if (!it) return;
-    free(it->given);
-    free(it->waiters);
+    corio__free(it->given);
+    corio__free(it->waiters);
     it->given = NULL;
     it->waiters = NULL;
     if (!it->error) it->error = CORIO_EOF;
@@ -576,7 +577,7 @@ typedef struct reaper_job {
 static void *reaper_main(void *arg)
 {
     reaper_job job = *(reaper_job *)arg;
-    free(arg);
+    corio__free(arg);
     void *r = NULL;
     corio_join(job.task, &r);
     if (job.discard) job.discard(r);
@@ -585,11 +586,11 @@ static void *reaper_main(void *arg)
 
 static void hand_to_reaper(corio_task *t, corio_discard_fn discard)
 {
-    reaper_job *job = malloc(sizeof *job);
+    reaper_job *job = corio__malloc(sizeof *job);
     corio_task_opts o = { .name = "shield-reaper" };
     corio_task *r = job ? corio_loop_spawn(corio__task_loop(t), reaper_main, job, &o) : NULL;
     if (!r) { /* out of memory: let t run alone, its result is dropped */
-        free(job);
+        corio__free(job);
         corio_detach(t);
         return;
     }

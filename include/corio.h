@@ -1439,6 +1439,73 @@ int corio_process_kill(corio_process *p);
 void corio_process_free(corio_process *p);
 
 /* ------------------------------------------------------------------ */
+/* Embedding: a host's loop drives corio's (docs/embedding.md)        */
+/* ------------------------------------------------------------------ */
+/*
+ * A program whose thread already belongs to another loop (a GUI toolkit,
+ * libuv, a game loop) turns corio's loop from it, libuv's UV_RUN_NOWAIT /
+ * uv_backend_fd / uv_backend_timeout:
+ *
+ *     for (;;) {
+ *         struct pollfd p = { corio_loop_backend_fd(l), POLLIN, 0 };
+ *         poll(&p, 1, corio_loop_backend_timeout(l));  (+ the host's fds)
+ *         if (corio_loop_run_nowait(l) == 0) break;     (nothing alive)
+ *     }
+ *
+ * All three take the loop from the thread that created it (tasks find
+ * their loop through the thread); other threads reach it only with
+ * corio_call_soon_threadsafe, which wakes the host's poll through the
+ * descriptor.
+ */
+
+/* One turn without blocking: run the queued callbacks, the due timers,
+ * collect ready I/O with a zero-timeout poll, run the tasks that are
+ * ready (until none is, or a dispatch budget is spent, so that a task
+ * that keeps yielding cannot keep the step from returning). 1 if a task
+ * is still alive or callbacks are queued (call the step again, after
+ * waiting), 0 if nothing is (pending call_later timers do not count, as
+ * for corio_loop_run). CORIO_EINVAL from inside a task or callback of the
+ * loop (it would turn itself) or for a loop of a forked parent;
+ * CORIO_EPERM from a thread other than the loop's. */
+int corio_loop_run_nowait(corio_loop *loop);
+
+/* The descriptor that becomes readable (poll() POLLIN) when the loop has
+ * I/O or a cross-thread call to handle: the epoll fd on Linux, the kqueue
+ * fd on the BSDs and macOS. It belongs to the loop: never read, close or
+ * register it elsewhere except for readiness. CORIO_ENOTSUP on Windows,
+ * where the IOCP port cannot be polled: call the step from the message
+ * loop, waiting at most corio_loop_backend_timeout ms (and no longer than
+ * the I/O latency you accept). CORIO_EINVAL for NULL. */
+int corio_loop_backend_fd(corio_loop *loop);
+
+/* How long the host may wait before the next step, in ms: 0 when
+ * something is runnable now (tasks, callbacks), the time to the next timer
+ * rounded up, or -1 when no timer is pending (wait for the descriptor
+ * alone). Recompute it after every step. */
+int corio_loop_backend_timeout(corio_loop *loop);
+
+/* ---- the allocator: libuv's uv_replace_allocator ---- */
+/*
+ * Every heap block corio takes (loops, tasks' records, queues, streams'
+ * buffers, DNS jobs, the thread pool's work) comes from these four, the C
+ * library's by default. They must behave as the C functions do (realloc
+ * of NULL allocates) and be callable from any thread (pool workers
+ * allocate). Not from them: task stacks and the signal stack, which are
+ * mapped (mmap, VirtualAlloc), and what the C library allocates inside
+ * its own calls (getaddrinfo).
+ * Call it before creating any loop (or once every loop is closed: closing
+ * a loop gives back all it took). 0; CORIO_EINVAL if one is NULL;
+ * CORIO_EBUSY while a loop exists (its blocks belong to the allocator in
+ * place). Not safe against other threads using corio at the same time.
+ */
+typedef void *(*corio_malloc_func)(size_t size);
+typedef void *(*corio_realloc_func)(void *ptr, size_t size);
+typedef void *(*corio_calloc_func)(size_t count, size_t size);
+typedef void (*corio_free_func)(void *ptr);
+int corio_replace_allocator(corio_malloc_func malloc_fn, corio_realloc_func realloc_fn,
+                            corio_calloc_func calloc_fn, corio_free_func free_fn);
+
+/* ------------------------------------------------------------------ */
 /* Not API: the layouts and inline fast paths the compiler needs      */
 /* ------------------------------------------------------------------ */
 #include "corio_inline.h"
