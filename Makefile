@@ -180,7 +180,9 @@ check-deadlines:
 	@tests/check_deadlines.sh
 # The prefix rule: every global symbol of the library is declared in
 # include/ or named corio__ (tests/check_symbols.sh says why).
-test-symbols: $(LIB)
+# After test-build: its sub-make builds $(LIB) too, and two makes writing
+# one archive at once under -j2 race (rm -f, then "cannot find libcorio.a").
+test-symbols: test-build
 	@tests/check_symbols.sh $(LIB) $(NM) "$(CC) $(CPPFLAGS) -E"
 
 # Every heap call of the library goes through coro/alloc.h, so that
@@ -190,7 +192,7 @@ check-alloc:
 	@ROOMS="$(ROOMS)" tests/check_alloc.sh
 
 # `make install` into a scratch tree + a program built with pkg-config.
-test-install:
+test-install: test-build
 	@.ci/ensure-packages pkg-config
 	@tests/install_check.sh
 
