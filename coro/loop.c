@@ -267,6 +267,7 @@ int corio_loop_close(corio_loop *l)
             t->stack->next_free = held;
             held = t->stack;
             t->stack = NULL;
+            corio__tsan_task_gone(t);
         } else if (!t->detached) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
                      "(status: %s) but was never joined or detached",

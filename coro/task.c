@@ -63,6 +63,9 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->wait_what = NULL;
     t->stack_hwm = 0;
     t->run_since = 0;
+#ifdef CORIO_TSAN
+    t->tsan_fiber = NULL;
+#endif
     /* The default name "task-<id>" is written only when someone asks for
      * it (corio_task_name): formatting it here would cost more than the
      * rest of spawn together. */
@@ -163,7 +166,7 @@ static void task_finish(corio_task *t, void *result)
 /* Not instrumented by ASan: it runs on after the dying stack's fiber
  * notice (in corio__task_leave_final). Whoever runs next releases our
  * stack, once we are off it. */
-CORIO_NO_ASAN corio_ctx *corio__task_entry(void *arg)
+CORIO_NO_ASAN CORIO_NO_TSAN corio_ctx *corio__task_entry(void *arg)
 {
     corio_task *t = arg;
     corio__switch_landed();
@@ -195,6 +198,7 @@ void corio__task_release_zombie(corio_loop *l)
     l->zombie = NULL;
     corio__stack_put(l->stacks, t->stack);
     t->stack = NULL;
+    corio__tsan_task_gone(t);
     if (t->detached) corio__task_free(t);
 }
 
