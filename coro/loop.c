@@ -94,6 +94,7 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->fork_gen = corio__fork_gen;
     l->last_poll = corio__os_now_ns();
     corio__tls_loop = l;
+    if (l->debug) corio__debug_loop_mode(l, 1);
     return l;
 }
 
@@ -253,6 +254,7 @@ int corio_loop_close(corio_loop *l)
     corio__os_mutex_unlock(l->ts_lock);
     corio__pool_on_loop_close(l);
     if (l->debug) corio__debug_on_close(l);
+    corio__debug_loop_gone(l);
     while (l->all_head) {
         corio_task *t = l->all_head;
         if (t->state != CORIO_TASK_DONE) {

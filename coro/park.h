@@ -42,6 +42,35 @@ static inline corio_task *corio__self(void) {
     return l ? l->current : NULL;
 }
 
+/* ---------- debug mode: is this the object's loop's thread? ---------- */
+
+/* How many loops are in debug mode, process-wide (coro/debug.c). While it
+ * is 0 -- always, outside debug mode -- every check below is one relaxed
+ * load (a plain mov) and a branch predicted not taken. */
+extern atomic_int corio__debug_loops;
+void corio__debug_owner_slow(corio_waitq *q, corio_loop *owner,
+                             const char *call, const char *kind,
+                             const void *obj);
+/* At every call on a loop's object (sync/, future): abort with a message
+ * if the caller's thread does not run the object's loop. q is the
+ * object's wait queue (its owner field is where the object remembers its
+ * loop); kind names the object ("event", "lock", ...). */
+static inline void corio__debug_owner(corio_waitq *q, const char *call,
+                                      const char *kind, const void *obj)
+{
+    if (__builtin_expect(atomic_load_explicit(&corio__debug_loops,
+                                              memory_order_relaxed) != 0, 0))
+        corio__debug_owner_slow(q, NULL, call, kind, obj);
+}
+/* The same for a task handle: its loop is always known. */
+static inline void corio__debug_task_owner(corio_task *t, const char *call)
+{
+    if (__builtin_expect(atomic_load_explicit(&corio__debug_loops,
+                                              memory_order_relaxed) != 0, 0)
+        && t)
+        corio__debug_owner_slow(NULL, t->loop, call, "task", t);
+}
+
 /* ---------- parking ---------- */
 
 /* Suspend the current task until unparked or until `deadline` (further

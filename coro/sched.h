@@ -135,6 +135,7 @@ struct corio_loop {
     size_t sched_stack_size;
     int debug;
     void *debug_state;            /* coro/debug.c */
+    void *debug_tag;              /* coro/debug.c: what its objects name */
     void *pool_state;             /* flow/pool.c (thread pool hook) */
 #ifdef CORIO_TSAN
     void *tsan_fiber;             /* the thread's own fiber (sched.c) */
@@ -214,6 +215,10 @@ void corio__debug_on_spawn(corio_task *t);
 void corio__debug_on_switch_in(corio_task *t);
 void corio__debug_on_switch_out(corio_task *t);
 void corio__debug_on_close(corio_loop *l);
+/* Debug mode turned on or off for l (its own thread), and l closing
+ * (whatever its mode): the wrong-thread check's bookkeeping. */
+void corio__debug_loop_mode(corio_loop *l, int on);
+void corio__debug_loop_gone(corio_loop *l);
 
 /* call_later / call_at (calltimer.c): at loop close, drop the callbacks
  * still pending (free those whose handle nobody holds). */

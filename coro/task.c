@@ -220,6 +220,7 @@ int corio_task_wait_until(corio_task *t, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, "corio_task_wait");
     if (t->state == CORIO_TASK_DONE) return 0;
     if (!self) return CORIO_ENOLOOP;
     if (t == self) return CORIO_EINVAL;
@@ -261,6 +262,7 @@ join_until(corio_task *t, void **result, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
+    corio__debug_task_owner(t, "corio_join");
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->joined = 1;
     if (t->state != CORIO_TASK_DONE) {
@@ -307,6 +309,7 @@ int corio_join_until(corio_task *t, void **result, int64_t deadline)
 int corio_detach(corio_task *t)
 {
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, __func__);
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->detached = 1;
     if (t->state == CORIO_TASK_DONE && !t->stack) corio__task_free(t);
@@ -321,6 +324,7 @@ int corio_cancel(corio_task *t)
 int corio_cancel_msg(corio_task *t, const char *msg)
 {
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, "corio_cancel");
     if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
     /* The first reason given is kept, as the first cancel is the one a
      * sticky cancellation delivers. */

@@ -10,7 +10,9 @@
 void corio_event_init(corio_event *e)
 {
     e->is_set = false;
-    e->waiters = (corio_waitq){ NULL, NULL, 0 };
+    e->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&e->waiters, __func__, "event", e);
 }
 
 void corio_event_destroy(corio_event *e)
@@ -20,17 +22,23 @@ void corio_event_destroy(corio_event *e)
 
 void corio_event_set(corio_event *e)
 {
+    corio__debug_owner(&e->waiters, __func__, "event", e);
     if (e->is_set) return;
     e->is_set = true;
     corio__sync_wake_all(&e->waiters, 0);
 }
 
-void corio_event_clear(corio_event *e) { e->is_set = false; }
+void corio_event_clear(corio_event *e)
+{
+    corio__debug_owner(&e->waiters, __func__, "event", e);
+    e->is_set = false;
+}
 
 bool corio_event_is_set(const corio_event *e) { return e->is_set; }
 
 int corio_event_wait_until(corio_event *e, int64_t deadline)
 {
+    corio__debug_owner(&e->waiters, __func__, "event", e);
     if (e->is_set) return 0;
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;

@@ -16,7 +16,9 @@
 void corio_lock_init(corio_lock *l)
 {
     l->owner = NULL;
-    l->waiters = (corio_waitq){ NULL, NULL, 0 };
+    l->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
 }
 
 void corio_lock_destroy(corio_lock *l)
@@ -27,6 +29,7 @@ void corio_lock_destroy(corio_lock *l)
 
 int corio_lock_acquire_until(corio_lock *l, int64_t deadline)
 {
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (l->owner == NULL) { /* free: nobody can be waiting (see release) */
@@ -46,6 +49,7 @@ int corio_lock_acquire(corio_lock *l)
 
 int corio_lock_try_acquire(corio_lock *l)
 {
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (l->owner != NULL) return CORIO_EAGAIN;
@@ -55,6 +59,7 @@ int corio_lock_try_acquire(corio_lock *l)
 
 int corio_lock_release(corio_lock *l)
 {
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
     if (l->owner == NULL || l->owner != corio__self()) return CORIO_EPERM;
     corio_waiter *w = corio__sync_pop_live(&l->waiters);
     if (!w) {

@@ -29,7 +29,9 @@ static void sem_init(corio_sem *s, size_t value, bool bounded)
     s->bound = value;
     s->bounded = bounded;
     s->handed = 0;
-    s->waiters = (corio_waitq){ NULL, NULL, 0 };
+    s->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&s->waiters, "corio_sem_init", "semaphore", s);
 }
 
 void corio_sem_init(corio_sem *s, size_t value) { sem_init(s, value, false); }
@@ -53,6 +55,7 @@ static bool hand_to_waiter(corio_sem *s)
 
 int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
 {
+    corio__debug_owner(&s->waiters, __func__, "semaphore", s);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (s->value > 0 && s->handed == 0) {
@@ -80,6 +83,7 @@ int corio_sem_acquire(corio_sem *s)
 
 int corio_sem_try_acquire(corio_sem *s)
 {
+    corio__debug_owner(&s->waiters, __func__, "semaphore", s);
     if (s->value == 0 || s->handed != 0) return CORIO_EAGAIN;
     s->value--;
     return 0;
@@ -87,6 +91,7 @@ int corio_sem_try_acquire(corio_sem *s)
 
 int corio_sem_release(corio_sem *s)
 {
+    corio__debug_owner(&s->waiters, __func__, "semaphore", s);
     /* A live waiter means no unit was free for it (value == 0, or a woken
      * waiter was pending): the unit goes to it. */
     if (hand_to_waiter(s)) return 0;
