@@ -215,7 +215,10 @@ test-sanitize:
 # in-process harness (tests/harness), which tells TSan of its own stack
 # switches. halt_on_error makes the first report fail the run;
 # tests/tsan.supp lists proven false positives (each with its reason).
-TSAN_SUITES ?= pool loop signal dns threads
+# process is here for its exit-watch thread. Not the whole suite: TSan
+# counts each task's fiber as a thread (at most 8128 at once, about half
+# a MiB each), and some suites run 10,000 tasks at once.
+TSAN_SUITES ?= pool loop signal dns threads process
 TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
 test-tsan:
 	@$(MAKE) --no-print-directory SANITIZE=thread TESTFW=harness B=$(TSAN_B) $(TSAN_B)/tests/corio_tests
