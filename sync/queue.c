@@ -120,12 +120,26 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
 
 /* Every case of a blocking put but the commonest (corio__queue_try_put,
  * inline in corio_inline.h). Also what the inline corio_queue_put calls. */
+static __attribute__((noinline)) int put_slow(corio_queue *q, void *item, int64_t prio,
+                                                int64_t deadline)
+{
+    int rc = put_now(q, item, prio);
+    return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
+}
+
+/* Debug mode's twin (coro/park.h says why it is apart). */
+static __attribute__((noinline, cold)) int put_checked(corio_queue *q, void *item,
+                                                       int64_t prio, int64_t deadline)
+{
+    corio__debug_owner_slow(&q->getters, NULL, "corio_queue_put", "queue", q);
+    return put_slow(q, item, prio, deadline);
+}
+
 __attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
                                                   int64_t prio, int64_t deadline)
 {
-    corio__debug_owner(&q->getters, __func__, "queue", q);
-    int rc = put_now(q, item, prio);
-    return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
+    if (corio__debug_on()) return put_checked(q, item, prio, deadline);
+    return put_slow(q, item, prio, deadline);
 }
 
 /* Every blocking put comes through here or through the inline
@@ -133,7 +147,6 @@ __attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
 int corio_queue_put_prio_until(corio_queue *q, void *item, int64_t prio,
                                int64_t deadline)
 {
-    corio__debug_owner(&q->getters, __func__, "queue", q);
     if (corio__queue_try_put(q, item)) return 0;
     return corio__queue_put_slow(q, item, prio, deadline);
 }
@@ -202,17 +215,29 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
 
 /* Every case of a blocking get but the commonest (corio__queue_try_get,
  * inline in corio_inline.h). Also what the inline corio_queue_get calls. */
-__attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
-                                                  int64_t deadline)
+static __attribute__((noinline)) int get_slow(corio_queue *q, void **item, int64_t deadline)
 {
-    corio__debug_owner(&q->getters, __func__, "queue", q);
     int rc = get_now(q, item);
     return rc == CORIO_EEMPTY ? get_wait(q, item, deadline) : rc;
 }
 
+/* Debug mode's twin (coro/park.h says why it is apart). */
+static __attribute__((noinline, cold)) int get_checked(corio_queue *q, void **item,
+                                                       int64_t deadline)
+{
+    corio__debug_owner_slow(&q->getters, NULL, "corio_queue_get", "queue", q);
+    return get_slow(q, item, deadline);
+}
+
+__attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
+                                                  int64_t deadline)
+{
+    if (corio__debug_on()) return get_checked(q, item, deadline);
+    return get_slow(q, item, deadline);
+}
+
 int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
 {
-    corio__debug_owner(&q->getters, __func__, "queue", q);
     if (corio__queue_try_get(q, item)) return 0;
     return corio__queue_get_slow(q, item, deadline);
 }
