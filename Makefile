@@ -5,6 +5,7 @@
 #   make test             Criterion suites (installs libcriterion-dev if missing)
 #   make test SWITCH=ucontext   the same suites on the portable switch
 #   make test-sanitize    the suites under ASan + UBSan
+#   make test-tsan        the cross-thread suites under ThreadSanitizer
 #   make test-windows     mingw-w64 cross build, run under wine (own harness)
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
@@ -221,6 +222,7 @@ test-sanitize:
 TSAN_SUITES ?= pool loop signal dns threads process
 TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
 test-tsan:
+	@.ci/ensure-packages libtsan2
 	@$(MAKE) --no-print-directory SANITIZE=thread TESTFW=harness B=$(TSAN_B) $(TSAN_B)/tests/corio_tests
 	@for s in $(TSAN_SUITES); do \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
