@@ -704,7 +704,8 @@ int corio_local_set(corio_local *key, void *value);
  *     else at its first use from a loop (or from the tasks parked in it).
  *     The thread-safe way in is corio_call_soon_threadsafe(loop, fn, arg)
  *     (fn then runs on the loop's thread), or the result of a pool call.
- *     The inline fast path of corio_queue_put / _get is not checked.
+ *     Not checked: the inline fast path of corio_queue_put / _get, a wait
+ *     on an event already set, an acquire that succeeds at once.
  * Reports go to corio_config.report (stderr by default); the wrong-thread
  * message always goes to stderr, just before the abort.
  */
