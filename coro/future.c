@@ -13,7 +13,9 @@
 
 corio_future *corio_future_new(void)
 {
-    return corio__calloc(1, sizeof(corio_future));
+    corio_future *f = corio__calloc(1, sizeof(corio_future));
+    if (f) corio__debug_owner(&f->waiters, __func__, "future", f); /* its loop */
+    return f;
 }
 
 /* Each waiter gets its own copy of the outcome in its corio_waiter, so a
@@ -39,6 +41,8 @@ void corio_future_free(corio_future *f)
 static int settle(corio_future *f, void *value, int error)
 {
     if (!f) return CORIO_EINVAL;
+    corio__debug_owner(&f->waiters, "corio_future_set_result/_error/_cancel",
+                       "future", f);
     if (f->done) return CORIO_EALREADY;
     f->done = 1;
     f->value = value;
@@ -74,6 +78,7 @@ bool corio_future_cancelled(const corio_future *f)
 int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
 {
     if (!f) return CORIO_EINVAL;
+    corio__debug_owner(&f->waiters, __func__, "future", f);
     if (f->done) {
         if (value) *value = f->value;
         return f->error;

@@ -105,6 +105,7 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->last_poll = corio__os_now_ns();
     corio__tls_loop = l;
     corio__alloc_loop_opened();
+    if (l->debug) corio__debug_loop_mode(l, 1);
     return l;
 }
 
@@ -342,6 +343,7 @@ int corio_loop_close(corio_loop *l)
     corio__os_mutex_unlock(l->ts_lock);
     corio__pool_on_loop_close(l);
     if (l->debug) corio__debug_on_close(l);
+    corio__debug_loop_gone(l);
     while (l->all_head) {
         corio_task *t = l->all_head;
         if (t->state != CORIO_TASK_DONE) {
@@ -356,6 +358,7 @@ int corio_loop_close(corio_loop *l)
             t->stack->next_free = held;
             held = t->stack;
             t->stack = NULL;
+            corio__tsan_task_gone(t);
         } else if (!t->detached) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
                      "(status: %s) but was never joined or detached",

@@ -35,11 +35,18 @@
 #define MAP_NORESERVE 0
 #endif
 
+/* Loops on several threads ask at once: a relaxed atomic, since a plain
+ * static written by two threads is a data race even when both write the
+ * same value (TSan, threads/ suite). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 const size_t corio__slab_lead = 0;

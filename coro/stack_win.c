@@ -42,20 +42,25 @@
 #include "park.h"
 
 #include <windows.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CORIO_WIN_STACK_ZONE 16384
 
+/* A relaxed atomic: loops on several threads ask at once (see
+ * stack_posix.c). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) {
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
         SYSTEM_INFO si;
         GetSystemInfo(&si);
-        ps = si.dwPageSize;
+        v = si.dwPageSize;
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
     }
-    return ps;
+    return v;
 }
 
 /* The first dense stack sits one zone above the slab's start so that its

@@ -143,7 +143,11 @@ typedef struct corio_config {
     corio_report_fn report;      /* NULL = print to stderr */
     void *report_ctx;
     int debug;                   /* 1 = debug mode; -1 = off even if
-                                    CORIO_DEBUG=1 is set; 0 = from env */
+                                    CORIO_DEBUG=1 is set; 0 = from env.
+                                    Debug mode also aborts with a message
+                                    when a loop's object (event, lock,
+                                    queue, future, task...) is used from
+                                    another thread: see "Debug mode". */
 } corio_config;
 
 /* Create a loop for the calling thread (at most one per thread).
@@ -438,6 +442,7 @@ struct corio_waiter; /* coro/park.h: one parked task, on its own stack */
 typedef struct corio_waitq {
     struct corio_waiter *head, *tail;
     size_t len;
+    void *owner;          /* debug mode: the object's loop (coro/debug.c) */
 } corio_waitq;
 
 /* ---- Lock: asyncio.Lock, fair, owned by the task that acquired it ---- */
@@ -447,7 +452,7 @@ typedef struct corio_lock {
     corio_waitq waiters;  /* tasks in acquire */
 } corio_lock;
 
-#define CORIO_WAITQ_INIT_ { NULL, NULL, 0 } /* private: an empty corio_waitq */
+#define CORIO_WAITQ_INIT_ { NULL, NULL, 0, NULL } /* private: an empty corio_waitq */
 #define CORIO_LOCK_INIT { NULL, CORIO_WAITQ_INIT_ }
 
 void corio_lock_init(corio_lock *l);
@@ -723,8 +728,22 @@ int corio_local_set(corio_local *key, void *value);
  *     time), like asyncio's slow-callback warning;
  *   - paints each new stack so it can tell each task's stack high-water
  *     mark (corio_all_tasks, and the deepest task at loop close);
- *   - lists the tasks still alive at loop close with their state.
- * Reports go to corio_config.report (stderr by default).
+ *   - lists the tasks still alive at loop close with their state;
+ *   - catches a loop's object used from another thread: an event, lock,
+ *     semaphore, condition, barrier, queue or future, or a task's join,
+ *     cancel or detach, called from a thread that is not running the
+ *     object's loop (a plain pthread, a pool worker, another loop's
+ *     thread), prints what was called on which object, the object's loop
+ *     and both threads, and aborts. Such a call is a data race, and an
+ *     event set from a pthread, say, would leave its waiter hanging
+ *     silently. An object learns its loop when it is made inside one, or
+ *     else at its first use from a loop (or from the tasks parked in it).
+ *     The thread-safe way in is corio_call_soon_threadsafe(loop, fn, arg)
+ *     (fn then runs on the loop's thread), or the result of a pool call.
+ *     Not checked: the inline fast path of corio_queue_put / _get, a wait
+ *     on an event already set, an acquire that succeeds at once.
+ * Reports go to corio_config.report (stderr by default); the wrong-thread
+ * message always goes to stderr, just before the abort.
  */
 int corio_debug_set(corio_loop *loop, int on);
 /* The slow-task threshold, default 100 ms. */

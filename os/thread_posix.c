@@ -5,7 +5,11 @@
 #include "coro/alloc.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +70,15 @@ void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 }
 void corio__os_cond_signal(corio_os_cond *c) { pthread_cond_signal(&c->c); }
 void corio__os_cond_broadcast(corio_os_cond *c) { pthread_cond_broadcast(&c->c); }
+
+uint64_t corio__os_thread_id(void)
+{
+#ifdef __linux__
+    return (uint64_t)syscall(SYS_gettid);
+#else
+    return (uint64_t)(uintptr_t)pthread_self();
+#endif
+}
 
 static void *thread_main(void *p)
 {

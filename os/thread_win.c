@@ -104,6 +104,8 @@ static DWORD WINAPI thread_main(LPVOID p)
     return 0;
 }
 
+uint64_t corio__os_thread_id(void) { return GetCurrentThreadId(); }
+
 corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 {
     corio_os_thread *t = corio__malloc(sizeof *t);
