@@ -8,6 +8,7 @@
 #   make test-windows     mingw-w64 cross build, run under wine (own harness)
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
+#   make fuzz             libFuzzer targets, 60 s each (FUZZ_SECONDS=)
 #   make bench            name=value figures, corio beside pthreads
 #   make examples         every program in examples/
 #   make install PREFIX=/usr/local DESTDIR=
@@ -212,6 +213,58 @@ test-aarch64:
 
 test-kqueue:
 	@$(MAKE) --no-print-directory POLLER=kqueue test
+
+# --- fuzzing ------------------------------------------------------------
+# libFuzzer targets, tests/fuzz/fuzz_*.c (docs/testing.md, "Fuzzing"). The
+# library is built with clang in its own directory, instrumented for the
+# fuzzer and under ASan + UBSan; each target runs FUZZ_SECONDS from the
+# seeds in tests/fuzz/corpus/<target>/ and fails the run on a crash, a
+# sanitizer report or a model mismatch. New inputs libFuzzer finds go to
+# build/fuzz/corpus/<target>/, crashes to build/fuzz/crash-<target>-*.
+#   make fuzz FUZZ_TARGETS=stream FUZZ_SECONDS=600     one target, longer
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_B       := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@.ci/ensure-packages clang-14 libclang-rt-14-dev
+	@CFLAGS='-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+	  $(MAKE) --no-print-directory CC=$(FUZZ_CC) B=$(FUZZ_B) SANITIZE= lib
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+# fuzz_cmdline tests the pure section of os/process_win.c on Linux: it is
+# copied out verbatim, between its banner and the next one.
+$(FUZZ_B)/cmdline_win.inc: os/process_win.c
+	@mkdir -p $(dir $@)
+	awk '/^\/\* UTF-8 -> UTF-16, and the command line/ {on = 1; next} \
+	     on && /^\/\* Spawn / {exit} on' $< | sed '$$d' > $@
+	@grep -q 'quote_arg' $@ && grep -q 'environment_block' $@ || \
+	  { echo "corio: $< no longer has the command-line section" >&2; rm -f $@; exit 1; }
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_B)/libcorio.a \
+                  $(FUZZ_B)/cmdline_win.inc
+	$(FUZZ_CC) -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -I$(FUZZ_B) -D_GNU_SOURCE \
+	  -DCORIO_POLLER_epoll $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_B)/libcorio.a \
+	  -lpthread -o $@
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_B)/corpus/$$t; \
+	  echo "==== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crash-$$t- \
+	    $(FUZZ_B)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_B)/fuzz_$$t.log; \
+	  rc=$$?; grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' \
+	    $(FUZZ_B)/fuzz_$$t.log; \
+	  if [ $$rc != 0 ]; then tail -n 60 $(FUZZ_B)/fuzz_$$t.log; \
+	    echo "corio: fuzz_$$t failed (exit $$rc): replay with $(FUZZ_B)/fuzz_$$t <crash file>" >&2; \
+	    exit 1; fi; \
+	done
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)
