@@ -237,17 +237,21 @@ fuzz-build:
 	  $(MAKE) --no-print-directory CC=$(FUZZ_CC) B=$(FUZZ_B) SANITIZE= lib
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
-# fuzz_cmdline tests the pure section of os/process_win.c on Linux: it is
-# copied out verbatim, between its banner and the next one.
+# fuzz_cmdline and fuzz_path test pure sections of os/process_win.c and
+# os/process_posix.c: each is copied out verbatim, from its banner comment
+# ("/* NAME ... */") to the next banner.
+fuzz_section = awk -v a='$(2)' 'on && prev ~ /^\/\* ---/ && /^\/\* [^-]/ {exit} \
+	  on {print} {prev = $$0} index($$0, "/* " a) == 1 {on = 1}' $(1) | sed '$$d' > $@; \
+	grep -q '$(3)' $@ || { echo "corio: no section \"$(2)\" in $(1)" >&2; rm -f $@; exit 1; }
 $(FUZZ_B)/cmdline_win.inc: os/process_win.c
 	@mkdir -p $(dir $@)
-	awk '/^\/\* UTF-8 -> UTF-16, and the command line/ {on = 1; next} \
-	     on && /^\/\* Spawn / {exit} on' $< | sed '$$d' > $@
-	@grep -q 'quote_arg' $@ && grep -q 'environment_block' $@ || \
-	  { echo "corio: $< no longer has the command-line section" >&2; rm -f $@; exit 1; }
+	@$(call fuzz_section,$<,UTF-8 -> UTF-16,environment_block)
+$(FUZZ_B)/path_posix.inc: os/process_posix.c
+	@mkdir -p $(dir $@)
+	@$(call fuzz_section,$<,PATH search,exec_candidates)
 
 $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_B)/libcorio.a \
-                  $(FUZZ_B)/cmdline_win.inc
+                  $(FUZZ_B)/cmdline_win.inc $(FUZZ_B)/path_posix.inc
 	$(FUZZ_CC) -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -I$(FUZZ_B) -D_GNU_SOURCE \
 	  -DCORIO_POLLER_epoll $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_B)/libcorio.a \
 	  -lpthread -o $@

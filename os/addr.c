@@ -219,7 +219,10 @@ static int resolve_error(int e)
     default:           return corio__error_from_win((unsigned long)e);
 #else
 #ifdef EAI_SYSTEM
-    case EAI_SYSTEM:   return corio__error_from_errno(errno);
+    case EAI_SYSTEM: { /* errno says which; if it says nothing, still a failure */
+        int rc = corio__error_from_errno(errno);
+        return rc < 0 ? rc : CORIO_EIO;
+    }
 #endif
     default:           return CORIO_EIO;
 #endif
