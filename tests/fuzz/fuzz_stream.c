@@ -12,7 +12,9 @@
  *   limit        2 bytes: 0 = the default (64 KiB), else 1 .. 2047
  *   ops          a count, then per operation a kind byte and a 16-bit
  *                size (readline / readuntil: the buffer's cap; readexactly
- *                / read: n); readuntil takes 1 to 4 separator bytes more
+ *                / read: n); readuntil takes 1 to 4 separator bytes more.
+ *                Bit 4 of the kind: the _until form with a deadline that
+ *                has already passed
  *   chunks       a count, then one byte per chunk: its length (1..64, or
  *                16..1024 in steps of 16) and whether the writer first
  *                waits until the reader has drained the pipe and parked,
@@ -41,6 +43,8 @@
  *   readexactly  n bytes; fewer left: CORIO_EINCOMPLETE with all of them
  *              at EOF, CORIO_ECONNRESET with none consumed after a reset
  *   read       1..n of the next bytes; at the end 0 (EOF) or the reset
+ *   with a deadline already past: that same answer, or CORIO_ETIMEDOUT
+ *              with nothing consumed (what arrived stays buffered)
  * Any mismatch prints the operation and aborts, which libFuzzer reports as
  * a crash and saves.
  */
@@ -69,6 +73,7 @@ static const char *const op_name[] = { "readline", "readuntil",
 
 typedef struct op {
     int kind;
+    int expired;             /* the _until form, with a deadline already past */
     size_t n;                /* cap for records, n for the others */
     unsigned char sep[4];
     size_t seplen;
@@ -116,6 +121,7 @@ static void decode(const uint8_t *d, size_t size, fuzz_input *in)
         op *o = &in->ops[i];
         unsigned k = take(&c);
         o->kind = (int)(k % OP_KINDS);
+        o->expired = (k & 0x10) != 0;
         o->n = (take(&c) | (take(&c) << 8)) % MAX_N;
         if (o->kind == OP_READUNTIL) {
             o->seplen = ((k >> 2) & 3) + 1;
@@ -210,9 +216,10 @@ static void fail(const run *r, size_t i, const char *what, ptrdiff_t got,
 {
     const op *o = i < r->in->nops ? &r->in->ops[i] : NULL;
     fprintf(stderr,
-            "fuzz_stream: MISMATCH at op %zu (%s n=%zu) pos=%zu/%zu limit=%zu "
+            "fuzz_stream: MISMATCH at op %zu (%s%s n=%zu) pos=%zu/%zu limit=%zu "
             "%s %s: %s: got %td, model says %td\n",
-            i, o ? op_name[o->kind] : "final drain", o ? o->n : 0, r->m.pos,
+            i, o ? op_name[o->kind] : "final drain",
+            o && o->expired ? " past deadline" : "", o ? o->n : 0, r->m.pos,
             r->m.len, r->in->limit, r->in->pipe ? "pipe" : "socket",
             r->m.reset ? "reset" : "eof", what, got, want);
     abort();
@@ -225,11 +232,18 @@ static void check_bytes(run *r, size_t i, size_t n)
     r->m.pos += n;
 }
 
+/* A call with an expired deadline may time out instead, taking nothing. */
+static int timed_out(const op *o, ptrdiff_t rc)
+{
+    return o->expired && rc == CORIO_ETIMEDOUT;
+}
+
 static void do_op(run *r, size_t i)
 {
     const op *o = &r->in->ops[i];
     model *m = &r->m;
     size_t left = m->len - m->pos;
+    int64_t dl = o->expired ? corio_now() - 1 : CORIO_NEVER;
     switch (o->kind) {
     case OP_READLINE:
     case OP_READUNTIL: {
@@ -239,8 +253,9 @@ static void do_op(run *r, size_t i)
         expect e = model_record(m, sep, seplen, o->n, line);
         memset(out, 0xA5, o->n + 1);
         ptrdiff_t rc = line
-            ? corio_stream_readline(r->s, (char *)out, o->n)
-            : corio_stream_readuntil(r->s, sep, seplen, out, o->n);
+            ? corio_stream_readline_until(r->s, (char *)out, o->n, dl)
+            : corio_stream_readuntil_until(r->s, sep, seplen, out, o->n, dl);
+        if (timed_out(o, rc)) break;
         if (rc != e.rc) fail(r, i, "return code", rc, e.rc);
         if (rc >= 0) {
             if (out[rc] != 0) fail(r, i, "no NUL after the record", rc, rc);
@@ -251,14 +266,19 @@ static void do_op(run *r, size_t i)
     case OP_READEXACTLY: {
         expect e = model_readexactly(m, o->n);
         size_t got = (size_t)-1;
-        int rc = corio_stream_readexactly(r->s, out, o->n, &got);
+        int rc = corio_stream_readexactly_until(r->s, out, o->n, &got, dl);
+        if (timed_out(o, rc)) {
+            if (got != 0) fail(r, i, "*got after a timeout", (ptrdiff_t)got, 0);
+            break;
+        }
         if (rc != e.rc) fail(r, i, "return code", rc, e.rc);
         if (got != e.take) fail(r, i, "*got", (ptrdiff_t)got, (ptrdiff_t)e.take);
         check_bytes(r, i, got);
         break;
     }
     case OP_READ: {
-        ptrdiff_t rc = corio_stream_read(r->s, out, o->n);
+        ptrdiff_t rc = corio_stream_read_until(r->s, out, o->n, dl);
+        if (timed_out(o, rc)) break;
         if (o->n == 0 || left == 0) {
             ptrdiff_t want = o->n == 0 ? 0 : m->reset ? CORIO_ECONNRESET : 0;
             if (rc != want) fail(r, i, "return code", rc, want);
