@@ -256,17 +256,21 @@ $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_B)/libco
 	  -DCORIO_POLLER_epoll $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_B)/libcorio.a \
 	  -lpthread -o $@
 
+# One input may take 10 s at most (a hang is a failure too); the whole run
+# of a target is bounded as well, in case libFuzzer itself cannot stop it.
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_B)/corpus/$$t; \
 	  echo "==== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) \
+	    $(FUZZ_B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crash-$$t- \
 	    $(FUZZ_B)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_B)/fuzz_$$t.log; \
 	  rc=$$?; grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' \
 	    $(FUZZ_B)/fuzz_$$t.log; \
-	  if [ $$rc != 0 ]; then tail -n 60 $(FUZZ_B)/fuzz_$$t.log; \
-	    echo "corio: fuzz_$$t failed (exit $$rc): replay with $(FUZZ_B)/fuzz_$$t <crash file>" >&2; \
+	  if [ $$rc != 0 ]; then tail -n 40 $(FUZZ_B)/fuzz_$$t.log; \
+	    art=$$(sed -n 's/.*Test unit written to //p' $(FUZZ_B)/fuzz_$$t.log | tail -n 1); \
+	    echo "corio: fuzz_$$t failed (exit $$rc); replay: $(FUZZ_B)/fuzz_$$t $${art:-<input>}" >&2; \
 	    exit 1; fi; \
 	done
 
