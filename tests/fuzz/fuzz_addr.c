@@ -17,10 +17,11 @@
  *          literal corio_addr_ip takes (CORIO_EINVAL; corio_resolve
  *          hands such names to getaddrinfo).
  *        - a port outside 0..65535 is CORIO_EINVAL whatever the text.
- *      Every accepted address also goes round corio_addr_format and back
- *      through corio_addr_ip to the same bytes, and formats the same way
- *      into buffers of every smaller size (a NUL-terminated prefix, and
- *      the count of what landed).
+ *      corio_resolve gives an accepted literal back at once (no lookup),
+ *      in its own family only. Every accepted address also goes round
+ *      corio_addr_format and back through corio_addr_ip to the same
+ *      bytes, and formats the same way into buffers of every smaller size
+ *      (a NUL-terminated prefix, and the count of what landed).
  *   1  a Unix socket path for corio_addr_unix: accepted iff 1..107 bytes
  *      (sun_path and its NUL), formatted as "unix:<path>", port -1.
  *   2  raw bytes for a corio_addr (the public box a caller may fill
@@ -169,6 +170,20 @@ static void fuzz_ip(const char *text, int port)
                   v6.sin6_scope_id == 0 && v6.sin6_flowinfo == 0,
               "address of \"%s\"", text);
     }
+
+    /* corio_resolve takes a literal without any lookup (net/dns.c), and
+     * filters it by family. Only accepted literals get here, so no name
+     * is ever sent to a resolver. */
+    corio_addr r[2];
+    int mine = family == AF_INET ? CORIO_AF_INET : CORIO_AF_INET6;
+    int other = family == AF_INET ? CORIO_AF_INET6 : CORIO_AF_INET;
+    CHECK(corio_resolve(text, port, 0, r, 2) == 1 && r[0].len == a.len &&
+              !memcmp(r[0].u.bytes, a.u.bytes, (size_t)a.len),
+          "corio_resolve of the literal \"%s\"", text);
+    CHECK(corio_resolve(text, port, mine, r, 2) == 1,
+          "corio_resolve of \"%s\" in its own family", text);
+    CHECK(corio_resolve(text, port, other, r, 2) == CORIO_ENOTFOUND,
+          "corio_resolve of \"%s\" in the other family", text);
 
     /* Round trip: "host:port" / "[host]:port" back into corio_addr_ip. */
     check_format(&a);
