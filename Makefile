@@ -10,6 +10,7 @@
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
 #   make test-faults      every system call failed in turn (ASan, Linux)
+#   make fuzz             libFuzzer targets, 60 s each (FUZZ_SECONDS=)
 #   make bench            name=value figures, corio beside pthreads
 #   make soak             10,000 churning connections for 3 min (SOAK_SECONDS=)
 #   make examples         every program in examples/
@@ -292,6 +293,65 @@ $(B)/tests/soak$(EXE): tests/soak/soak.c $(LIB)
 
 soak: $(B)/tests/soak$(EXE)
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNS=$(SOAK_CONNS) $(RUN) $(B)/tests/soak$(EXE)
+# --- fuzzing ------------------------------------------------------------
+# libFuzzer targets, tests/fuzz/fuzz_*.c (docs/testing.md, "Fuzzing"). The
+# library is built with clang in its own directory, instrumented for the
+# fuzzer and under ASan + UBSan; each target runs FUZZ_SECONDS from the
+# seeds in tests/fuzz/corpus/<target>/ and fails the run on a crash, a
+# sanitizer report or a model mismatch. New inputs libFuzzer finds go to
+# build/fuzz/corpus/<target>/, crashes to build/fuzz/crash-<target>-*.
+#   make fuzz FUZZ_TARGETS=stream FUZZ_SECONDS=600     one target, longer
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_B       := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@.ci/ensure-packages clang-14 libclang-rt-14-dev
+	@CFLAGS='-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+	  $(MAKE) --no-print-directory CC=$(FUZZ_CC) B=$(FUZZ_B) SANITIZE= lib
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+# fuzz_cmdline and fuzz_path test pure sections of os/process_win.c and
+# os/process_posix.c: each is copied out verbatim, from its banner comment
+# ("/* NAME ... */") to the next banner.
+fuzz_section = awk -v a='$(2)' 'on && prev ~ /^\/\* ---/ && /^\/\* [^-]/ {exit} \
+	  on {print} {prev = $$0} index($$0, "/* " a) == 1 {on = 1}' $(1) | sed '$$d' > $@; \
+	grep -q '$(3)' $@ || { echo "corio: no section \"$(2)\" in $(1)" >&2; rm -f $@; exit 1; }
+$(FUZZ_B)/cmdline_win.inc: os/process_win.c
+	@mkdir -p $(dir $@)
+	@$(call fuzz_section,$<,UTF-8 -> UTF-16,environment_block)
+$(FUZZ_B)/path_posix.inc: os/process_posix.c
+	@mkdir -p $(dir $@)
+	@$(call fuzz_section,$<,PATH search,exec_candidates)
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_B)/libcorio.a \
+                  $(FUZZ_B)/cmdline_win.inc $(FUZZ_B)/path_posix.inc
+	$(FUZZ_CC) -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -I$(FUZZ_B) -D_GNU_SOURCE \
+	  -DCORIO_POLLER_epoll $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_B)/libcorio.a \
+	  -lpthread -o $@
+
+# One input may take 10 s at most (a hang is a failure too); the whole run
+# of a target is bounded as well, in case libFuzzer itself cannot stop it.
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_B)/corpus/$$t; \
+	  echo "==== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) \
+	    $(FUZZ_B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crash-$$t- \
+	    $(FUZZ_B)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_B)/fuzz_$$t.log; \
+	  rc=$$?; grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' \
+	    $(FUZZ_B)/fuzz_$$t.log; \
+	  if [ $$rc != 0 ]; then tail -n 40 $(FUZZ_B)/fuzz_$$t.log; \
+	    art=$$(sed -n 's/.*Test unit written to //p' $(FUZZ_B)/fuzz_$$t.log | tail -n 1); \
+	    echo "corio: fuzz_$$t failed (exit $$rc); replay: $(FUZZ_B)/fuzz_$$t $${art:-<input>}" >&2; \
+	    exit 1; fi; \
+	done
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)

@@ -1329,7 +1329,8 @@ ptrdiff_t corio_stream_readline(corio_stream *s, char *buf, size_t cap);
 ptrdiff_t corio_stream_readline_until(corio_stream *s, char *buf, size_t cap,
                                       int64_t deadline);
 /* Like readline with any separator; CORIO_EINCOMPLETE if the stream ends
- * before it (the partial data stays readable with corio_stream_read). */
+ * before it (the partial data stays readable with corio_stream_read), or
+ * CORIO_ELIMIT if that partial data already reaches the limit. */
 ptrdiff_t corio_stream_readuntil(corio_stream *s, const void *sep,
                                  size_t seplen, void *buf, size_t cap);
 ptrdiff_t corio_stream_readuntil_until(corio_stream *s, const void *sep,

@@ -404,14 +404,16 @@ static ptrdiff_t read_record(corio_stream *s, const char *sep, size_t seplen,
             return take_record(s, buf, rec);
         }
         searched = s->rlen;
+        /* No separator in rlen bytes. A record that ends with one is at
+         * least rlen + 1 long; only a last line can end at EOF instead,
+         * so a line of exactly lim bytes waits to see which comes next.
+         * The answer thus depends on the bytes alone, never on whether
+         * the end was already seen: the limit is checked first. */
+        if (is_line ? s->rlen > lim : s->rlen >= lim) return CORIO_ELIMIT;
         if (s->eof) {
             if (!is_line) return CORIO_EINCOMPLETE; /* readable with read() */
-            if (s->rlen > lim) return CORIO_ELIMIT;
             return take_record(s, buf, s->rlen); /* last line, maybe "" */
         }
-        /* No separator in rlen bytes: the record is at least rlen + 1
-         * long, which is already too long. */
-        if (s->rlen >= lim) return CORIO_ELIMIT;
         rc = fill(s, 0, deadline);
         if (rc < 0) return rc;
     }

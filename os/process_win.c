@@ -178,11 +178,14 @@ static wchar_t *command_line(const char *const *argv)
     return b.s;
 }
 
-/* "K=V\0K=V\0\0" from a NULL-terminated list, for CREATE_UNICODE_ENVIRONMENT. */
+/* "K=V\0K=V\0\0" from a NULL-terminated list, for CREATE_UNICODE_ENVIRONMENT.
+ * An empty string is skipped: the block cannot hold one (it would end the
+ * block there, and every entry after it would be lost). */
 static wchar_t *environment_block(char *const *env)
 {
     wbuf b = { 0 };
     for (size_t i = 0; env[i]; i++) {
+        if (!env[i][0]) continue;
         wb_utf8(&b, env[i]);
         wb_char(&b, L'\0', 1);
     }
