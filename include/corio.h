@@ -144,6 +144,11 @@ typedef struct corio_config {
     void *report_ctx;
     int debug;                   /* 1 = debug mode; -1 = off even if
                                     CORIO_DEBUG=1 is set; 0 = from env */
+    /* Guarded mode: bytes of PROT_NONE guard below each stack, rounded up
+     * to pages; 0 = one page (Windows: a 16 KiB zone at least). A frame
+     * larger than the guard can jump it (README, "Stack size and
+     * guard"). The guard costs address space, no memory. */
+    size_t stack_guard;
 } corio_config;
 
 /* Create a loop for the calling thread (at most one per thread).
@@ -192,6 +197,7 @@ typedef enum {
 typedef struct corio_task_opts {
     const char *name;  /* copied; NULL = "task-<id>" */
     size_t stack_size; /* 0 = the loop's default */
+    size_t stack_guard; /* 0 = the loop's default (corio_config) */
 } corio_task_opts;
 
 /* Spawn fn(arg) as a new task on the current loop (or on `loop` for

@@ -127,7 +127,8 @@ static int start_handler(corio_server *srv, corio_fd fd)
     }
     c->srv = srv;
     c->stream = s;
-    corio_task_opts topts = { "server-conn", srv->opts.handler_stack_size };
+    corio_task_opts topts = { .name = "server-conn",
+                              .stack_size = srv->opts.handler_stack_size };
     c->task = corio_spawn(conn_main, c, &topts);
     if (!c->task) {
         corio_stream_abort(s);
@@ -212,7 +213,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
     corio_event_init(&srv->idle);
     corio_event_set(&srv->idle);
 
-    corio_task_opts topts = { "server-accept", 0 };
+    corio_task_opts topts = { .name = "server-accept" };
     srv->accept_task = corio_spawn(accept_main, srv, &topts);
     if (!srv->accept_task) {
         corio_fd_close(srv->listener);

@@ -125,6 +125,103 @@ Test(stack, dense_canary_catches_overflow_at_the_switch)
     cr_assert(strstr(err, "dense stack mode"), "stderr: %s", err);
 }
 
+/* ---- a frame larger than the guard ----
+ *
+ * The same 300 KiB local on a 64 KiB stack, built two ways: here without
+ * stack-clash protection (the Makefile says -fno-stack-clash-protection
+ * for this file), so one instruction moves the stack pointer ~240 KiB past
+ * a one-page guard and the first store faults below the whole mapping; in
+ * test_stack_clash.c with it, so the probes meet the guard page by page. */
+void corio_test_big_frame_probed(void);
+
+static __attribute__((noinline, no_sanitize_address)) void big_frame_plain(void)
+{
+    volatile char big[300 * 1024];
+    big[0] = 1; /* the far (lowest) end first */
+    big[sizeof big - 1] = big[0];
+}
+
+static void *run_big_frame(void *arg)
+{
+    void (*frame)(void) = (void (*)(void))(uintptr_t)arg;
+    frame();
+    return NULL;
+}
+
+static size_t child_guard; /* the stack_guard the next child configures */
+static void (*child_frame)(void);
+
+static void big_frame_child(void)
+{
+    corio_config cfg = { .stack_guard = child_guard };
+    corio_loop *l = corio_loop_new(&cfg);
+    corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024 };
+    corio_task *t = corio_loop_spawn(l, run_big_frame, (void *)(uintptr_t)child_frame, &o);
+    corio_loop_run_until_complete(l, t, NULL);
+}
+
+static int big_frame_in_child(void (*frame)(void), size_t guard, char *err, size_t cap)
+{
+    child_frame = frame;
+    child_guard = guard;
+    return in_child(big_frame_child, err, cap);
+}
+
+static void assert_reported(int st, const char *err)
+{
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+              "child should abort with the report, status 0x%x, stderr: %s", st, err);
+    cr_assert(strstr(err, "corio: stack overflow in task 'big-frame'"), "stderr: %s", err);
+    cr_assert(strstr(err, "it had 65536 bytes of stack"), "stderr: %s", err);
+    cr_assert(strstr(err, "-fstack-clash-protection"), "the fix is named: %s", err);
+}
+
+Test(stack, frame_larger_than_the_guard_is_reported_below_it)
+{
+    char err[2048];
+    int st = big_frame_in_child(big_frame_plain, 0, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "bytes below the 4096-byte guard: a stack frame larger"),
+              "stderr: %s", err);
+}
+
+Test(stack, probed_frame_runs_into_the_guard)
+{
+    char err[2048];
+    int st = big_frame_in_child(corio_test_big_frame_probed, 0, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the 4096-byte guard"), "stderr: %s", err);
+}
+
+Test(stack, larger_guard_catches_the_unprobed_frame_inside_it)
+{
+    char err[2048];
+    int st = big_frame_in_child(big_frame_plain, 512 * 1024, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the 524288-byte guard"), "stderr: %s", err);
+}
+
+/* Per task: a guard asked for in corio_task_opts, beside the loop's. */
+static void *big_frame_task_guard(void *arg)
+{
+    (void)arg;
+    corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024,
+                          .stack_guard = 400 * 1024 };
+    corio_task *t = corio_spawn(run_big_frame, (void *)(uintptr_t)big_frame_plain, &o);
+    corio_join(t, NULL);
+    return NULL;
+}
+
+static void task_guard_child(void) { corio_run(big_frame_task_guard, NULL, NULL); }
+
+Test(stack, per_task_guard_is_honoured)
+{
+    char err[2048];
+    int st = in_child(task_guard_child, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the 409600-byte guard"), "stderr: %s", err);
+}
+
 /* A fault that is not a stack overflow is not ours to report. */
 static void *null_deref(void *arg)
 {
