@@ -8,7 +8,9 @@
  *     CORIO_EPIPE / CORIO_ECONNRESET, no SIGPIPE, no hang;
  *   - over-release of a bounded semaphore and release of a lock not held:
  *     an error code, and the state is what it was;
- *   - a second close of a descriptor: an error code, not a crash;
+ *   - a second close of a descriptor: CORIO_ECLOSED, and a descriptor
+ *     opened between the two closes (the kernel reuses the number) is
+ *     left open;
  *   - a full descriptor table under a server: the accept fails with
  *     CORIO_EMFILE inside the server, which keeps serving and accepts the
  *     waiting connection once a descriptor is free.
@@ -33,6 +35,7 @@
 #include <windows.h>
 #include "os/signal.h"
 #else
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -253,6 +256,9 @@ Test(bad_input, over_release_is_an_error_and_changes_nothing)
 typedef struct close_case {
     tally t;
     int first, second;
+    bool reused;            /* the kernel gave the number out again */
+    bool survivor_open;     /* ... and that descriptor is still open */
+    int after_seen;         /* closing a corio socket with that number */
 } close_case;
 
 static void *double_close_main(void *arg)
@@ -263,12 +269,42 @@ static void *double_close_main(void *arg)
     NOTE(&c->t, rc == 0, "tcp pair: %s", corio_strerror(rc));
     if (rc < 0) return NULL;
     c->first = corio_fd_close(a);
+#ifndef _WIN32
+    /* Someone opens files between the two closes: the kernel gives out
+     * the lowest free numbers, and within a few, the one just closed. */
+    int other = -1, extra[8], nextra = 0;
+    while (nextra < 8 && (other = dup(0)) >= 0 && other != a) extra[nextra++] = other;
+    while (nextra > 0) close(extra[--nextra]);
+    c->reused = other == a;
+#endif
     c->second = corio_fd_close(a);
+#ifndef _WIN32
+    c->survivor_open = other >= 0 && fcntl(other, F_GETFD) != -1;
+    if (other >= 0) close(other);
+    /* A socket corio hands out with that number again closes normally
+     * (lower free numbers are taken first: a few sockets get to it). */
+    corio_fd got[8];
+    int ngot = 0;
+    c->after_seen = CORIO_EINVAL;
+    while (ngot < 8) {
+        corio_addr any;
+        corio_addr_ip(&any, "127.0.0.1", 0);
+        rc = corio_tcp_listen(&any, 1, 0, &got[ngot]);
+        NOTE(&c->t, rc == 0, "listen: %s", corio_strerror(rc));
+        if (rc < 0) break;
+        if (got[ngot++] == a) {
+            c->after_seen = corio_fd_close(a);
+            ngot--;
+            break;
+        }
+    }
+    while (ngot > 0) corio_fd_close(got[--ngot]);
+#endif
     corio_fd_close(b);
     return NULL;
 }
 
-Test(bad_input, second_close_is_an_error)
+Test(bad_input, second_close_is_an_error_and_closes_nothing_else)
 {
     close_case c;
     memset(&c, 0, sizeof c);
@@ -276,6 +312,12 @@ Test(bad_input, second_close_is_an_error)
     ASSERT_TALLY_CLEAN(c.t);
     cr_assert_eq(c.first, 0);
     cr_assert_eq(c.second, CORIO_ECLOSED, "second close: %s", corio_strerror(c.second));
+#ifndef _WIN32
+    cr_assert(c.reused, "the number was given out again in between");
+    cr_assert(c.survivor_open, "the second close left the new descriptor open");
+    cr_assert_eq(c.after_seen, 0, "a corio socket with the number closes: %s",
+                 corio_strerror(c.after_seen));
+#endif
 }
 
 /* ------------------------------------------------------------------ */
