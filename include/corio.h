@@ -350,7 +350,9 @@ int corio_wait_writable_until(corio_fd fd, int64_t deadline);
 int corio_fd_detach(corio_fd fd);
 /* Close any descriptor corio made or waited on (socket, pipe end): tasks
  * waiting on it wake with CORIO_ECLOSED, it leaves the poller, then it is
- * closed (closesocket on Windows). */
+ * closed (closesocket on Windows). A second close of the same number is
+ * CORIO_ECLOSED and closes nothing, even if the number was reused by a
+ * descriptor opened in between (POSIX; docs/net.md). */
 int corio_fd_close(corio_fd fd);
 
 /* ------------------------------------------------------------------ */
@@ -1246,7 +1248,9 @@ size_t corio_server_connections(const corio_server *srv); /* live handlers */
 /* Graceful shutdown: stop accepting, let handlers finish until the
  * deadline (the plain form: until they all return), cancel the rest, wait
  * for them, close everything, free srv. Returns how many handlers had to
- * be cancelled. */
+ * be cancelled. A SIGINT or SIGTERM that the program catches through
+ * corio (corio_signal_wait), arriving during the grace, ends the grace at
+ * once: asyncio.run's second Ctrl-C (docs/net.md). */
 int corio_server_shutdown(corio_server *srv);
 int corio_server_shutdown_until(corio_server *srv, int64_t deadline);
 
