@@ -113,6 +113,7 @@ corio_stack_pool *corio__stack_pool_new(int dense, size_t keep)
 static size_t round_guard(corio_stack_pool *p, size_t guard)
 {
     if (p->dense) return 0;
+    if (guard == 0) guard = CORIO__STACK_GUARD_DEFAULT;
     size_t ps = corio__page_size();
     if (guard < ps) guard = ps;
     return (guard + ps - 1) & ~(ps - 1);

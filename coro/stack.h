@@ -38,6 +38,18 @@ typedef struct corio_stack {
  * little headroom for the entry frame). */
 size_t corio__stack_round(size_t size);
 
+/* The guard a guarded stack gets when neither the loop nor the task asks
+ * (stack_guard 0): one page, except on AArch64, where gcc's
+ * -fstack-clash-protection assumes a 64 KiB guard (its default
+ * stack-clash-protection-guard-size) and probes only every 64 KiB, so a
+ * smaller guard would let even probed frames jump it. Address space only:
+ * the guard is never committed. */
+#if defined(__aarch64__)
+#define CORIO__STACK_GUARD_DEFAULT ((size_t)64 * 1024)
+#else
+#define CORIO__STACK_GUARD_DEFAULT ((size_t)0) /* one page */
+#endif
+
 typedef struct corio_stack_pool corio_stack_pool;
 
 corio_stack_pool *corio__stack_pool_new(int dense, size_t keep);

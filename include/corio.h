@@ -145,7 +145,9 @@ typedef struct corio_config {
     int debug;                   /* 1 = debug mode; -1 = off even if
                                     CORIO_DEBUG=1 is set; 0 = from env */
     /* Guarded mode: bytes of PROT_NONE guard below each stack, rounded up
-     * to pages; 0 = one page (Windows: a 16 KiB zone at least). A frame
+     * to pages; 0 = one page (AArch64: 64 KiB, the guard gcc's
+     * -fstack-clash-protection assumes there; Windows: a 16 KiB zone at
+     * least). A frame
      * larger than the guard can jump it (README, "Stack size and
      * guard"). The guard costs address space, no memory. */
     size_t stack_guard;
