@@ -161,17 +161,21 @@ static bool child_reserve; /* make sure nothing is mapped below the guard */
  * mapping. If something is mapped there (under ASan, often), the store
  * lands in it and nothing faults: the silent case no handler can see, and
  * the reason for -fstack-clash-protection. To test the case the handler
- * CAN see, the task first reserves the MiB below its guard, inaccessible
- * (what an unmapped gap gives, made certain); if that space is taken, the
- * child says so and the test is skipped.
+ * CAN see, the task first reserves 512 KiB below its guard, inaccessible
+ * (what an unmapped gap gives, made certain). If that space is taken, the
+ * task parks holding its stack (so that the next one is mapped elsewhere:
+ * the kernel fills the highest free gap first) and another is tried; after
+ * MAX_TRIES the child says so and the test is skipped.
  */
-#define RESERVE_BELOW ((size_t)1 << 20)
+#define RESERVE_BELOW ((size_t)512 << 10) /* the store lands ~240 KiB below */
+#define MAX_TRIES 64
 #define CHILD_SKIP 77
 
-static void reserve_below_stack(void)
+static bool reserve_below_stack(void)
 {
-    char here;
-    uintptr_t at = (uintptr_t)&here, lo = 0;
+    /* The frame address, not a local's: under ASan's use-after-return
+     * detection locals live on its fake stack, on the heap. */
+    uintptr_t at = (uintptr_t)__builtin_frame_address(0), lo = 0;
     FILE *f = fopen("/proc/self/maps", "r");
     char line[512];
     while (f && fgets(line, sizeof line, f)) {
@@ -185,18 +189,44 @@ static void reserve_below_stack(void)
     void *got = lo ? mmap(want, RESERVE_BELOW, PROT_NONE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
                    : MAP_FAILED;
-    if (got != want) {
-        fprintf(stderr, "skip: the space below the stack is taken\n");
-        _exit(CHILD_SKIP);
-    }
+    if (got == want) return true;
+    if (got != MAP_FAILED) munmap(got, RESERVE_BELOW); /* an old kernel's hint */
+    return false;
 }
+
+static corio_event taken, never;
 
 static void *run_big_frame(void *arg)
 {
     void (*frame)(void) = (void (*)(void))(uintptr_t)arg;
-    if (child_reserve) reserve_below_stack();
+    if (child_reserve && !reserve_below_stack()) {
+        corio_event_set(&taken);
+        corio_event_wait(&never); /* keep this stack mapped */
+        return NULL;
+    }
     frame();
-    return NULL;
+    /* Still here: the store below the stack hit mapped memory. */
+    fprintf(stderr, "the frame larger than the guard did not fault\n");
+    _exit(3);
+}
+
+/* Spawn big-frame tasks until one has free space below its stack (its
+ * frame then ends the process). */
+static void *find_a_free_gap(void *arg)
+{
+    (void)arg;
+    corio_event_init(&taken);
+    corio_event_init(&never);
+    for (int i = 0; i < MAX_TRIES; i++) {
+        corio_event_clear(&taken);
+        corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024 };
+        corio_task *t = corio_spawn(run_big_frame, (void *)(uintptr_t)child_frame, &o);
+        if (!t) break;
+        corio_detach(t);
+        corio_event_wait(&taken);
+    }
+    fprintf(stderr, "skip: the space below every stack tried is taken\n");
+    _exit(CHILD_SKIP);
 }
 
 static void big_frame_child(void)
@@ -204,7 +234,9 @@ static void big_frame_child(void)
     corio_config cfg = { .stack_guard = child_guard };
     corio_loop *l = corio_loop_new(&cfg);
     corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024 };
-    corio_task *t = corio_loop_spawn(l, run_big_frame, (void *)(uintptr_t)child_frame, &o);
+    corio_task *t = child_reserve
+        ? corio_loop_spawn(l, find_a_free_gap, NULL, NULL)
+        : corio_loop_spawn(l, run_big_frame, (void *)(uintptr_t)child_frame, &o);
     corio_loop_run_until_complete(l, t, NULL);
 }
 
