@@ -11,6 +11,7 @@
 #include <string.h>
 
 #ifndef _WIN32
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,27 +172,44 @@ static bool child_reserve; /* make sure nothing is mapped below the guard */
 #define MAX_TRIES 64
 #define CHILD_SKIP 77
 
+/* Does any mapping of /proc/self/maps overlap [a, b)? Sets *lo to the
+ * start of the mapping that holds `at`. */
+static bool mapped_between(uintptr_t at, uintptr_t *lo, uintptr_t a, uintptr_t b)
+{
+    bool overlap = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long x, y;
+        if (sscanf(line, "%lx-%lx", &x, &y) != 2) continue;
+        if (at >= x && at < y) *lo = x;
+        if (x < b && y > a) overlap = true;
+    }
+    if (f) fclose(f);
+    return overlap;
+}
+
 static bool reserve_below_stack(void)
 {
     /* The frame address, not a local's: under ASan's use-after-return
      * detection locals live on its fake stack, on the heap. */
     uintptr_t at = (uintptr_t)__builtin_frame_address(0), lo = 0;
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long a, b;
-        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && at >= a && at < b) lo = a;
-    }
-    if (f) fclose(f);
     size_t guard = child_guard ? child_guard : (size_t)strtoul(DEFAULT_GUARD, NULL, 10);
     if (guard < (size_t)sysconf(_SC_PAGESIZE)) guard = (size_t)sysconf(_SC_PAGESIZE);
-    void *want = (void *)(lo - guard - RESERVE_BELOW);
-    void *got = lo ? mmap(want, RESERVE_BELOW, PROT_NONE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
-                   : MAP_FAILED;
-    if (got == want) return true;
-    if (got != MAP_FAILED) munmap(got, RESERVE_BELOW); /* an old kernel's hint */
-    return false;
+    (void)mapped_between(at, &lo, 0, 0);
+    if (!lo) return false;
+    uintptr_t want = lo - guard - RESERVE_BELOW;
+    errno = 0;
+    void *got = mmap((void *)want, RESERVE_BELOW, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (got == (void *)want) return true;
+    if (got != MAP_FAILED) munmap(got, RESERVE_BELOW); /* taken as a hint */
+    /* Where MAP_FIXED_NOREPLACE is not honoured (qemu-user, old kernels):
+     * free by the maps, then MAP_FIXED (nothing else maps in this child). */
+    if ((got == MAP_FAILED && errno == EEXIST) || mapped_between(at, &lo, want, lo - guard)) return false;
+    got = mmap((void *)want, RESERVE_BELOW, PROT_NONE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return got == (void *)want;
 }
 
 static corio_event taken, never;
