@@ -8,7 +8,9 @@
 #   make test-windows     mingw-w64 cross build, run under wine (own harness)
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
+#   make test-faults      every system call failed in turn (ASan, Linux)
 #   make bench            name=value figures, corio beside pthreads
+#   make soak             10,000 churning connections for 3 min (SOAK_SECONDS=)
 #   make examples         every program in examples/
 #   make install PREFIX=/usr/local DESTDIR=
 #
@@ -144,7 +146,7 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
 .PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
-        test-kqueue test-symbols bench examples demo install uninstall clean deps-test \
+        test-kqueue test-symbols bench soak examples demo install uninstall clean deps-test \
         info
 
 all: lib
@@ -227,6 +229,49 @@ test-aarch64:
 
 test-kqueue:
 	@$(MAKE) --no-print-directory POLLER=kqueue test
+
+# --- fault injection (tests/faults/, Linux + epoll) ----------------------
+# The library built with ASan + UBSan in its own directory, then a copy of
+# its archive in which every call named in FAULT_POINTS (tests/faults/
+# fault.h, the one table) is renamed NAME -> __wrap_NAME: ld --wrap's
+# renaming, applied to corio's objects only, so the release build is
+# untouched. The driver fails each call site of six scenarios with each
+# errno its call can return (docs/testing.md).
+FAULT_B    := build/faults
+FAULT_FNS   = $(shell sed -n 's/^ *X.\([a-z_0-9]*\),.*/\1/p' tests/faults/fault.h)
+FAULT_SRC  := $(wildcard tests/faults/*.c)
+FAULT_BIN  := $(FAULT_B)/fault_driver
+FAULT_FLAGS := -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -D_GNU_SOURCE \
+               -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+
+$(FAULT_B)/libcorio_faulted.a: tests/faults/fault.h FORCE_FAULT_LIB
+	@$(MAKE) --no-print-directory -s B=$(FAULT_B) SANITIZE=1 lib
+	@for f in $(FAULT_FNS); do echo "$$f __wrap_$$f"; done > $(FAULT_B)/wrap.syms
+	objcopy --redefine-syms=$(FAULT_B)/wrap.syms $(FAULT_B)/libcorio.a $@
+
+$(FAULT_BIN): $(FAULT_SRC) tests/faults/fault.h tests/faults/scenarios.h $(FAULT_B)/libcorio_faulted.a
+	$(CC) $(FAULT_FLAGS) -no-pie $(FAULT_SRC) $(FAULT_B)/libcorio_faulted.a -lpthread -o $@
+
+# 25-45 s here with the build (the runs alone: fault_seconds in the summary).
+test-faults: $(FAULT_BIN)
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  timeout -k 10 900 $(FAULT_BIN)
+
+.PHONY: test-faults FORCE_FAULT_LIB soak
+# --- soak (not in CI) ----------------------------------------------------
+# 10,000 connections churning against a corio echo server, with DNS and
+# subprocess traffic beside it, for SOAK_SECONDS (default 180); prints the
+# server's descriptors, RSS, tasks and stacks once a second, then their
+# growth as name=value lines (tests/soak/soak.c). Linux only (/proc).
+SOAK_SECONDS ?= 180
+SOAK_CONNS ?= 10000
+$(B)/tests/soak$(EXE): tests/soak/soak.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+soak: $(B)/tests/soak$(EXE)
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNS=$(SOAK_CONNS) $(RUN) $(B)/tests/soak$(EXE)
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)

@@ -81,7 +81,10 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->stacks = corio__stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
                                      l->cfg.stack_pool);
     l->ts_lock = corio__os_mutex_new();
-    if (!l->stacks || !l->ts_lock || corio__netpoll_open(&l->netpoll) != 0) {
+    atomic_init(&l->ts_spare, malloc(sizeof(corio_cb_node)));
+    if (!l->stacks || !l->ts_lock || !atomic_load(&l->ts_spare) ||
+        corio__netpoll_open(&l->netpoll) != 0) {
+        free(atomic_load(&l->ts_spare));
         corio__stack_pool_free(l->stacks);
         corio__os_mutex_free(l->ts_lock);
         free(l);
@@ -105,9 +108,14 @@ const char *corio_switch_name(void) { return corio__ctx_impl_name; }
 /* ---------- callbacks ---------- */
 
 static int push_cb(corio_cb_node **head, corio_cb_node **tail,
-                   corio_callback cb, void *arg)
+                   corio_callback cb, void *arg, _Atomic(corio_cb_node *) *spare)
 {
     corio_cb_node *n = malloc(sizeof *n);
+    /* Out of memory on another thread: that thread often cannot report
+     * it to anyone (a pool worker delivering a result), and a lost post
+     * leaves a task waiting for ever. So the loop keeps one spare node
+     * for such a post; the loop thread refills it (run_callbacks). */
+    if (!n && spare) n = atomic_exchange(spare, NULL);
     if (!n) return CORIO_ENOMEM;
     n->cb = cb;
     n->arg = arg;
@@ -122,7 +130,7 @@ int corio_call_soon(corio_callback cb, void *arg)
     corio_loop *l = corio__tls_loop;
     if (!l) return CORIO_ENOLOOP;
     if (!cb) return CORIO_EINVAL;
-    return push_cb(&l->cb_head, &l->cb_tail, cb, arg);
+    return push_cb(&l->cb_head, &l->cb_tail, cb, arg, NULL);
 }
 
 int corio_call_soon_threadsafe(corio_loop *l, corio_callback cb, void *arg)
@@ -130,7 +138,7 @@ int corio_call_soon_threadsafe(corio_loop *l, corio_callback cb, void *arg)
     if (!l || !cb) return CORIO_EINVAL;
     corio__os_mutex_lock(l->ts_lock);
     int rc = l->closed ? CORIO_ECLOSED
-                       : push_cb(&l->ts_head, &l->ts_tail, cb, arg);
+                       : push_cb(&l->ts_head, &l->ts_tail, cb, arg, &l->ts_spare);
     corio__os_mutex_unlock(l->ts_lock);
     /* Wake the loop only on the empty -> non-empty edge: a burst of calls
      * from other threads costs one kernel write. */
@@ -160,7 +168,10 @@ static int run_callbacks(corio_loop *l)
     while (list) {
         corio_cb_node *next = list->next;
         list->cb(list->arg);
-        free(list);
+        corio_cb_node *none = NULL;
+        if (atomic_load_explicit(&l->ts_spare, memory_order_relaxed) ||
+            !atomic_compare_exchange_strong(&l->ts_spare, &none, list))
+            free(list); /* else it is the spare again */
         list = next;
         n++;
     }
@@ -284,6 +295,7 @@ int corio_loop_close(corio_loop *l)
             nx = n->next;
             free(n);
         }
+    free(atomic_load(&l->ts_spare));
     corio__netpoll_close(l->netpoll);
     while (held) {
         corio_stack *s = held;

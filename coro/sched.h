@@ -96,6 +96,7 @@ struct corio_loop {
     corio_cb_node *cb_head, *cb_tail;     /* call_soon */
     void *ts_lock;                        /* call_soon_threadsafe */
     corio_cb_node *ts_head, *ts_tail;
+    _Atomic(corio_cb_node *) ts_spare;    /* used when malloc fails */
     atomic_int ts_pending;
     int closed;
     uint64_t next_id;

@@ -347,3 +347,15 @@ size_t corio__stack_guard_hint(char *buf, size_t cap, size_t guard, uintptr_t be
     buf[at] = 0;
     return at;
 }
+
+/* For corio_loop_get_stats (coro/stats.c): the stacks waiting in the
+ * pool's free lists, and (dense mode) how many stacks the slabs hold. */
+void corio__stack_pool_counts(const corio_stack_pool *p, size_t *pooled,
+                              size_t *slab_stacks)
+{
+    size_t n = 0, cap = 0;
+    for (const size_class *c = p->classes; c; c = c->next) n += c->count;
+    for (const slab *sl = p->slabs; sl; sl = sl->next) cap += sl->count;
+    *pooled = n;
+    *slab_stacks = cap;
+}

@@ -60,6 +60,10 @@ void corio__stack_pool_free(corio_stack_pool *p);
 corio_stack *corio__stack_get(corio_stack_pool *p, size_t size, size_t guard);
 /* Return a stack for reuse (or release it if the pool is full). */
 void corio__stack_put(corio_stack_pool *p, corio_stack *s);
+/* Stacks in the free lists, and stacks carved in dense slabs (0 when
+ * guarded): for corio_loop_get_stats. */
+void corio__stack_pool_counts(const corio_stack_pool *p, size_t *pooled,
+                              size_t *slab_stacks);
 
 /* Dense-mode canary: the lowest word of the stack must still be zero.
  * A fresh anonymous page reads as the kernel's shared zero page, which

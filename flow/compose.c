@@ -180,6 +180,10 @@ int corio_gather_calls_until(const corio_call *calls, size_t n,
     /* The caller has no handles, so none may be left running. */
     int rc = corio_gather_until(tasks, n, out,
                                 flags | CORIO_GATHER_CANCEL_ON_ERROR, deadline);
+    /* gather_until can fail before it waited at all (no memory for its
+     * waiters): the tasks it did not take may use the caller's frame, so
+     * they must not outlive this call either. */
+    cancel_and_take_all(tasks, n, out);
     free(tasks);
     return rc;
 }

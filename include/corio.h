@@ -719,6 +719,34 @@ typedef struct corio_task_info {
 size_t corio_all_tasks(corio_loop *loop, corio_task_info *out, size_t max);
 
 /* ------------------------------------------------------------------ */
+/* Loop statistics                                                    */
+/* ------------------------------------------------------------------ */
+/*
+ * What a loop holds right now, for monitoring and leak hunting (make soak
+ * prints them once a second). The struct grows at its end in later
+ * versions: the caller sets `size` to sizeof(corio_loop_stats) as it was
+ * compiled, the library fills the fields that fit in that size and zeroes
+ * the rest, so a program built against an older header keeps working.
+ * Counts are of this moment, not totals. Call it on the loop's own thread.
+ */
+typedef struct corio_loop_stats {
+    size_t size;            /* in: sizeof(corio_loop_stats) */
+    size_t tasks_alive;     /* spawned and not yet finished */
+    size_t stacks_pooled;   /* stacks in the free pool, ready for reuse */
+    size_t stacks_mapped;   /* stacks that hold memory: in use + pooled
+                               (dense mode: every stack the slabs hold) */
+    size_t timers_armed;    /* deadlines and sleeps in the timer heap */
+    size_t fds_registered;  /* descriptors attached to the poller */
+    size_t reserved[10];    /* zero; room for the fields still to come */
+} corio_loop_stats;
+
+/* Fill *out for loop (NULL = the calling thread's). 0; CORIO_ENOLOOP (no
+ * loop); CORIO_EINVAL (out NULL, or out->size smaller than the first two
+ * fields). (Named _get_ because a C function cannot share the type's
+ * name.) */
+int corio_loop_get_stats(corio_loop *loop, corio_loop_stats *out);
+
+/* ------------------------------------------------------------------ */
 /* Composition: gather, wait, as_completed, timeouts, task groups, thread pool */
 /* ------------------------------------------------------------------ */
 /*

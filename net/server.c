@@ -219,9 +219,17 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
         free(srv);
         return rc;
     }
+    /* The port the kernel picked (port 0): without it corio_server_port
+     * would say 0 and no client could find the server, so a failure here
+     * fails the start. */
     corio_addr bound;
-    srv->port = corio_sock_local_addr(srv->listener, &bound) == 0
-                    ? corio_addr_port(&bound) : port;
+    rc = corio_sock_local_addr(srv->listener, &bound);
+    if (rc < 0) {
+        corio_fd_close(srv->listener);
+        free(srv);
+        return rc;
+    }
+    srv->port = corio_addr_port(&bound);
 
     srv->limited = srv->opts.max_connections > 0;
     if (srv->limited) corio_sem_init(&srv->slots, srv->opts.max_connections);

@@ -115,6 +115,8 @@ static int pidfd_usable(void)
     int works = atomic_load(&pidfd_works);
     if (works < 0) {
         int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        if (fd < 0 && errno != ENOSYS && errno != EPERM && errno != EINVAL)
+            return 0; /* EMFILE, ENOMEM...: no answer yet, ask next time */
         works = fd >= 0;
         if (fd >= 0) close(fd);
         atomic_store(&pidfd_works, works);
@@ -592,6 +594,7 @@ static int try_reap(corio_child *c)
     if (r < 0) {
         /* ECHILD: somebody else reaped it (a waitpid(-1) elsewhere in
          * the program, or SIGCHLD set to SIG_IGN): the code is lost. */
+        (void)corio__error_from_errno(errno); /* kept for corio_last_os_error */
         c->exit_code = CORIO_EIO;
         return CORIO_EIO;
     }

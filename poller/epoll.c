@@ -16,6 +16,7 @@
  * other descriptor; an atomic flag makes a burst of wakeups cost one write.
  */
 #include "poller.h"
+#include "os/error.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,18 +48,25 @@ int corio__poller_open(corio_poller **out)
 {
     corio_poller *p = calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
+    p->wakefd = -1;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0) goto fail;
     p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->epfd < 0 || p->wakefd < 0) goto fail;
+    if (p->wakefd < 0) goto fail;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = WAKE_TOKEN };
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) != 0) goto fail;
     *out = p;
     return 0;
-fail:
+fail:;
+    /* EMFILE/ENFILE or ENOMEM, as the kernel said (and recorded for
+     * corio_last_os_error), not always "descriptor table full". */
+    int e = errno;
+    int rc = corio__error_from_errno(e);
+    if (e == ENOSPC) rc = CORIO_ENOMEM; /* the watch limit, as in attach */
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
     free(p);
-    return CORIO_EMFILE;
+    return rc;
 }
 
 void corio__poller_close(corio_poller *p)
@@ -73,8 +81,13 @@ void corio__poller_wakeup(corio_poller *p)
 {
     if (atomic_exchange(&p->wake_pending, 1)) return; /* already on its way */
     uint64_t one = 1;
-    ssize_t n = write(p->wakefd, &one, sizeof one);
-    (void)n; /* EAGAIN means the counter is already non-zero: fine */
+    ssize_t n;
+    do n = write(p->wakefd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN means the counter is already non-zero: a wakeup is on its
+     * way. Any other failure sent nothing: let the next call try again
+     * rather than skip every later wakeup. */
+    if (n < 0 && errno != EAGAIN) atomic_store(&p->wake_pending, 0);
 }
 
 static void drain_wakeups(corio_poller *p)
@@ -144,10 +157,15 @@ int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t gen)
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         /* EEXIST: the same open file is still registered under this
          * number (closed and reopened behind our back): take it over. */
-        if (errno != EEXIST || epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
-            return errno == EBADF ? CORIO_EINVAL
-                 : errno == EPERM ? CORIO_ENOTSUP /* regular files */
-                 : CORIO_EIO;
+        if (errno != EEXIST || epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) != 0) {
+            if (errno == EBADF) return CORIO_EINVAL;
+            if (errno == EPERM) return CORIO_ENOTSUP; /* regular files */
+            /* ENOSPC: the max_user_watches limit, i.e. kernel memory
+             * for registrations: out of memory, as ENOMEM is. */
+            if (errno != ENOSPC) return corio__error_from_errno(errno);
+            corio__os_error_record(ENOSPC);
+            return CORIO_ENOMEM;
+        }
     }
     return 0;
 }

@@ -18,6 +18,18 @@
  * 32 bits on some BSDs: the generation alone fits, the descriptor is in
  * ident anyway.)
  *
+ * A kernel may refuse one direction of a descriptor that has only one
+ * left: FreeBSD refuses EVFILT_WRITE with EPIPE on a pipe whose reader is
+ * gone; NetBSD refuses it (EBADF) on a pipe end whose peer is gone, read
+ * ends included. The pair is sent with EV_RECEIPT, so each change gets its
+ * own answer in the same kevent() call (no extra system call for the
+ * common socket, which takes both). When one direction is refused and the
+ * other is not, the descriptor stays registered for the one it has, and
+ * the refused direction is reported once as ready with end of stream at
+ * the next wait: a task waiting on it wakes, retries its call, and gets
+ * that call's own error (write: CORIO_EPIPE), as epoll reports EPOLLERR
+ * for such a pipe at once. Only when both are refused does attach fail.
+ *
  * Wakeups from other threads go through an EVFILT_USER event, registered
  * EV_CLEAR so that one NOTE_TRIGGER is one report; where EVFILT_USER does
  * not exist (older NetBSD and OpenBSD) a self-pipe takes its place. An
@@ -27,6 +39,7 @@
  * tests/kqueue_double/, a TEST DOUBLE of kqueue/kevent built on epoll.
  */
 #include "poller.h"
+#include "os/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,12 +69,21 @@ const char corio__poller_name[] = "kqueue";
  * ends after 24 hours with nothing to do just makes the loop wait again. */
 #define MAX_TIMEOUT_SEC 86400
 
+/* A direction attach found refused, to report at the next wait. */
+typedef struct refused {
+    int fd;
+    uint32_t gen;
+    uint8_t rd, wr;
+} refused;
+
 struct corio_poller {
     int kq;
 #if !WAKE_BY_USER_EVENT
     int wake_rd, wake_wr;     /* self-pipe: the loop watches wake_rd */
 #endif
     atomic_int wake_pending;
+    refused *refused;         /* reported (and emptied) by the next wait */
+    size_t nrefused, caprefused;
     struct kevent events[MAX_EVENTS];
 };
 
@@ -106,14 +128,18 @@ int corio__poller_open(corio_poller **out)
     if (open_wakeup(p) != 0) goto fail;
     *out = p;
     return 0;
-fail:
+fail:;
+    /* What the kernel said (EMFILE, ENFILE, ENOMEM), kept for
+     * corio_last_os_error, as the epoll backend does. */
+    int rc = corio__error_from_errno(errno);
+    if (rc == 0) rc = CORIO_EMFILE;
     if (p->kq >= 0) close(p->kq);
 #if !WAKE_BY_USER_EVENT
     if (p->wake_rd >= 0) close(p->wake_rd);
     if (p->wake_wr >= 0) close(p->wake_wr);
 #endif
     free(p);
-    return CORIO_EMFILE;
+    return rc;
 }
 
 void corio__poller_close(corio_poller *p)
@@ -124,6 +150,7 @@ void corio__poller_close(corio_poller *p)
     close(p->wake_rd);
     close(p->wake_wr);
 #endif
+    free(p->refused);
     free(p);
 }
 
@@ -180,11 +207,28 @@ static int wait_kernel(corio_poller *p, int64_t timeout_ns)
     return kevent(p->kq, NULL, 0, p->events, MAX_EVENTS, tsp);
 }
 
+/* The refused directions attach queued: ready, with end of stream. A
+ * descriptor detached since has a new generation, and netpoll drops it. */
+static int report_refused(corio_poller *p, corio__netpoll *np)
+{
+    size_t n = p->nrefused;
+    p->nrefused = 0;
+    for (size_t i = 0; i < n; i++) {
+        const refused *r = &p->refused[i];
+        corio__netpoll_ready(np, r->fd, r->gen, r->rd, r->wr, 1);
+    }
+    return (int)n;
+}
+
 int corio__poller_wait(corio_poller *p, int64_t timeout_ns, corio__netpoll *np)
 {
-    int n = wait_kernel(p, timeout_ns);
-    if (n < 0) return errno == EINTR ? 0 : CORIO_EIO;
-    int reported = 0;
+    /* Something to report already: just look at the kernel. */
+    int n = wait_kernel(p, p->nrefused ? 0 : timeout_ns);
+    if (n < 0) {
+        if (errno != EINTR) return CORIO_EIO;
+        n = 0;
+    }
+    int reported = report_refused(p, np);
     for (int i = 0; i < n; i++) {
         struct kevent *e = &p->events[i];
         if (is_wakeup(p, e)) {
@@ -205,16 +249,62 @@ int corio__poller_wait(corio_poller *p, int64_t timeout_ns, corio__netpoll *np)
     return reported;
 }
 
-/* Remove both kevents of fd. With no eventlist, kevent stops at the first
- * change that fails (ENOENT, or EBADF if fd was closed — which already
- * removed them), so a failed pair is retried with the second change alone. */
+/* Apply the two changes and answer each: err[0] for EVFILT_READ, err[1]
+ * for EVFILT_WRITE (0 = applied). -1 if kevent() itself failed (errno). */
+static int apply_pair(corio_poller *p, struct kevent ch[2], int err[2])
+{
+    err[0] = err[1] = 0;
+#ifdef EV_RECEIPT
+    /* EV_RECEIPT: every change is answered by an EV_ERROR entry (data 0
+     * on success) and kevent() returns without collecting events. */
+    struct kevent res[2];
+    ch[0].flags |= EV_RECEIPT;
+    ch[1].flags |= EV_RECEIPT;
+    int n = kevent(p->kq, ch, 2, res, 2, NULL);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++)
+        if ((res[i].flags & EV_ERROR) && res[i].data != 0)
+            err[res[i].filter == EVFILT_WRITE] = (int)res[i].data;
+#else
+    /* No receipts (older OpenBSD): one change per call. */
+    for (int i = 0; i < 2; i++)
+        if (kevent(p->kq, &ch[i], 1, NULL, 0, NULL) != 0) err[i] = errno;
+#endif
+    return 0;
+}
+
+/* Remove both kevents of fd: one call, each change answered on its own,
+ * so a direction that was never registered (ENOENT) or a descriptor
+ * already closed (EBADF: close removed them) costs nothing more. */
 void corio__poller_detach(corio_poller *p, corio_fd fd)
 {
     struct kevent ch[2];
+    int err[2];
     EV_SET(&ch[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     EV_SET(&ch[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
-    if (kevent(p->kq, ch, 2, NULL, 0, NULL) != 0)
-        kevent(p->kq, &ch[1], 1, NULL, 0, NULL);
+    (void)apply_pair(p, ch, err);
+}
+
+static int map_errno(int e)
+{
+    return e == EBADF ? CORIO_EINVAL
+         : e == ENOMEM ? CORIO_ENOMEM
+         : e == EPIPE ? CORIO_EPIPE
+         : (e == EINVAL || e == EPERM) ? CORIO_ENOTSUP /* e.g. files */
+         : CORIO_EIO;
+}
+
+static int queue_refused(corio_poller *p, corio_fd fd, uint32_t gen, int rd, int wr)
+{
+    if (p->nrefused == p->caprefused) {
+        size_t cap = p->caprefused ? 2 * p->caprefused : 8;
+        refused *v = realloc(p->refused, cap * sizeof *v);
+        if (!v) return CORIO_ENOMEM;
+        p->refused = v;
+        p->caprefused = cap;
+    }
+    p->refused[p->nrefused++] = (refused){ fd, gen, (uint8_t)rd, (uint8_t)wr };
+    return 0;
 }
 
 int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t generation)
@@ -223,15 +313,16 @@ int corio__poller_attach(corio_poller *p, corio_fd fd, uint32_t generation)
      * failing, so a number reused behind our back needs no special case. */
     void *gen = (void *)(uintptr_t)generation;
     struct kevent ch[2];
+    int err[2];
     EV_SET(&ch[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, gen);
     EV_SET(&ch[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, gen);
-    if (kevent(p->kq, ch, 2, NULL, 0, NULL) != 0) {
-        int e = errno;
-        corio__poller_detach(p, fd); /* the read half may have gone in */
-        return e == EBADF ? CORIO_EINVAL
-             : e == ENOMEM ? CORIO_ENOMEM
-             : (e == EINVAL || e == EPERM) ? CORIO_ENOTSUP /* e.g. files */
-             : CORIO_EIO;
-    }
-    return 0;
+    if (apply_pair(p, ch, err) != 0) return map_errno(errno);
+    if (!err[0] && !err[1]) return 0;
+    /* One direction refused, the other registered (see the top): keep the
+     * one, report the other as over. Out of memory is not a refusal. */
+    int one_left = (!err[0] || !err[1]) && err[0] != ENOMEM && err[1] != ENOMEM;
+    if (one_left && queue_refused(p, fd, generation, err[0] != 0, err[1] != 0) == 0)
+        return 0;
+    corio__poller_detach(p, fd); /* the other half may have gone in */
+    return map_errno(err[0] ? err[0] : err[1]);
 }

@@ -163,6 +163,13 @@ int corio__netpoll_detach(corio_fd fd)
     return 0;
 }
 
+size_t corio__netpoll_registered(const corio__netpoll *np)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < np->fds.len; i++) n += np->fds.v[i].attached;
+    return n;
+}
+
 /* ---------- readiness ---------- */
 
 int corio__netpoll_wait_fd(corio_fd fd, int dir, int64_t deadline)

@@ -36,6 +36,9 @@ void corio__netpoll_wakeup(corio__netpoll *np);
  * and the tasks parked on it wake with CORIO_ECLOSED. 0, CORIO_EINVAL if
  * fd was never attached, CORIO_ENOLOOP outside a loop. */
 int corio__netpoll_detach(corio_fd fd);
+/* How many descriptors are attached to the backend now (a walk of the
+ * table: for corio_loop_get_stats, not for a hot path). */
+size_t corio__netpoll_registered(const corio__netpoll *np);
 
 /* ---- readiness backends (epoll, kqueue) ---- */
 

@@ -276,4 +276,26 @@ Test(errors, descriptor_table_full_is_emfile, .timeout = 60)
                  corio_strerror(e.failure.rc));
     cr_assert_eq(e.failure.os, EMFILE, "os error %d", e.failure.os);
 }
+
+/* A loop that cannot get its epoll descriptor says NULL, and the reason
+ * is kept: EMFILE here (found by make test-faults: the poller used to
+ * return CORIO_EMFILE for any failure without recording the errno, so
+ * corio_last_os_error() had nothing, and ENOMEM read as EMFILE). */
+Test(errors, loop_new_keeps_the_os_error, .timeout = 60)
+{
+    struct rlimit old, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0); /* the lowest free descriptor number */
+    cr_assert_geq(lowest, 0);
+    close(lowest);
+    low = old;
+    low.rlim_cur = (rlim_t)lowest; /* no new descriptor fits now */
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    corio_loop *l = corio_loop_new(NULL);
+    int os = corio_last_os_error();
+    setrlimit(RLIMIT_NOFILE, &old);
+    if (l) corio_loop_close(l);
+    cr_assert_null(l, "a loop was made without a descriptor");
+    cr_assert_eq(os, EMFILE, "os error %d", os);
+}
 #endif

@@ -191,10 +191,12 @@ __attribute__((constructor)) static void test_process_child_hook(int argc,
 }
 #endif
 
-/* argv for a child in MODE with up to 12 arguments (NULL-terminated
- * `args`): normally {self, flag, mode, args..., NULL}. */
+/* argv for a child in MODE with up to CHILD_MAX_ARGS arguments
+ * (NULL-terminated `args`): normally {self, flag, mode, args..., NULL},
+ * under /bin/sh {sh, -c, script, $0, args..., NULL}. */
+#define CHILD_MAX_ARGS 32
 typedef struct child_argv {
-    const char *v[20];
+    const char *v[4 + CHILD_MAX_ARGS + 1];
 } child_argv;
 
 #ifndef _WIN32
@@ -266,7 +268,16 @@ static child_argv child_args(const char *mode, const char *const *args)
         c.v[k++] = CHILD_FLAG;
         c.v[k++] = mode;
     }
-    for (size_t i = 0; args && args[i] && i < 12; i++) c.v[k++] = args[i];
+    /* Never cut the list short: a check over the arguments (open-fds)
+     * would pass on the ones it was never given. */
+    for (size_t i = 0; args && args[i]; i++) {
+        if (i == CHILD_MAX_ARGS) {
+            fprintf(stderr, "child_args: more than %d arguments for %s\n",
+                    CHILD_MAX_ARGS, mode);
+            abort();
+        }
+        c.v[k++] = args[i];
+    }
     return c;
 }
 
@@ -1111,7 +1122,7 @@ Test(process, null_stdin_cwd_env_and_quoting, .timeout = 60)
 
 typedef struct hygiene_case {
     int before[MAX_FDS], nbefore; /* open before the loop existed */
-    char fds[16][16];             /* opened since: corio's, as text */
+    char fds[CHILD_MAX_ARGS][16]; /* opened since: corio's, as text */
     int n;
     run_result r;
     tally t;
@@ -1146,12 +1157,14 @@ static void *hygiene_main(void *arg)
     corio_sleep(CORIO_MS(1));
 
     int now[MAX_FDS], nnow = list_fds(now, MAX_FDS);
-    for (int i = 0; i < nnow && c->n < 16; i++) {
+    for (int i = 0; i < nnow; i++) {
         int old = 0;
         for (int k = 0; k < c->nbefore; k++) old |= now[i] == c->before[k];
-        if (!old) snprintf(c->fds[c->n++], sizeof c->fds[0], "%d", now[i]);
+        if (old) continue;
+        NOTE(&c->t, c->n < CHILD_MAX_ARGS, "more than %d new descriptors", CHILD_MAX_ARGS);
+        if (c->n < CHILD_MAX_ARGS) snprintf(c->fds[c->n++], sizeof c->fds[0], "%d", now[i]);
     }
-    const char *args[17] = { 0 };
+    const char *args[CHILD_MAX_ARGS + 1] = { 0 };
     for (int i = 0; i < c->n; i++) args[i] = c->fds[i];
     child_argv a = child_args("open-fds", args);
     corio_process_opts o;

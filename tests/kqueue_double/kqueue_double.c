@@ -43,11 +43,25 @@
  *     The filter also runs when a knote is added, so a condition that
  *     already holds is reported (the manual: "the filter is executed upon
  *     the initial registration").
- *   - EVFILT_USER: NOTE_TRIGGER in a change fires it; fflags (low 24 bits)
- *     combine by NOTE_FFNOP / FFAND / FFOR / FFCOPY; EV_CLEAR resets the
- *     trigger, fflags and data after each report, and a *change* carrying
- *     EV_CLEAR resets them too (FreeBSD's behaviour). A trigger from another
- *     thread wakes a kevent() blocked in this kqueue through an eventfd.
+ *   - EVFILT_USER, as FreeBSD's filt_userattach / filt_usertouch
+ *     (sys/kern/kern_event.c): the change that adds the knote stores its
+ *     fflags and data as given; a later change's NOTE_TRIGGER fires it, its
+ *     low 24 bits of fflags combine with the stored ones by NOTE_FFNOP /
+ *     FFAND / FFOR / FFCOPY, and its data replaces the stored data. A
+ *     report returns the stored fflags and data; with EV_CLEAR it resets
+ *     only the trigger, and the stored fflags and data stay (the next
+ *     trigger reports them again unless a change alters them). A change
+ *     carrying EV_CLEAR also resets just the trigger. One difference: an
+ *     EV_ADD that carries NOTE_TRIGGER fires at once here, as on macOS and
+ *     DragonFly; FreeBSD's attach tests the trigger in a field it has just
+ *     zeroed, so it does not (corio never adds with NOTE_TRIGGER). A
+ *     trigger from another thread wakes a kevent() blocked in this kqueue
+ *     through an eventfd.
+ *   - udata: every change that is not EV_DELETE stores the change's udata,
+ *     on an existing knote too (kqueue_register copies it before the
+ *     filter's touch; that is why FreeBSD 12 added EV_KEEPUDATA). A
+ *     modifying change keeps the knote's EV_CLEAR / EV_ONESHOT /
+ *     EV_DISPATCH from when it was added, as FreeBSD does.
  *
  * kevent() itself: changes are applied in order before anything is read.
  * A change that fails is answered in the eventlist as a copy of the change
@@ -82,6 +96,14 @@
  *   inode) with no change in between — the old knotes survive and watch
  *   the new object. corio's backend EV_DELETEs before it closes, so it
  *   never relies on close semantics.
+ *
+ * Refusals (corio__kqdouble_pipe_refusals in sys/event.h): adding
+ * EVFILT_WRITE on a pipe whose other end is gone fails as the chosen
+ * kernel's pipe_kqfilter does, EPIPE (FreeBSD, the default: the write end,
+ * reader gone; Linux poll says POLLERR) or EBADF (NetBSD: either end, peer
+ * gone; POLLERR or POLLHUP). FreeBSD's quiet acceptance of a filter in a
+ * direction the descriptor was not opened for (it never fires) is not
+ * modelled: Linux pipe ends are one-way, FreeBSD's are two-way.
  *
  * Not modelled: other filters (VNODE, PROC, SIGNAL, TIMER, AIO: EINVAL);
  * regular files (epoll refuses them: EPERM); NOTE_LOWAT; the socket error
@@ -129,7 +151,7 @@ struct knote {
     fdnote *fdn;           /* READ/WRITE: the descriptor's record */
     /* EVFILT_USER state */
     bool triggered;
-    unsigned int sfflags;  /* stored user flags (low 24 bits) */
+    unsigned int sfflags;  /* stored user flags (as FreeBSD stores them) */
     intptr_t sdata;
     knote *unext;          /* the kqueue's list of user knotes */
 };
@@ -392,13 +414,14 @@ static int filter_run(dkqueue *kq, knote *kn, struct kevent *ev) {
     return 1;
 }
 
+/* A report or a change with EV_CLEAR: FreeBSD resets the trigger and the
+ * knote's pending fflags/data, not the stored ones a report returns. */
 static void user_clear(knote *kn) {
     kn->triggered = false;
-    kn->sfflags = 0;
-    kn->sdata = 0;
 }
 
-/* NOTE_FF* combine the change's low 24 bits with the stored ones. */
+/* A change to an existing user knote (filt_usertouch, EVENT_REGISTER):
+ * NOTE_FF* combine the change's low 24 bits with the stored ones. */
 static void user_touch(knote *kn, const struct kevent *kev) {
     unsigned int f = kev->fflags & NOTE_FFLAGSMASK;
     switch (kev->fflags & NOTE_FFCTRLMASK) {
@@ -432,6 +455,25 @@ static void knote_delete(dkqueue *kq, knote *kn) {
     }
 }
 
+static int pipe_refusals = CORIO_KQDOUBLE_FREEBSD;
+
+int corio__kqdouble_pipe_refusals(int mode) {
+    int old = pipe_refusals;
+    pipe_refusals = mode;
+    return old;
+}
+
+/* Would the chosen kernel refuse EVFILT_WRITE on fd, a FIFO? 0 or errno. */
+static int pipe_write_refusal(int fd) {
+    if (pipe_refusals == CORIO_KQDOUBLE_NONE) return 0;
+    int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+    struct pollfd p = { .fd = fd, .events = acc == O_RDONLY ? POLLIN : POLLOUT };
+    if (poll(&p, 1, 0) < 0) return 0;
+    if (pipe_refusals == CORIO_KQDOUBLE_FREEBSD)
+        return acc != O_RDONLY && (p.revents & POLLERR) ? EPIPE : 0;
+    return p.revents & (POLLERR | POLLHUP) ? EBADF : 0;
+}
+
 static int change_apply(dkqueue *kq, const struct kevent *kev) {
     knote *kn = NULL, **slot = NULL;
     fdnote *fdn = NULL;
@@ -462,6 +504,10 @@ static int change_apply(dkqueue *kq, const struct kevent *kev) {
     }
     if (!kn) {
         if (!(kev->flags & EV_ADD)) return ENOENT;
+        if (kev->filter == EVFILT_WRITE && S_ISFIFO(st.st_mode)) {
+            int e = pipe_write_refusal((int)kev->ident);
+            if (e) return e;
+        }
         if (kev->filter != EVFILT_USER && !fdn) {
             int e = fdnote_new(kq, (int)kev->ident, &st, &fdn);
             if (e) return e;
@@ -488,16 +534,16 @@ static int change_apply(dkqueue *kq, const struct kevent *kev) {
         fresh = true;
     }
 
-    if (kev->flags & EV_ADD) {
-        kn->udata = kev->udata;
-        kn->kflags = kev->flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH);
-    }
+    kn->udata = kev->udata; /* on every change (no EV_KEEPUDATA here) */
+    if (fresh) kn->kflags = kev->flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH);
     if (kev->filter == EVFILT_USER) {
         if (fresh) {
-            user_touch(kn, kev); /* fired at once if NOTE_TRIGGER is set */
+            kn->sfflags = kev->fflags; /* stored as given */
+            kn->sdata = kev->data;
+            kn->triggered = (kev->fflags & NOTE_TRIGGER) != 0; /* see the top */
         } else {
             user_touch(kn, kev);
-            if (kev->flags & EV_CLEAR) user_clear(kn); /* as FreeBSD does */
+            if (kev->flags & EV_CLEAR) user_clear(kn);
         }
     }
 

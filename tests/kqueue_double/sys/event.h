@@ -76,6 +76,19 @@ struct kevent {
 #define NOTE_FFLAGSMASK 0x00ffffff
 #define NOTE_TRIGGER    0x01000000
 
+/* Which kernel's refusals the double reproduces when EVFILT_WRITE is
+ * added on a pipe (a Linux pipe end, or any FIFO) whose other end is gone:
+ *   FREEBSD (the default): the write end of a pipe with no reader left
+ *            refuses it with EPIPE (sys_pipe.c, pipe_kqfilter);
+ *   NETBSD:  either end whose peer is gone refuses it with EBADF, so a
+ *            read end whose writer has left cannot take the write filter;
+ *   NONE:    never refused (what the double did before: Linux's view).
+ * Returns the previous setting. For tests; not thread-safe. */
+#define CORIO_KQDOUBLE_FREEBSD 0
+#define CORIO_KQDOUBLE_NETBSD  1
+#define CORIO_KQDOUBLE_NONE    2
+int corio__kqdouble_pipe_refusals(int mode);
+
 /* The two calls. The double's symbols carry the project's prefix so that
  * they can never clash with a real libkqueue on the link line; the
  * function-like macros keep the spelling of the manual page (and leave
