@@ -145,7 +145,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
-.PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
+.PHONY: all lib test test-build check-deadlines check-alloc test-install test-valgrind test-sanitize test-windows test-aarch64 \
         test-kqueue test-symbols bench soak examples demo install uninstall clean deps-test \
         info
 
@@ -182,7 +182,7 @@ test-build: deps-test
 # A deadlocked test must fail the run, not hang CI: the whole suite gets
 # TEST_TIMEOUT seconds (a normal run takes under a minute), then is killed.
 TEST_TIMEOUT ?= 600
-test: test-build check-deadlines test-symbols $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
+test: test-build check-deadlines test-symbols check-alloc $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	@timeout -k 10 $(TEST_TIMEOUT) $(RUN) $(TEST_BIN) $(TEST_ARGS); rc=$$?; \
 	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
 	    echo "corio: the test run exceeded $(TEST_TIMEOUT) s and was killed (a test hangs)" >&2; fi; \
@@ -195,11 +195,19 @@ check-deadlines:
 	@tests/check_deadlines.sh
 # The prefix rule: every global symbol of the library is declared in
 # include/ or named corio__ (tests/check_symbols.sh says why).
-test-symbols: $(LIB)
+# After test-build: its sub-make builds $(LIB) too, and two makes writing
+# one archive at once under -j2 race (rm -f, then "cannot find libcorio.a").
+test-symbols: test-build
 	@tests/check_symbols.sh $(LIB) $(NM) "$(CC) $(CPPFLAGS) -E"
 
+# Every heap call of the library goes through coro/alloc.h, so that
+# corio_replace_allocator sees it (tests/check_alloc.sh; under a second).
+check-alloc:
+	@tests/check_alloc.sh --self-test
+	@ROOMS="$(ROOMS)" tests/check_alloc.sh
+
 # `make install` into a scratch tree + a program built with pkg-config.
-test-install:
+test-install: test-build
 	@.ci/ensure-packages pkg-config
 	@tests/install_check.sh
 

@@ -5,6 +5,7 @@
  * pays one predictable branch per switch and nothing else.
  */
 #include "park.h"
+#include "alloc.h"
 #include "os/thread.h"
 
 #include <stdio.h>
@@ -23,7 +24,7 @@ typedef struct debug_state {
 static debug_state *state(corio_loop *l)
 {
     if (!l->debug_state) {
-        debug_state *d = calloc(1, sizeof *d);
+        debug_state *d = corio__calloc(1, sizeof *d);
         if (!d) return NULL;
         d->slow_ns = DEFAULT_SLOW_NS;
         l->debug_state = d;
@@ -118,7 +119,7 @@ void corio__debug_on_close(corio_loop *l)
                  "task: %zu bytes ('%s')", d->deepest, d->deepest_name);
         report(l, msg);
     }
-    free(l->debug_state);
+    corio__free(l->debug_state);
     l->debug_state = NULL;
 }
 

@@ -99,6 +99,7 @@ struct corio_loop {
     _Atomic(corio_cb_node *) ts_spare;    /* used when malloc fails */
     atomic_int ts_pending;
     int closed;
+    int in_turn;                  /* a run or a step is turning it */
     uint64_t next_id;
     int64_t last_poll;
     corio_config cfg;

@@ -20,6 +20,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <errno.h>
@@ -65,7 +66,7 @@ corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
         munmap(m, len);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         munmap(m, len);
         return NULL;
@@ -81,7 +82,7 @@ corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     munmap(s->map, s->map_size);
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len) { return map_rw(len); }
@@ -187,8 +188,13 @@ void corio__stack_overflow_guard_thread(void)
         done = 1; /* the thread already has one (ASan installs its own) */
         return;
     }
-    /* Deliberately never freed: the thread may fault until it exits. */
+    /* Deliberately never freed: the thread may fault until it exits. A
+     * stack, so mapped like the task stacks and not taken from the heap:
+     * an allocator installed with corio_replace_allocator (an arena the
+     * program resets, say) must never hold the stack a signal runs on,
+     * and it would see a block that is never given back. */
     size_t sz = 64 * 1024;
-    stack_t ss = { .ss_sp = malloc(sz), .ss_size = sz, .ss_flags = 0 };
+    void *sp = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    stack_t ss = { .ss_sp = sp == MAP_FAILED ? NULL : sp, .ss_size = sz, .ss_flags = 0 };
     if (ss.ss_sp && sigaltstack(&ss, NULL) == 0) done = 1;
 }

@@ -45,6 +45,7 @@
  * switch, as on POSIX (sched.c).
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <windows.h>
@@ -84,7 +85,7 @@ corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
@@ -100,7 +101,7 @@ corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     VirtualFree(s->map, 0, MEM_RELEASE); /* size 0: the whole reservation */
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len)

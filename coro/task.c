@@ -15,6 +15,7 @@
  * detached task.
  */
 #include "park.h"
+#include "alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static corio_task *task_alloc(corio_loop *l)
         l->free_tasks = t->run_next;
         return t;
     }
-    return malloc(sizeof *t);
+    return corio__malloc(sizeof *t);
 }
 
 /* Every field, one by one: spawn is hot, and clearing the whole struct

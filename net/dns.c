@@ -40,6 +40,7 @@
  * few pointer moves only, never a system call.
  */
 #include "corio.h"
+#include "coro/alloc.h"
 #include "os/io.h"
 
 #include <stdatomic.h>
@@ -131,7 +132,7 @@ static void *lookup(void *arg)
     if (!abandoned) j->state = JOB_ANSWERED;
     unlock();
     if (abandoned) {
-        free(j);
+        corio__free(j);
         return NULL;
     }
     return j;
@@ -140,7 +141,7 @@ static void *lookup(void *arg)
 /* The pool's discard callback: an answer whose caller gave up. */
 static void discard_answer(void *result)
 {
-    free(result); /* NULL when lookup already freed it */
+    corio__free(result); /* NULL when lookup already freed it */
 }
 
 /* ------------------------------------------------------------------ */
@@ -165,7 +166,7 @@ static void job_give_up(dns_job *j)
         break; /* ANSWERED: the pool hands it to discard_answer */
     }
     unlock();
-    if (free_now) free(j);
+    if (free_now) corio__free(j);
 }
 
 int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
@@ -187,7 +188,7 @@ int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
     }
 
     size_t hlen = strlen(host);
-    dns_job *j = malloc(sizeof *j + hlen + 1);
+    dns_job *j = corio__malloc(sizeof *j + hlen + 1);
     if (!j) return CORIO_ENOMEM;
     memset(j, 0, sizeof *j);
     memcpy(j->host, host, hlen + 1);
@@ -212,7 +213,7 @@ int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
         if ((size_t)n > max) n = (int)max;
         memcpy(out, j->addrs, (size_t)n * sizeof *out);
     }
-    free(j);
+    corio__free(j);
     return n;
 }
 
