@@ -84,6 +84,21 @@ ifeq ($(SANITIZE),thread)
   LDFLAGS += -fsanitize=thread
 endif
 
+# --- stack-clash protection ---------------------------------------------
+# The library's frames larger than a page probe every page on the way
+# down, so none of them can jump a task's guard page (README, "Stack size
+# and guard"). Only where the compiler takes the flag; never for Windows:
+# Windows compilers probe anyway (___chkstk_ms), and mingw-w64 gcc 12
+# dies with an internal error on the flag. tests/test_stack_clash.c is
+# built with it and tests/test_stack.c without, to test both cases.
+ifneq ($(TARGET),windows)
+  STACK_CLASH := $(shell $(CC) -fstack-clash-protection -Werror -x c -c /dev/null \
+                   -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
+endif
+LIB_CFLAGS := $(STACK_CLASH)
+$(B)/obj/tests/test_stack_clash.c.o: CFLAGS += $(STACK_CLASH)
+$(B)/obj/tests/test_stack.c.o: CFLAGS += $(if $(STACK_CLASH),-fno-stack-clash-protection)
+
 # --- sources ----------------------------------------------------------
 # Portable files are every .c in a room; files ending in _posix.c / _win.c
 # belong to one OS (most of them live in os/); backends and switches are
@@ -152,7 +167,7 @@ $(LIB): $(LIB_OBJ)
 
 $(B)/obj/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS),$(LIB_CFLAGS)) -c $< -o $@
 
 $(B)/obj/%.S.o: %.S
 	@mkdir -p $(dir $@)

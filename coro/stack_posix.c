@@ -5,10 +5,14 @@
  * Guarded stack (one mapping each):
  *
  *     map                          lo                          lo + size
- *      | guard page (PROT_NONE)    | usable stack, grows  <--- |
+ *      | guard (PROT_NONE)         | usable stack, grows  <--- |
+ *      |<- stack_guard, 1 page  -->|
  *
  * The kernel commits a page only when the task first touches it, so a
- * 256 KiB stack that only ever uses 3 KiB costs one page of memory.
+ * 256 KiB stack that only ever uses 3 KiB costs one page of memory. The
+ * guard is never committed at all: a larger one (corio_config /
+ * corio_task_opts .stack_guard) costs address space only, and still one
+ * mapping split, whatever its size.
  *
  * Dense stacks are carved side by side from slabs of many stacks, with no
  * guard page (each guard page splits a mapping, and Linux allows only
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifndef MAP_STACK
@@ -59,9 +64,8 @@ static void *map_rw(size_t len)
     return m == MAP_FAILED ? NULL : m;
 }
 
-corio_stack *corio__stack_map_guarded(size_t size)
+corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
 {
-    size_t guard = corio__page_size();
     size_t len = size + guard;
     char *m = map_rw(len);
     if (!m) return NULL;
@@ -78,6 +82,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
     s->map_size = len;
     s->lo = m + guard;
     s->size = size;
+    s->guard = guard;
     return s;
 }
 
@@ -93,25 +98,49 @@ void corio__stack_unmap_slab(void *mem, size_t len) { munmap(mem, len); }
 /* ---------- the overflow report ---------- */
 
 /*
- * A task that runs off the bottom of its stack touches the guard page and
- * gets SIGSEGV. The handler cannot run on the overflowed stack, so each
- * loop thread gets an alternate signal stack (sigaltstack). The handler
- * checks whether the faulting address lies in the current task's guard
- * page; if so it prints which task overflowed and how much stack it had,
- * and aborts. Any other fault is passed to the handler that was there
+ * A task that runs off the bottom of its stack touches the guard and gets
+ * SIGSEGV. The handler cannot run on the overflowed stack, so each loop
+ * thread gets an alternate signal stack (sigaltstack). The handler checks
+ * whether the fault is the current task's overflow: the faulting address
+ * in its guard, or (a frame larger than the guard, which moves the stack
+ * pointer past the guard at once) the address or the interrupted stack
+ * pointer just below it (stack.c, corio__stack_fault_is_overflow). If so
+ * it prints which task overflowed, how much stack it had and how to fix
+ * it, and aborts. Any other fault is passed to the handler that was there
  * before us (ASan's, a debugger's, or the default crash).
+ *
+ * What no handler can catch: a large frame whose first store lands in
+ * some other mapping (another task's stack just below, the heap). Only
+ * probing every page on the way down (-fstack-clash-protection, with
+ * which the library itself is built) or a guard larger than any frame
+ * turns that into a fault in the guard.
  */
 static struct sigaction previous_segv, previous_bus;
+
+/* The interrupted stack pointer, where we know how to read it. */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__linux__) && defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     corio_task *t = corio__self();
-    uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
-    if (t && t->stack && corio__stack_guard_range(t->stack, &lo, &hi) &&
-        a >= lo && a < hi) {
-        char msg[256];
+    uintptr_t below, a = (uintptr_t)si->si_addr;
+    if (t && t->stack &&
+        corio__stack_fault_is_overflow(t->stack, a, fault_sp(uc), &below)) {
+        char msg[512];
         size_t n = corio__stack_overflow_message(msg, sizeof msg, t->name,
                                                  t->id, t->stack->size);
+        n += corio__stack_guard_hint(msg + n, sizeof msg - n, t->stack->guard,
+                                     below);
         ssize_t w = write(STDERR_FILENO, msg, n);
         (void)w;
         signal(SIGABRT, SIG_DFL);

@@ -111,7 +111,8 @@ spawn_on(corio_loop *l, corio_fn fn, void *arg,
     size_t size = opts && opts->stack_size ? opts->stack_size : l->cfg.stack_size;
     corio_task *t = task_alloc(l);
     if (!t) return NULL;
-    t->stack = corio__stack_get(l->stacks, size);
+    size_t guard = opts && opts->stack_guard ? opts->stack_guard : l->cfg.stack_guard;
+    t->stack = corio__stack_get(l->stacks, size, guard);
     if (!t->stack) {
         t->run_next = l->free_tasks;
         l->free_tasks = t;

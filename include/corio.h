@@ -148,6 +148,13 @@ typedef struct corio_config {
                                     when a loop's object (event, lock,
                                     queue, future, task...) is used from
                                     another thread: see "Debug mode". */
+    /* Guarded mode: bytes of PROT_NONE guard below each stack, rounded up
+     * to pages; 0 = one page (AArch64: 64 KiB, the guard gcc's
+     * -fstack-clash-protection assumes there; Windows: a 16 KiB zone at
+     * least). A frame
+     * larger than the guard can jump it (README, "Stack size and
+     * guard"). The guard costs address space, no memory. */
+    size_t stack_guard;
 } corio_config;
 
 /* Create a loop for the calling thread (at most one per thread).
@@ -196,6 +203,7 @@ typedef enum {
 typedef struct corio_task_opts {
     const char *name;  /* copied; NULL = "task-<id>" */
     size_t stack_size; /* 0 = the loop's default */
+    size_t stack_guard; /* 0 = the loop's default (corio_config) */
 } corio_task_opts;
 
 /* Spawn fn(arg) as a new task on the current loop (or on `loop` for
@@ -350,7 +358,9 @@ int corio_wait_writable_until(corio_fd fd, int64_t deadline);
 int corio_fd_detach(corio_fd fd);
 /* Close any descriptor corio made or waited on (socket, pipe end): tasks
  * waiting on it wake with CORIO_ECLOSED, it leaves the poller, then it is
- * closed (closesocket on Windows). */
+ * closed (closesocket on Windows). A second close of the same number is
+ * CORIO_ECLOSED and closes nothing, even if the number was reused by a
+ * descriptor opened in between (POSIX; docs/net.md). */
 int corio_fd_close(corio_fd fd);
 
 /* ------------------------------------------------------------------ */
@@ -1382,7 +1392,9 @@ size_t corio_server_connections(const corio_server *srv); /* live handlers */
 /* Graceful shutdown: stop accepting, let handlers finish until the
  * deadline (the plain form: until they all return), cancel the rest, wait
  * for them, close everything, free srv. Returns how many handlers had to
- * be cancelled. */
+ * be cancelled. A SIGINT or SIGTERM that the program catches through
+ * corio (corio_signal_wait), arriving during the grace, ends the grace at
+ * once: asyncio.run's second Ctrl-C (docs/net.md). */
 int corio_server_shutdown(corio_server *srv);
 int corio_server_shutdown_until(corio_server *srv, int64_t deadline);
 

@@ -41,10 +41,22 @@
  *      CORIO_ECANCELED, sticky), and wait for all of them, shielded: the
  *      server's memory must outlive its handlers;
  *   4. join the last handler, free everything.
+ *
+ * A second Ctrl-C ends the grace at once, as it does for asyncio.run
+ * (there the first SIGINT cancels the main task, which shuts down
+ * gracefully; a second one raises KeyboardInterrupt at once). If the
+ * program catches SIGINT or SIGTERM through corio (corio_signal_wait:
+ * typically the first one is what started this shutdown), then for the
+ * length of the grace a small task per caught signal waits for another
+ * one; if it comes, that task cancels every handler still live right
+ * away, instead of after the grace. A signal the program does not catch
+ * through corio keeps its default action (SIGINT ends the process).
  */
 #include "corio.h"
 #include "coro/alloc.h"
+#include "net/signal_hooks.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 /* How long the accept task rests after an accept failed for lack of
@@ -58,6 +70,7 @@ typedef struct conn {
     struct corio_server *srv;
     corio_stream *stream;
     corio_task *task;
+    bool cancelled;             /* by the shutdown (counted once) */
     struct conn *prev, *next;   /* srv->live_list */
 } conn;
 
@@ -74,6 +87,8 @@ struct corio_server {
     size_t live;
     corio_event idle;               /* set while live == 0 */
     corio_task *last_finished;      /* the handler shutdown will join */
+    int cancelled;                  /* handlers the shutdown cancelled */
+    int64_t grace_deadline;         /* for the second-signal watchers */
 };
 
 /* ------------------------------------------------------------------ */
@@ -128,7 +143,8 @@ static int start_handler(corio_server *srv, corio_fd fd)
     }
     c->srv = srv;
     c->stream = s;
-    corio_task_opts topts = { "server-conn", srv->opts.handler_stack_size };
+    corio_task_opts topts = { .name = "server-conn",
+                              .stack_size = srv->opts.handler_stack_size };
     c->task = corio_spawn(conn_main, c, &topts);
     if (!c->task) {
         corio_stream_abort(s);
@@ -221,7 +237,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
     corio_event_init(&srv->idle);
     corio_event_set(&srv->idle);
 
-    corio_task_opts topts = { "server-accept", 0 };
+    corio_task_opts topts = { .name = "server-accept" };
     srv->accept_task = corio_spawn(accept_main, srv, &topts);
     if (!srv->accept_task) {
         corio_fd_close(srv->listener);
@@ -241,6 +257,43 @@ size_t corio_server_connections(const corio_server *srv)
     return srv ? srv->live : 0;
 }
 
+/* Cancel every handler still live (their blocking calls return
+ * CORIO_ECANCELED, sticky); each is counted once. */
+static void cancel_live(corio_server *srv)
+{
+    for (conn *c = srv->live_list; c; c = c->next) {
+        if (c->cancelled) continue;
+        c->cancelled = true;
+        corio_cancel(c->task);
+        srv->cancelled++;
+    }
+}
+
+/* The signals a second delivery of which cuts the grace short. */
+static const int hurry_signals[] = {
+    SIGINT,
+#ifdef SIGTERM
+    SIGTERM,
+#endif
+};
+#define HURRY_N (sizeof hurry_signals / sizeof hurry_signals[0])
+
+typedef struct hurry {
+    corio_server *srv;
+    int signum;
+} hurry;
+
+/* For the grace period: another delivery of a signal the program
+ * catches means "stop now". Cancelled by the shutdown when the grace
+ * ends. */
+static void *hurry_main(void *arg)
+{
+    hurry *h = arg;
+    if (corio_signal_wait_until(h->signum, h->srv->grace_deadline) == 0)
+        cancel_live(h->srv);
+    return NULL;
+}
+
 int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
 {
     if (!srv) return CORIO_EINVAL;
@@ -253,15 +306,31 @@ int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
     corio_fd_close(srv->listener);
 
     /* 2. Grace: the handlers may finish on their own. A cancellation of
-     *    the caller ends the grace period early; shutdown goes on. */
+     *    the caller ends the grace period early; shutdown goes on. So
+     *    does a second SIGINT / SIGTERM (see the top of the file): its
+     *    watcher cancels the handlers, and they finish at once. */
+    hurry hs[HURRY_N];
+    corio_task *watchers[HURRY_N];
+    size_t nw = 0;
+    srv->grace_deadline = grace_deadline;
+    if (srv->live > 0) {
+        for (size_t i = 0; i < HURRY_N; i++) {
+            if (!corio__signal_caught(hurry_signals[i])) continue;
+            hs[nw] = (hurry){ srv, hurry_signals[i] };
+            corio_task_opts wo = { .name = "server-hurry" };
+            /* No task, no second-signal shortcut: the grace still ends. */
+            if ((watchers[nw] = corio_spawn(hurry_main, &hs[nw], &wo))) nw++;
+        }
+    }
     (void)corio_event_wait_until(&srv->idle, grace_deadline);
+    for (size_t i = 0; i < nw; i++) {
+        corio_cancel(watchers[i]);
+        corio_join(watchers[i], NULL);
+    }
 
     /* 3. Cancel the rest and wait for every one of them. */
-    int cancelled = 0;
-    for (conn *c = srv->live_list; c; c = c->next) {
-        corio_cancel(c->task);
-        cancelled++;
-    }
+    cancel_live(srv);
+    int cancelled = srv->cancelled;
     corio_shield_begin();
     while (srv->live > 0) corio_event_wait(&srv->idle);
     /* 4. The last handler has recorded itself; let it return. */

@@ -23,6 +23,7 @@
 #include "fdtable.h"
 #include "coro/park.h"
 #include "os/fd.h"
+#include "os/io.h"
 
 #include <stdlib.h>
 
@@ -120,6 +121,7 @@ static int attached_slot(corio__netpoll *np, corio_fd fd, corio_fdslot **out)
     corio_fdslot *s = corio__fdtable_get(&np->fds, slot_index(fd));
     if (!s) return CORIO_ENOMEM;
     if (!s->attached) {
+        corio__io_fd_seen(fd); /* the program's own descriptor, maybe */
         int rc = corio__poller_attach(np->backend, fd, s->gen);
         if (rc) return rc;
         s->attached = 1;
