@@ -90,6 +90,7 @@ static int MultiByteToWideChar(unsigned cp, unsigned long flags,
 }
 
 /* The section of os/process_win.c, verbatim (see the Makefile). */
+#include "coro/alloc.h" /* the copied section allocates through corio__malloc */
 #include "cmdline_win.inc"
 
 /* ---------- the model ---------- */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 /* The section of os/process_posix.c, verbatim (see the Makefile). */
+#include "coro/alloc.h" /* the copied section allocates through corio__malloc */
 #include "path_posix.inc"
 
 #define MAX_ENV 16
