@@ -98,12 +98,18 @@ void corio__poller_wakeup(corio_poller *p)
 
 static void drain_wakeups(corio_poller *p)
 {
-    /* Clear the flag first: a wakeup racing with us then writes again,
-     * and that write makes a new edge for the next wait. */
-    atomic_store(&p->wake_pending, 0);
+    /* Read first, then clear the flag. The other order loses wakeups: a
+     * waker that came between the clear and the read would see the flag
+     * down, set it and write, and our read would swallow its write,
+     * leaving the flag up with the counter at zero: every later wakeup
+     * would then be skipped and the loop would sleep for good. In this
+     * order a waker that comes between the read and the clear skips its
+     * write (the flag is still up), which is fine: what it posted before
+     * waking us is run by this turn, after the clear. */
     uint64_t v;
     ssize_t n = read(p->wakefd, &v, sizeof v);
     (void)n;
+    atomic_store(&p->wake_pending, 0);
 }
 
 /* epoll_pwait2 takes a timespec (ns); epoll_wait only milliseconds, which

@@ -182,13 +182,16 @@ void corio__poller_wakeup(corio_poller *p)
 
 static void drain_wakeups(corio_poller *p)
 {
-    /* Clear the flag first: a wakeup racing with us then triggers again,
-     * and that trigger makes a new event for the next wait. */
-    atomic_store(&p->wake_pending, 0);
+    /* Empty the pipe first, then clear the flag: the other order loses
+     * wakeups (a waker between the clear and the read writes a byte that
+     * the read swallows, and the flag stays up for good; see epoll.c).
+     * EVFILT_USER has nothing to read, and a trigger after the clear
+     * makes a new event for the next wait. */
 #if !WAKE_BY_USER_EVENT
     char buf[64];
     while (read(p->wake_rd, buf, sizeof buf) > 0) {}
 #endif
+    atomic_store(&p->wake_pending, 0);
 }
 
 static int is_wakeup(const corio_poller *p, const struct kevent *e)
