@@ -68,6 +68,8 @@ struct corio_task {
     size_t stack_hwm;         /* debug: stack high-water mark in bytes */
     int64_t run_since;        /* debug: when it was last switched in */
     char name[CORIO_NAME_MAX];
+    struct corio__remote *remote; /* made by corio_spawn_on from another
+                                     loop: its cross-loop half (group.c) */
 };
 
 /* ---------- the loop ---------- */
@@ -187,5 +189,19 @@ void corio__locals_free(corio_task *t);
 
 /* Handle bookkeeping (task.c). */
 void corio__task_free(corio_task *t);
+
+/* Loop groups (group.c). A task made by corio_spawn_on for another loop
+ * carries a corio__remote: the state its joiners, cancellers and detacher
+ * on other loops share with it under a lock. task.c calls these hooks;
+ * corio__task_adopt (task.c) turns a handle allocated on the spawning
+ * thread into a task of l, on l's thread: 0, or CORIO_ENOMEM (no stack),
+ * and then the handle is DONE with that status. */
+int  corio__task_adopt(corio_loop *l, corio_task *t, corio_fn fn, void *arg,
+                       const corio_task_opts *opts);
+void corio__remote_finished(corio_task *t);   /* t is DONE: tell joiners */
+void corio__remote_free(corio_task *t);       /* t's handle is freed */
+int  corio__remote_join_until(corio_task *t, void **result, int64_t deadline);
+int  corio__remote_cancel(corio_task *t, const char *msg);
+int  corio__remote_detach(corio_task *t);
 
 #endif

@@ -257,6 +257,63 @@ int corio_sleep(int64_t ns);
 int corio_sleep_until(int64_t deadline);
 
 /* ------------------------------------------------------------------ */
+/* Loop groups: one loop per core (coro/group.c, docs/cores.md)       */
+/* ------------------------------------------------------------------ */
+/*
+ * corio_run_loops starts n loops on n threads, each running main(arg) as
+ * its main task, like n corio_run calls side by side. The loops share
+ * nothing but what you hand them: a task lives on the loop that made it,
+ * and so does every lock, queue, event, future, stream and descriptor.
+ *
+ * What one loop may do to another (from any of its tasks):
+ *   - corio_spawn_on(loop, ...): start a task over there;
+ *   - corio_join / corio_join_until, corio_cancel / corio_cancel_msg and
+ *     corio_detach of a handle that corio_spawn_on returned: the joiner
+ *     parks on its OWN loop, and the task's loop wakes it when it is done;
+ *   - corio_call_soon_threadsafe(loop, ...).
+ * Nothing else: the other queries of such a handle (state, name, done,
+ * wait) and every sync object belong to the handle's own loop only.
+ *
+ * Ending: when a main fails (a status other than 0), the group cancels
+ * the other loops' mains, as a task group does. Tasks still running once
+ * every main has returned are cancelled and waited for, on every loop;
+ * then every loop closes, and corio_run_loops returns.
+ */
+typedef struct corio_loops_opts {
+    bool pin;                   /* pin loop i to CPU i (modulo the CPUs);
+                                   no effect where the OS cannot pin */
+    const corio_config *config; /* every loop's config; NULL = defaults */
+    int *statuses;              /* NULL, or n slots: each main's status */
+    void **results;             /* NULL, or n slots: each main's result */
+} corio_loops_opts;
+
+/* How many loops n = 0 asks for: CORIO_LOOPS=<1..1024> from the
+ * environment, else the online CPUs; 0 if CORIO_LOOPS is set but is not
+ * such a number. */
+unsigned corio_loops_default(void);
+/* Run main(arg) on n loops (0 = corio_loops_default()) and return when all
+ * have finished: 0 if every main returned 0, else the status of the first
+ * main that failed; CORIO_EINVAL (no main, n > 1024, a bad CORIO_LOOPS,
+ * called from a task), CORIO_ENOMEM (a thread or a loop could not be had:
+ * no main has run then). o may be NULL. */
+int corio_run_loops(unsigned n, corio_fn main, void *arg,
+                    const corio_loops_opts *o);
+/* The calling thread's place: its loop's index in its group (0 for a
+ * loop of its own), the group's size (1 for a loop of its own, 0 on a
+ * thread without a loop), and loop i of the group (NULL past the end). */
+unsigned corio_loop_index(void);
+unsigned corio_loop_count(void);
+corio_loop *corio_loop_at(unsigned i);
+/* Spawn fn(arg) on `loop` (any loop, from any thread; on the calling
+ * thread's own loop it is corio_loop_spawn). Never blocks: the task starts
+ * once that loop has read the request (corio_call_soon_threadsafe's path,
+ * whose wake-ups coalesce). Returns NULL on bad arguments, out of memory,
+ * or a closed loop. If the other loop cannot give it a stack, the task
+ * finishes at once with CORIO_ENOMEM. */
+corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
+                           const corio_task_opts *opts);
+
+/* ------------------------------------------------------------------ */
 /* Cancellation                                                       */
 /* ------------------------------------------------------------------ */
 /*
