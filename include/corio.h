@@ -1307,9 +1307,22 @@ typedef struct corio_server corio_server;
  * after the handler returns (the handler must not free it). */
 typedef void (*corio_conn_handler)(corio_stream *s, void *arg);
 
+/* Server flags (with CORIO_LISTEN_REUSEPORT). In a loop group
+ * (corio_run_loops), EVERY_LOOP serves on every loop of the group: one
+ * SO_REUSEPORT listener per loop on Linux, where the kernel spreads the
+ * connections by a hash of their addresses; elsewhere (Windows included)
+ * or with ROUND_ROBIN, the calling loop accepts and hands the connections
+ * to the loops in turn (then max_connections must be 0: CORIO_EINVAL).
+ * Each handler runs on the loop that got its connection. One server
+ * handle for all: port, connections (the sum) and shutdown (of every
+ * loop, from the loop that started it) work on the whole set. Outside a
+ * group, or in a group of one, EVERY_LOOP changes nothing. */
+#define CORIO_SERVER_EVERY_LOOP  0x100
+#define CORIO_SERVER_ROUND_ROBIN 0x200
+
 typedef struct corio_server_opts {
     int backlog;                /* 0 = 128 */
-    int flags;                  /* CORIO_LISTEN_REUSEPORT */
+    int flags;                  /* CORIO_LISTEN_REUSEPORT, CORIO_SERVER_* */
     size_t max_connections;     /* 0 = unlimited; beyond it accept waits */
     size_t handler_stack_size;  /* 0 = the loop's default */
     corio_stream_opts stream;
