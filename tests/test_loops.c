@@ -82,20 +82,30 @@ Test(loops, a_lone_loop_is_a_group_of_one)
     cr_assert_eq(corio_run(lone_main, NULL, NULL), 0);
 }
 
+static void set_env(const char *name, const char *value)
+{
+#ifdef _WIN32
+    _putenv_s(name, value ? value : ""); /* "" removes it */
+#else
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+#endif
+}
+
 Test(loops, count_from_the_environment_and_bad_values)
 {
-    setenv("CORIO_LOOPS", "2", 1);
+    set_env("CORIO_LOOPS", "2");
     cr_assert_eq(corio_loops_default(), 2);
     places p = { 0 };
     cr_assert_eq(corio_run_loops(0, place_main, &p, NULL), 0);
     cr_assert_eq(atomic_load(&p.entered), 2);
     const char *bad[] = { "0", "-1", "two", "2x", "5000" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("CORIO_LOOPS", bad[i], 1);
+        set_env("CORIO_LOOPS", bad[i]);
         cr_assert_eq(corio_loops_default(), 0, "CORIO_LOOPS=%s", bad[i]);
         cr_assert_eq(corio_run_loops(0, place_main, &p, NULL), CORIO_EINVAL);
     }
-    unsetenv("CORIO_LOOPS");
+    set_env("CORIO_LOOPS", NULL);
     cr_assert_geq(corio_loops_default(), 1);
     cr_assert_eq(corio_run_loops(1, NULL, NULL, NULL), CORIO_EINVAL);
     cr_assert_eq(corio_run_loops(5000, place_main, &p, NULL), CORIO_EINVAL);
