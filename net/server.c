@@ -443,7 +443,7 @@ static int start_group(const char *host, int port, corio_conn_handler h,
         if (rc == 0) {
             subs[me]->rr = ring;
             subs[me]->rr_n = n;
-            rc = server_listen(subs[me], host, port, 0);
+            rc = server_listen(subs[me], host, port, flags);
         }
         if (rc < 0) {
             for (unsigned i = 0; i < n; i++)
