@@ -103,6 +103,7 @@ corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
         corio_task *t = corio_loop_spawn(loop, fn, arg, opts);
         if (!t) goto fail;
         t->remote = r;
+        t->remote_h = 1;
         r->task = t;
         return t;
     }
@@ -115,6 +116,7 @@ corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
     }
     t->loop = loop;
     t->remote = r;
+    t->remote_h = 1;
     r->task = t;
     q->t = t;
     q->fn = fn;
@@ -172,6 +174,7 @@ void corio__remote_free(corio_task *t)
 {
     struct corio__remote *r = t->remote;
     t->remote = NULL;
+    t->remote_h = 0;
     corio__os_mutex_lock(r->lock);
     r->task = NULL;
     int last = r->cancels == 0;

@@ -54,6 +54,7 @@ struct corio_task {
     unsigned char detached, joined; /* handle ownership */
     unsigned char fresh;      /* never switched to: enter by corio__ctx_start */
     unsigned char dense;      /* its stack is dense: check it at switches */
+    unsigned char remote_h;   /* made by corio_spawn_on: `remote` is set */
     corio_task *joiner;       /* the task parked in corio_join on us */
     struct corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
@@ -68,8 +69,8 @@ struct corio_task {
     size_t stack_hwm;         /* debug: stack high-water mark in bytes */
     int64_t run_since;        /* debug: when it was last switched in */
     char name[CORIO_NAME_MAX];
-    struct corio__remote *remote; /* made by corio_spawn_on from another
-                                     loop: its cross-loop half (group.c) */
+    struct corio__remote *remote; /* if remote_h: the half that other
+                                     loops share (group.c) */
 };
 
 /* ---------- the loop ---------- */

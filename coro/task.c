@@ -36,8 +36,9 @@ static corio_task *task_alloc(corio_loop *l)
  * (memset, a `rep stos`) cost more than the rest of spawn together. */
 static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
 {
-    /* t->loop and t->remote are set by the caller: a corio_spawn_on
-     * handle already holds them, and its spawner may read them now. */
+    /* t->loop, t->remote_h and t->remote are set by the caller: a
+     * corio_spawn_on handle already holds them, and its spawner may read
+     * them now. */
     t->run_next = NULL;
     t->fn = fn;
     t->arg = arg;
@@ -79,7 +80,7 @@ static inline void task_free(corio_task *t)
     else l->all_head = t->all_next;
     if (t->all_next) t->all_next->all_prev = t->all_prev;
     if (t->locals) corio__locals_free(t);
-    if (t->remote) corio__remote_free(t);
+    if (__builtin_expect(t->remote_h, 0)) corio__remote_free(t);
     t->run_next = l->free_tasks;
     l->free_tasks = t;
 }
@@ -135,7 +136,7 @@ spawn_on(corio_loop *l, corio_fn fn, void *arg,
     corio_task *t = task_alloc(l);
     if (!t) return NULL;
     t->loop = l;
-    t->remote = NULL;
+    t->remote_h = 0;
     if (spawn_into(l, t, fn, arg, opts) != 0) {
         t->run_next = l->free_tasks;
         l->free_tasks = t;
@@ -191,7 +192,8 @@ static void task_finish(corio_task *t, void *result)
     corio_waiter *w;
     while ((w = corio__waitq_pop(&t->done_waiters)))
         corio__unpark_if_waiting(w->task, 0);
-    if (t->remote) corio__remote_finished(t); /* joiners on other loops */
+    if (__builtin_expect(t->remote_h, 0))
+        corio__remote_finished(t); /* joiners on other loops */
 }
 
 /* Not instrumented by ASan: it runs on after the dying stack's fiber
@@ -291,8 +293,8 @@ join_until(corio_task *t, void **result, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
-    if (t->remote && t->loop != corio__tls_loop) /* lives on another loop */
-        return corio__remote_join_until(t, result, deadline);
+    if (__builtin_expect(t->remote_h, 0) && t->loop != corio__tls_loop)
+        return corio__remote_join_until(t, result, deadline); /* another loop's */
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->joined = 1;
     if (t->state != CORIO_TASK_DONE) {
@@ -339,7 +341,7 @@ int corio_join_until(corio_task *t, void **result, int64_t deadline)
 int corio_detach(corio_task *t)
 {
     if (!t) return CORIO_EINVAL;
-    if (t->remote && t->loop != corio__tls_loop) return corio__remote_detach(t);
+    if (t->remote_h && t->loop != corio__tls_loop) return corio__remote_detach(t);
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->detached = 1;
     if (t->state == CORIO_TASK_DONE && !t->stack) corio__task_free(t);
@@ -354,7 +356,7 @@ int corio_cancel(corio_task *t)
 int corio_cancel_msg(corio_task *t, const char *msg)
 {
     if (!t) return CORIO_EINVAL;
-    if (t->remote && t->loop != corio__tls_loop)
+    if (t->remote_h && t->loop != corio__tls_loop)
         return corio__remote_cancel(t, msg);
     if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
     /* The first reason given is kept, as the first cancel is the one a
