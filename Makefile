@@ -5,10 +5,12 @@
 #   make test             Criterion suites (installs libcriterion-dev if missing)
 #   make test SWITCH=ucontext   the same suites on the portable switch
 #   make test-sanitize    the suites under ASan + UBSan
+#   make test-tsan        the cross-thread suites under ThreadSanitizer
 #   make test-windows     mingw-w64 cross build, run under wine (own harness)
 #   make test-aarch64     AArch64 cross build, run under qemu-aarch64
 #   make test-kqueue      kqueue backend over the kqueue test double
 #   make test-faults      every system call failed in turn (ASan, Linux)
+#   make fuzz             libFuzzer targets, 60 s each (FUZZ_SECONDS=)
 #   make bench            name=value figures, corio beside pthreads
 #   make soak             10,000 churning connections for 3 min (SOAK_SECONDS=)
 #   make examples         every program in examples/
@@ -64,7 +66,7 @@ ifeq ($(origin B),undefined)
   ifeq ($(TARGET)$(SWITCH)$(POLLER)$(SANITIZE),nativeasmepoll)
     B := build
   else
-    B := build/$(TARGET)-$(SWITCH)-$(POLLER)$(if $(SANITIZE),-san)
+    B := build/$(TARGET)-$(SWITCH)-$(POLLER)$(if $(SANITIZE),-$(if $(filter thread,$(SANITIZE)),tsan,san))
   endif
 endif
 
@@ -75,6 +77,27 @@ ifeq ($(SANITIZE),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
 endif
+# SANITIZE=thread: ThreadSanitizer (make test-tsan). coro/sched.c tells it
+# of every stack switch.
+ifeq ($(SANITIZE),thread)
+  CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=thread
+endif
+
+# --- stack-clash protection ---------------------------------------------
+# The library's frames larger than a page probe every page on the way
+# down, so none of them can jump a task's guard page (README, "Stack size
+# and guard"). Only where the compiler takes the flag; never for Windows:
+# Windows compilers probe anyway (___chkstk_ms), and mingw-w64 gcc 12
+# dies with an internal error on the flag. tests/test_stack_clash.c is
+# built with it and tests/test_stack.c without, to test both cases.
+ifneq ($(TARGET),windows)
+  STACK_CLASH := $(shell $(CC) -fstack-clash-protection -Werror -x c -c /dev/null \
+                   -o /dev/null 2>/dev/null && echo -fstack-clash-protection)
+endif
+LIB_CFLAGS := $(STACK_CLASH)
+$(B)/obj/tests/test_stack_clash.c.o: CFLAGS += $(STACK_CLASH)
+$(B)/obj/tests/test_stack.c.o: CFLAGS += $(if $(STACK_CLASH),-fno-stack-clash-protection)
 
 # --- sources ----------------------------------------------------------
 # Portable files are every .c in a room; files ending in _posix.c / _win.c
@@ -130,8 +153,8 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%$(EXE),$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%$(EXE),$(EXAMPLE_SRC))
 
-.PHONY: all lib test test-build check-deadlines test-install test-valgrind test-sanitize test-windows test-aarch64 \
-        test-kqueue test-symbols bench soak examples demo install uninstall clean deps-test \
+.PHONY: all lib test test-build check-deadlines check-alloc test-install test-valgrind test-sanitize test-windows test-aarch64 \
+        test-kqueue test-tsan test-symbols bench soak examples demo install uninstall clean deps-test \
         info
 
 all: lib
@@ -144,7 +167,7 @@ $(LIB): $(LIB_OBJ)
 
 $(B)/obj/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS),$(LIB_CFLAGS)) -c $< -o $@
 
 $(B)/obj/%.S.o: %.S
 	@mkdir -p $(dir $@)
@@ -167,7 +190,7 @@ test-build: deps-test
 # A deadlocked test must fail the run, not hang CI: the whole suite gets
 # TEST_TIMEOUT seconds (a normal run takes under a minute), then is killed.
 TEST_TIMEOUT ?= 600
-test: test-build check-deadlines test-symbols $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
+test: test-build check-deadlines test-symbols check-alloc $(if $(filter native,$(TARGET)),$(if $(SANITIZE),,test-install))
 	@timeout -k 10 $(TEST_TIMEOUT) $(RUN) $(TEST_BIN) $(TEST_ARGS); rc=$$?; \
 	  if [ $$rc = 124 ] || [ $$rc = 137 ]; then \
 	    echo "corio: the test run exceeded $(TEST_TIMEOUT) s and was killed (a test hangs)" >&2; fi; \
@@ -180,11 +203,19 @@ check-deadlines:
 	@tests/check_deadlines.sh
 # The prefix rule: every global symbol of the library is declared in
 # include/ or named corio__ (tests/check_symbols.sh says why).
-test-symbols: $(LIB)
+# After test-build: its sub-make builds $(LIB) too, and two makes writing
+# one archive at once under -j2 race (rm -f, then "cannot find libcorio.a").
+test-symbols: test-build
 	@tests/check_symbols.sh $(LIB) $(NM) "$(CC) $(CPPFLAGS) -E"
 
+# Every heap call of the library goes through coro/alloc.h, so that
+# corio_replace_allocator sees it (tests/check_alloc.sh; under a second).
+check-alloc:
+	@tests/check_alloc.sh --self-test
+	@ROOMS="$(ROOMS)" tests/check_alloc.sh
+
 # `make install` into a scratch tree + a program built with pkg-config.
-test-install:
+test-install: test-build
 	@.ci/ensure-packages pkg-config
 	@tests/install_check.sh
 
@@ -203,6 +234,26 @@ test-sanitize:
 	@ASAN_OPTIONS=detect_stack_use_after_return=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory SANITIZE=1 test
+
+# ThreadSanitizer over the library and the suites whose code crosses
+# threads: the pool (to_thread), call_soon_threadsafe, signals, DNS,
+# several loops on several threads. Criterion cannot start under TSan
+# (its arena mmap fails: Snaipe/Criterion#274), so these suites run on the
+# in-process harness (tests/harness), which tells TSan of its own stack
+# switches. halt_on_error makes the first report fail the run;
+# tests/tsan.supp lists proven false positives (each with its reason).
+# process is here for its exit-watch thread. Not the whole suite: TSan
+# counts each task's fiber as a thread (at most 8128 at once, about half
+# a MiB each), and some suites run 10,000 tasks at once.
+TSAN_SUITES ?= pool loop signal dns threads process
+TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
+test-tsan:
+	@.ci/ensure-packages libtsan2
+	@$(MAKE) --no-print-directory SANITIZE=thread TESTFW=harness B=$(TSAN_B) $(TSAN_B)/tests/corio_tests
+	@for s in $(TSAN_SUITES); do \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    timeout -k 10 $(TEST_TIMEOUT) $(TSAN_B)/tests/corio_tests --timeout 120 --filter "$$s/*" \
+	    || { echo "corio: test-tsan: suite $$s failed" >&2; exit 1; }; done
 
 test-windows:
 	@.ci/ensure-packages gcc-mingw-w64-x86-64 wine64
@@ -257,6 +308,65 @@ $(B)/tests/soak$(EXE): tests/soak/soak.c $(LIB)
 
 soak: $(B)/tests/soak$(EXE)
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNS=$(SOAK_CONNS) $(RUN) $(B)/tests/soak$(EXE)
+# --- fuzzing ------------------------------------------------------------
+# libFuzzer targets, tests/fuzz/fuzz_*.c (docs/testing.md, "Fuzzing"). The
+# library is built with clang in its own directory, instrumented for the
+# fuzzer and under ASan + UBSan; each target runs FUZZ_SECONDS from the
+# seeds in tests/fuzz/corpus/<target>/ and fails the run on a crash, a
+# sanitizer report or a model mismatch. New inputs libFuzzer finds go to
+# build/fuzz/corpus/<target>/, crashes to build/fuzz/crash-<target>-*.
+#   make fuzz FUZZ_TARGETS=stream FUZZ_SECONDS=600     one target, longer
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_B       := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@.ci/ensure-packages clang-14 libclang-rt-14-dev
+	@CFLAGS='-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link' \
+	  $(MAKE) --no-print-directory CC=$(FUZZ_CC) B=$(FUZZ_B) SANITIZE= lib
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+# fuzz_cmdline and fuzz_path test pure sections of os/process_win.c and
+# os/process_posix.c: each is copied out verbatim, from its banner comment
+# ("/* NAME ... */") to the next banner.
+fuzz_section = awk -v a='$(2)' 'on && prev ~ /^\/\* ---/ && /^\/\* [^-]/ {exit} \
+	  on {print} {prev = $$0} index($$0, "/* " a) == 1 {on = 1}' $(1) | sed '$$d' > $@; \
+	grep -q '$(3)' $@ || { echo "corio: no section \"$(2)\" in $(1)" >&2; rm -f $@; exit 1; }
+$(FUZZ_B)/cmdline_win.inc: os/process_win.c
+	@mkdir -p $(dir $@)
+	@$(call fuzz_section,$<,UTF-8 -> UTF-16,environment_block)
+$(FUZZ_B)/path_posix.inc: os/process_posix.c
+	@mkdir -p $(dir $@)
+	@$(call fuzz_section,$<,PATH search,exec_candidates)
+
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_B)/libcorio.a \
+                  $(FUZZ_B)/cmdline_win.inc $(FUZZ_B)/path_posix.inc
+	$(FUZZ_CC) -O1 -g -std=c11 -Wall -Wextra -Werror -Iinclude -I. -I$(FUZZ_B) -D_GNU_SOURCE \
+	  -DCORIO_POLLER_epoll $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_B)/libcorio.a \
+	  -lpthread -o $@
+
+# One input may take 10 s at most (a hang is a failure too); the whole run
+# of a target is bounded as well, in case libFuzzer itself cannot stop it.
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_B)/corpus/$$t; \
+	  echo "==== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  timeout -k 10 $$(( $(FUZZ_SECONDS) + 120 )) \
+	    $(FUZZ_B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crash-$$t- \
+	    $(FUZZ_B)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_B)/fuzz_$$t.log; \
+	  rc=$$?; grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' \
+	    $(FUZZ_B)/fuzz_$$t.log; \
+	  if [ $$rc != 0 ]; then tail -n 40 $(FUZZ_B)/fuzz_$$t.log; \
+	    art=$$(sed -n 's/.*Test unit written to //p' $(FUZZ_B)/fuzz_$$t.log | tail -n 1); \
+	    echo "corio: fuzz_$$t failed (exit $$rc); replay: $(FUZZ_B)/fuzz_$$t $${art:-<input>}" >&2; \
+	    exit 1; fi; \
+	done
 
 # --- benchmarks and examples -------------------------------------------
 $(B)/bench/%$(EXE): bench/%.c $(LIB)

@@ -29,6 +29,7 @@
  * the empty -> non-empty edge only, so a burst of posts costs one write.
  */
 #include "park.h"
+#include "alloc.h"
 #include "os/thread.h"
 
 #include <stdio.h>
@@ -70,7 +71,7 @@ typedef struct adopt_req {
     corio_task *t;
     corio_fn fn;
     void *arg;
-    size_t stack_size;
+    size_t stack_size, stack_guard;
     int named;
     char name[CORIO_NAME_MAX];
 } adopt_req;
@@ -78,23 +79,25 @@ typedef struct adopt_req {
 static void remote_release(struct corio__remote *r)
 {
     corio__os_mutex_free(r->lock);
-    free(r);
+    corio__free(r);
 }
 
 /* On the target loop: the request arrives; the task is born. */
 static void adopt_cb(void *arg)
 {
     adopt_req *q = arg;
-    corio_task_opts o = { q->named ? q->name : NULL, q->stack_size };
+    corio_task_opts o = { .name = q->named ? q->name : NULL,
+                          .stack_size = q->stack_size,
+                          .stack_guard = q->stack_guard };
     corio__task_adopt(corio__tls_loop, q->t, q->fn, q->arg, &o);
-    free(q);
+    corio__free(q);
 }
 
 corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
                            const corio_task_opts *opts)
 {
     if (!loop || !fn) return NULL;
-    struct corio__remote *r = calloc(1, sizeof *r);
+    struct corio__remote *r = corio__calloc(1, sizeof *r);
     if (r) r->lock = corio__os_mutex_new();
     if (!r || !r->lock) goto fail;
     if (loop == corio__tls_loop) {
@@ -107,11 +110,11 @@ corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
         r->task = t;
         return t;
     }
-    corio_task *t = malloc(sizeof *t);
-    adopt_req *q = malloc(sizeof *q);
+    corio_task *t = corio__malloc(sizeof *t);
+    adopt_req *q = corio__malloc(sizeof *q);
     if (!t || !q) {
-        free(t);
-        free(q);
+        corio__free(t);
+        corio__free(q);
         goto fail;
     }
     t->loop = loop;
@@ -122,17 +125,18 @@ corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
     q->fn = fn;
     q->arg = arg;
     q->stack_size = opts ? opts->stack_size : 0;
+    q->stack_guard = opts ? opts->stack_guard : 0;
     q->named = opts && opts->name;
     if (q->named) {
         strncpy(q->name, opts->name, CORIO_NAME_MAX - 1);
         q->name[CORIO_NAME_MAX - 1] = 0;
     }
     if (corio_call_soon_threadsafe(loop, adopt_cb, q) == 0) return t;
-    free(t);
-    free(q);
+    corio__free(t);
+    corio__free(q);
 fail:
     if (r) corio__os_mutex_free(r->lock);
-    free(r);
+    corio__free(r);
     return NULL;
 }
 
@@ -141,7 +145,7 @@ static void wake_cb(void *arg)
 {
     rwake *w = arg;
     if (w->abandoned) {
-        free(w);
+        corio__free(w);
         return;
     }
     w->fired = 1;
@@ -188,11 +192,11 @@ static int remote_wait(struct corio__remote *r, corio_task *self,
                        int64_t deadline)
 {
     for (;;) {
-        rwake *w = malloc(sizeof *w);
+        rwake *w = corio__malloc(sizeof *w);
         corio__os_mutex_lock(r->lock);
         if (r->done) {
             corio__os_mutex_unlock(r->lock);
-            free(w);
+            corio__free(w);
             return 0;
         }
         if (!w) {
@@ -211,7 +215,7 @@ static int remote_wait(struct corio__remote *r, corio_task *self,
             for (rwake **p = &r->waiters; *p; p = &(*p)->next)
                 if (*p == w) { *p = w->next; break; }
         corio__os_mutex_unlock(r->lock);
-        if (!taken || w->fired) free(w);
+        if (!taken || w->fired) corio__free(w);
         else w->abandoned = 1; /* its wake_cb is on the way: it frees it */
         if (rc != 0) return rc;
     }
@@ -410,7 +414,7 @@ static void *keeper_main(void *arg)
 /* Run the loop until e is set and, after it, until no task is left. */
 static void run_phase(corio_loop *l, corio_event *e)
 {
-    corio_task_opts o = { "group-keeper", 0 };
+    corio_task_opts o = { .name = "group-keeper" };
     corio_task *k = corio_loop_spawn(l, keeper_main, e, &o);
     if (k) corio_detach(k);
     else corio_event_set(e); /* no memory: do not wait, only drain */
@@ -441,7 +445,7 @@ static void member_main(void *arg)
     }
     tls_member = me;
 
-    corio_task_opts o = { "main", 0 };
+    corio_task_opts o = { .name = "main" };
     corio_task *t = corio_loop_spawn(l, g->main, g->arg, &o);
     me->main_task = t;
     me->status = t ? corio_loop_run_until_complete(l, t, &me->result)
@@ -482,7 +486,7 @@ int corio_run_loops(unsigned n, corio_fn main, void *arg,
     atomic_init(&g.mains_left, n);
     atomic_init(&g.drain_left, n);
     atomic_init(&g.first_failure, 0);
-    g.m = calloc(n, sizeof *g.m);
+    g.m = corio__calloc(n, sizeof *g.m);
     g.lock = corio__os_mutex_new();
     g.cond = corio__os_cond_new();
     int rc = 0;
@@ -518,6 +522,6 @@ int corio_run_loops(unsigned n, corio_fn main, void *arg,
 out:
     corio__os_cond_free(g.cond);
     corio__os_mutex_free(g.lock);
-    free(g.m);
+    corio__free(g.m);
     return rc;
 }

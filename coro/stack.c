@@ -10,6 +10,7 @@
  * what makes the next spawn cheap).
  */
 #include "stack.h"
+#include "alloc.h"
 #include "corio.h"
 
 #include <stdlib.h>
@@ -75,6 +76,7 @@ size_t corio__stack_round(size_t size)
 
 typedef struct size_class {
     size_t size;
+    size_t guard;  /* guarded pools: part of the key (0 in dense pools) */
     corio_stack *free;
     size_t count;
     struct size_class *next;
@@ -96,26 +98,36 @@ struct corio_stack_pool {
     /* The class of the last request, keyed by the size as asked (before
      * rounding): nearly every spawn asks for the loop's default size, and
      * this saves the rounding and the class search on that path. */
-    size_t hot_asked;
+    size_t hot_asked, hot_guard;
     size_class *hot;
 };
 
 corio_stack_pool *corio__stack_pool_new(int dense, size_t keep)
 {
-    corio_stack_pool *p = calloc(1, sizeof *p);
+    corio_stack_pool *p = corio__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->dense = dense;
     p->keep = keep;
     return p;
 }
 
-static size_class *class_for(corio_stack_pool *p, size_t size)
+static size_t round_guard(corio_stack_pool *p, size_t guard)
+{
+    if (p->dense) return 0;
+    if (guard == 0) guard = CORIO__STACK_GUARD_DEFAULT;
+    size_t ps = corio__page_size();
+    if (guard < ps) guard = ps;
+    return (guard + ps - 1) & ~(ps - 1);
+}
+
+static size_class *class_for(corio_stack_pool *p, size_t size, size_t guard)
 {
     for (size_class *c = p->classes; c; c = c->next)
-        if (c->size == size) return c;
-    size_class *c = calloc(1, sizeof *c);
+        if (c->size == size && c->guard == guard) return c;
+    size_class *c = corio__calloc(1, sizeof *c);
     if (!c) return NULL;
     c->size = size;
+    c->guard = guard;
     c->next = p->classes;
     p->classes = c;
     return c;
@@ -133,16 +145,16 @@ void corio__stack_pool_free(corio_stack_pool *p)
                 corio__stack_unmap_guarded(s);
             } /* dense: with its slab */
         }
-        free(c);
+        corio__free(c);
     }
     for (slab *sl = p->slabs, *sn; sl; sl = sn) {
         sn = sl->next;
         for (size_t i = 0; i < sl->count; i++) vg_deregister(&sl->descs[i]);
         corio__stack_unmap_slab(sl->mem, sl->len);
-        free(sl->descs);
-        free(sl);
+        corio__free(sl->descs);
+        corio__free(sl);
     }
-    free(p);
+    corio__free(p);
 }
 
 /* Map a slab of dense stacks of one size and put them all on the free
@@ -155,11 +167,11 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
     size_t len = corio__slab_lead + per * c->size;
     char *m = corio__stack_map_slab(len);
     if (!m) return CORIO_ENOMEM;
-    slab *sl = malloc(sizeof *sl);
-    corio_stack *ss = calloc(per, sizeof *ss);
+    slab *sl = corio__malloc(sizeof *sl);
+    corio_stack *ss = corio__calloc(per, sizeof *ss);
     if (!sl || !ss) {
-        free(sl);
-        free(ss);
+        corio__free(sl);
+        corio__free(ss);
         corio__stack_unmap_slab(m, len);
         return CORIO_ENOMEM;
     }
@@ -181,12 +193,14 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
 
 /* The slow half of corio__stack_get: find (or make) the class, refill it.
  * Kept out of line so that the fast path needs no stack frame. */
-static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p, size_t asked)
+static __attribute__((noinline)) corio_stack *
+stack_get_slow(corio_stack_pool *p, size_t asked, size_t guard_asked)
 {
     size_t size = corio__stack_round(asked);
-    size_class *c = class_for(p, size);
+    size_class *c = class_for(p, size, round_guard(p, guard_asked));
     if (!c) return NULL;
     p->hot_asked = asked;
+    p->hot_guard = guard_asked;
     p->hot = c;
     if (!c->free && p->dense && grow_dense(p, c) != 0) return NULL;
     corio_stack *s = c->free;
@@ -194,7 +208,7 @@ static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p
         c->free = s->next_free;
         c->count--;
     } else {
-        s = corio__stack_map_guarded(size);
+        s = corio__stack_map_guarded(size, c->guard);
         if (!s) return NULL;
         s->cls = c;
         vg_register(s);
@@ -204,19 +218,19 @@ static __attribute__((noinline)) corio_stack *stack_get_slow(corio_stack_pool *p
     return s;
 }
 
-corio_stack *corio__stack_get(corio_stack_pool *p, size_t size)
+corio_stack *corio__stack_get(corio_stack_pool *p, size_t size, size_t guard)
 {
     size_class *c = p->hot;
     corio_stack *s;
     /* The spawn path: a pooled stack of the size asked for last time. */
-    if (size == p->hot_asked && c && (s = c->free)) {
+    if (size == p->hot_asked && guard == p->hot_guard && c && (s = c->free)) {
         c->free = s->next_free;
         c->count--;
         s->next_free = NULL;
         if (s->dense) corio__stack_arm_canary(s);
         return s;
     }
-    return stack_get_slow(p, size);
+    return stack_get_slow(p, size, guard);
 }
 
 /* A guarded stack beyond what the pool keeps goes back to the OS. */
@@ -244,8 +258,29 @@ void corio__stack_put(corio_stack_pool *p, corio_stack *s)
 bool corio__stack_guard_range(const corio_stack *s, uintptr_t *lo, uintptr_t *hi)
 {
     if (s->dense) return false;
-    *lo = (uintptr_t)s->map;
     *hi = (uintptr_t)s->lo;
+    *lo = *hi - s->guard;
+    return true;
+}
+
+bool corio__stack_fault_is_overflow(const corio_stack *s, uintptr_t addr,
+                                    uintptr_t sp, uintptr_t *below)
+{
+    uintptr_t lo, hi;
+    if (!corio__stack_guard_range(s, &lo, &hi)) return false;
+    uintptr_t reach = lo > CORIO_STACK_OVERFLOW_REACH ? lo - CORIO_STACK_OVERFLOW_REACH : 0;
+    *below = 0;
+    if (addr >= lo && addr < hi) return true; /* in the guard itself */
+    /* A frame larger than the guard: the stack pointer was moved below
+     * the guard in one step and the first store faulted there. Either
+     * the fault address or the stack pointer (the store may be a little
+     * above it) lies just below the guard. A wild pointer that happens to
+     * land there is reported as an overflow too: the price of telling. */
+    bool sp_below = sp && sp < lo && sp >= reach;
+    bool addr_below = addr < lo && addr >= reach;
+    if (!sp_below && !addr_below) return false;
+    uintptr_t at = addr_below ? addr : sp;
+    *below = lo - at;
     return true;
 }
 
@@ -285,6 +320,31 @@ size_t corio__stack_overflow_message(char *buf, size_t cap, const char *name,
     at = put_str(buf, at, cap,
                  " bytes of stack; spawn it with a larger "
                  "corio_task_opts.stack_size\n");
+    buf[at] = 0;
+    return at;
+}
+
+size_t corio__stack_guard_hint(char *buf, size_t cap, size_t guard, uintptr_t below)
+{
+    size_t at = 0;
+    at = put_str(buf, at, cap, "corio: ");
+    if (below) {
+        at = put_str(buf, at, cap, "the fault was ");
+        at = put_u64(buf, at, cap, below);
+        at = put_str(buf, at, cap, " bytes below the ");
+        at = put_u64(buf, at, cap, guard);
+        at = put_str(buf, at, cap, "-byte guard: a stack frame larger than the "
+                                   "guard jumped over it. ");
+    } else {
+        at = put_str(buf, at, cap, "it ran into the ");
+        at = put_u64(buf, at, cap, guard);
+        at = put_str(buf, at, cap, "-byte guard below its stack. ");
+    }
+    at = put_str(buf, at, cap,
+                 "Fixes: a larger stack_size; a larger stack_guard "
+                 "(corio_config / corio_task_opts) than the task's largest "
+                 "frame; or compile the task's code with "
+                 "-fstack-clash-protection\n");
     buf[at] = 0;
     return at;
 }

@@ -5,10 +5,14 @@
  * Guarded stack (one mapping each):
  *
  *     map                          lo                          lo + size
- *      | guard page (PROT_NONE)    | usable stack, grows  <--- |
+ *      | guard (PROT_NONE)         | usable stack, grows  <--- |
+ *      |<- stack_guard, 1 page  -->|
  *
  * The kernel commits a page only when the task first touches it, so a
- * 256 KiB stack that only ever uses 3 KiB costs one page of memory.
+ * 256 KiB stack that only ever uses 3 KiB costs one page of memory. The
+ * guard is never committed at all: a larger one (corio_config /
+ * corio_task_opts .stack_guard) costs address space only, and still one
+ * mapping split, whatever its size.
  *
  * Dense stacks are carved side by side from slabs of many stacks, with no
  * guard page (each guard page splits a mapping, and Linux allows only
@@ -16,6 +20,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifndef MAP_STACK
@@ -34,11 +40,18 @@
 #define MAP_NORESERVE 0
 #endif
 
+/* Loops on several threads ask at once: a relaxed atomic, since a plain
+ * static written by two threads is a data race even when both write the
+ * same value (TSan, threads/ suite). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 const size_t corio__slab_lead = 0;
@@ -51,9 +64,8 @@ static void *map_rw(size_t len)
     return m == MAP_FAILED ? NULL : m;
 }
 
-corio_stack *corio__stack_map_guarded(size_t size)
+corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
 {
-    size_t guard = corio__page_size();
     size_t len = size + guard;
     char *m = map_rw(len);
     if (!m) return NULL;
@@ -61,7 +73,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
         munmap(m, len);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         munmap(m, len);
         return NULL;
@@ -70,13 +82,14 @@ corio_stack *corio__stack_map_guarded(size_t size)
     s->map_size = len;
     s->lo = m + guard;
     s->size = size;
+    s->guard = guard;
     return s;
 }
 
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     munmap(s->map, s->map_size);
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len) { return map_rw(len); }
@@ -85,25 +98,49 @@ void corio__stack_unmap_slab(void *mem, size_t len) { munmap(mem, len); }
 /* ---------- the overflow report ---------- */
 
 /*
- * A task that runs off the bottom of its stack touches the guard page and
- * gets SIGSEGV. The handler cannot run on the overflowed stack, so each
- * loop thread gets an alternate signal stack (sigaltstack). The handler
- * checks whether the faulting address lies in the current task's guard
- * page; if so it prints which task overflowed and how much stack it had,
- * and aborts. Any other fault is passed to the handler that was there
+ * A task that runs off the bottom of its stack touches the guard and gets
+ * SIGSEGV. The handler cannot run on the overflowed stack, so each loop
+ * thread gets an alternate signal stack (sigaltstack). The handler checks
+ * whether the fault is the current task's overflow: the faulting address
+ * in its guard, or (a frame larger than the guard, which moves the stack
+ * pointer past the guard at once) the address or the interrupted stack
+ * pointer just below it (stack.c, corio__stack_fault_is_overflow). If so
+ * it prints which task overflowed, how much stack it had and how to fix
+ * it, and aborts. Any other fault is passed to the handler that was there
  * before us (ASan's, a debugger's, or the default crash).
+ *
+ * What no handler can catch: a large frame whose first store lands in
+ * some other mapping (another task's stack just below, the heap). Only
+ * probing every page on the way down (-fstack-clash-protection, with
+ * which the library itself is built) or a guard larger than any frame
+ * turns that into a fault in the guard.
  */
 static struct sigaction previous_segv, previous_bus;
+
+/* The interrupted stack pointer, where we know how to read it. */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__linux__) && defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     corio_task *t = corio__self();
-    uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
-    if (t && t->stack && corio__stack_guard_range(t->stack, &lo, &hi) &&
-        a >= lo && a < hi) {
-        char msg[256];
+    uintptr_t below, a = (uintptr_t)si->si_addr;
+    if (t && t->stack &&
+        corio__stack_fault_is_overflow(t->stack, a, fault_sp(uc), &below)) {
+        char msg[512];
         size_t n = corio__stack_overflow_message(msg, sizeof msg, t->name,
                                                  t->id, t->stack->size);
+        n += corio__stack_guard_hint(msg + n, sizeof msg - n, t->stack->guard,
+                                     below);
         ssize_t w = write(STDERR_FILENO, msg, n);
         (void)w;
         signal(SIGABRT, SIG_DFL);
@@ -158,8 +195,13 @@ void corio__stack_overflow_guard_thread(void)
         done = 1; /* the thread already has one (ASan installs its own) */
         return;
     }
-    /* Deliberately never freed: the thread may fault until it exits. */
+    /* Deliberately never freed: the thread may fault until it exits. A
+     * stack, so mapped like the task stacks and not taken from the heap:
+     * an allocator installed with corio_replace_allocator (an arena the
+     * program resets, say) must never hold the stack a signal runs on,
+     * and it would see a block that is never given back. */
     size_t sz = 64 * 1024;
-    stack_t ss = { .ss_sp = malloc(sz), .ss_size = sz, .ss_flags = 0 };
+    void *sp = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    stack_t ss = { .ss_sp = sp == MAP_FAILED ? NULL : sp, .ss_size = sz, .ss_flags = 0 };
     if (ss.ss_sp && sigaltstack(&ss, NULL) == 0) done = 1;
 }

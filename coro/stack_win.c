@@ -32,51 +32,65 @@
  * CORIO_WIN_STACK_ZONE is part of the contract with switch_x86_64_win64.S,
  * which sets DeallocationStack = lo - CORIO_WIN_STACK_ZONE.
  *
+ * A stack_guard larger than the zone (corio_config / corio_task_opts)
+ * reserves that much more below the hard page, never committed: a fault
+ * there is an access violation we report as the overflow. Windows
+ * compilers probe every page of a frame larger than a page (__chkstk,
+ * ___chkstk_ms under mingw), so a large frame meets the guarantee zone
+ * first and a bigger guard is rarely needed here.
+ *
  * Dense stacks are carved side by side from committed slabs with no guard
  * (VirtualAlloc reserves in 64 KiB units, so small stacks one by one would
  * waste address space); the canary at lo catches an overflow at the next
  * switch, as on POSIX (sched.c).
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <windows.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CORIO_WIN_STACK_ZONE 16384
 
+/* A relaxed atomic: loops on several threads ask at once (see
+ * stack_posix.c). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) {
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
         SYSTEM_INFO si;
         GetSystemInfo(&si);
-        ps = si.dwPageSize;
+        v = si.dwPageSize;
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
     }
-    return ps;
+    return v;
 }
 
 /* The first dense stack sits one zone above the slab's start so that its
  * DeallocationStack (lo - zone) still lies inside the slab. */
 const size_t corio__slab_lead = CORIO_WIN_STACK_ZONE;
 
-corio_stack *corio__stack_map_guarded(size_t size)
+corio_stack *corio__stack_map_guarded(size_t size, size_t guard)
 {
     size_t ps = corio__page_size();
-    size_t len = size + CORIO_WIN_STACK_ZONE;
+    size_t extra = guard > CORIO_WIN_STACK_ZONE ? guard - CORIO_WIN_STACK_ZONE : 0;
+    size_t len = extra + CORIO_WIN_STACK_ZONE + size;
     /* Reserved read-write (not PAGE_NOACCESS), like a thread stack: the
      * kernel commits guard pages with the reservation's protection. */
     char *m = VirtualAlloc(NULL, len, MEM_RESERVE, PAGE_READWRITE);
     if (!m) return NULL;
-    char *lo = m + CORIO_WIN_STACK_ZONE;
+    char *lo = m + extra + CORIO_WIN_STACK_ZONE;
     if (!VirtualAlloc(lo, size, MEM_COMMIT, PAGE_READWRITE) ||
-        !VirtualAlloc(m + ps, CORIO_WIN_STACK_ZONE - ps, MEM_COMMIT,
+        !VirtualAlloc(m + extra + ps, CORIO_WIN_STACK_ZONE - ps, MEM_COMMIT,
                       PAGE_READWRITE | PAGE_GUARD)) {
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
@@ -85,13 +99,14 @@ corio_stack *corio__stack_map_guarded(size_t size)
     s->map_size = len;
     s->lo = lo;
     s->size = size;
+    s->guard = extra + CORIO_WIN_STACK_ZONE;
     return s;
 }
 
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     VirtualFree(s->map, 0, MEM_RELEASE); /* size 0: the whole reservation */
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len)
@@ -123,12 +138,16 @@ static _Alignas(16) char emergency_stack[EMERGENCY_STACK];
 static volatile LONG emergency_taken;
 static corio_ctx emergency_ctx, abandoned_ctx;
 
+static uintptr_t fault_below; /* for report_and_exit: see in_guard */
+
 static corio_ctx *report_and_exit(void *arg) /* never returns */
 {
     corio_task *t = arg;
-    char msg[256];
+    char msg[512];
     size_t n = corio__stack_overflow_message(msg, sizeof msg, t->name, t->id,
                                              t->stack->size);
+    n += corio__stack_guard_hint(msg + n, sizeof msg - n, t->stack->guard,
+                                 fault_below);
     DWORD w;
     WriteFile(GetStdHandle(STD_ERROR_HANDLE), msg, (DWORD)n, &w, NULL);
     /* POSIX aborts (SIGABRT); 3 is the exit status abort() gives on
@@ -145,6 +164,15 @@ static int in_guard(const corio_stack *s, uintptr_t a)
     return corio__stack_guard_range(s, &lo, &hi) && a >= lo && a < hi;
 }
 
+/* An access violation just below the guard, at a stack pointer below it:
+ * a frame that skipped the probes (code built without them). */
+static int below_guard(const corio_stack *s, uintptr_t addr, uintptr_t sp)
+{
+    uintptr_t below;
+    return corio__stack_fault_is_overflow(s, addr, sp, &below) &&
+           (fault_below = below, 1);
+}
+
 static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
 {
     const EXCEPTION_RECORD *r = ep->ExceptionRecord;
@@ -157,7 +185,8 @@ static LONG CALLBACK on_exception(EXCEPTION_POINTERS *ep)
     uintptr_t addr = r->NumberParameters >= 2 ? r->ExceptionInformation[1] : 0;
     uintptr_t sp = (uintptr_t)ep->ContextRecord->Rsp;
     int ours = in_guard(t->stack, addr) ||
-               (code == EXCEPTION_STACK_OVERFLOW && in_guard(t->stack, sp));
+               (code == EXCEPTION_STACK_OVERFLOW && in_guard(t->stack, sp)) ||
+               (code == EXCEPTION_ACCESS_VIOLATION && below_guard(t->stack, addr, sp));
     if (!ours) return EXCEPTION_CONTINUE_SEARCH; /* someone else's fault */
     if (InterlockedExchange(&emergency_taken, 1)) {
         for (;;) Sleep(INFINITE); /* another thread is already reporting */

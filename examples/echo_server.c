@@ -25,7 +25,8 @@
  * corio_server_shutdown does the same in one call and says how many
  * handlers it had to cancel. A client that keeps its connection open
  * past the grace period is cut off; one that is mid-line finishes its
- * echo first.
+ * echo first. A second Ctrl+C during the grace cuts them all off at once,
+ * as a second Ctrl+C does for asyncio.run.
  */
 #include "corio.h"
 

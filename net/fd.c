@@ -53,8 +53,10 @@ int corio_fd_detach(corio_fd fd)
     return corio__netpoll_detach(fd);
 }
 
-/* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. */
+/* Waiters wake with CORIO_ECLOSED, then the descriptor is closed. A
+ * second close of the same number is CORIO_ECLOSED and closes nothing,
+ * even if the number was reused meanwhile (os/io_posix.c). */
 int corio_fd_close(corio_fd fd)
 {
-    return corio__io_close(fd);
+    return corio__io_close_once(fd);
 }

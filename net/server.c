@@ -42,6 +42,16 @@
  *      server's memory must outlive its handlers;
  *   4. join the last handler, free everything.
  *
+ * A second Ctrl-C ends the grace at once, as it does for asyncio.run
+ * (there the first SIGINT cancels the main task, which shuts down
+ * gracefully; a second one raises KeyboardInterrupt at once). If the
+ * program catches SIGINT or SIGTERM through corio (corio_signal_wait:
+ * typically the first one is what started this shutdown), then for the
+ * length of the grace a small task per caught signal waits for another
+ * one; if it comes, that task cancels every handler still live right
+ * away, instead of after the grace. A signal the program does not catch
+ * through corio keeps its default action (SIGINT ends the process).
+ *
  * On every loop of a group (CORIO_SERVER_EVERY_LOOP, corio_run_loops):
  * the server is a set of the per-loop servers above, subs[i] on loop i,
  * each with its own handlers, slots and shutdown. Connections reach them
@@ -63,8 +73,11 @@
  * task of its own loop, and waits for all of them.
  */
 #include "corio.h"
+#include "coro/alloc.h"
+#include "net/signal_hooks.h"
 
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +101,7 @@ typedef struct conn {
     struct corio_server *srv;
     corio_stream *stream;
     corio_task *task;
+    bool cancelled;             /* by the shutdown (counted once) */
     struct conn *prev, *next;   /* srv->live_list */
 } conn;
 
@@ -104,6 +118,8 @@ struct corio_server {
     atomic_size_t live;             /* read from other loops (group) */
     corio_event idle;               /* set while live == 0 */
     corio_task *last_finished;      /* the handler shutdown will join */
+    int cancelled;                  /* handlers the shutdown cancelled */
+    int64_t grace_deadline;         /* for the second-signal watchers */
     corio_loop *loop;               /* the loop it lives on */
     /* A group server: subs[i] is the per-loop server of loop i (the
      * fields above are unused but port). */
@@ -137,7 +153,7 @@ static void conn_finished(conn *c)
     if (c->next) c->next->prev = c->prev;
     if (srv->last_finished) corio_detach(srv->last_finished);
     srv->last_finished = c->task;
-    free(c);
+    corio__free(c);
     if (srv->limited) corio_sem_release(&srv->slots);
     if (atomic_fetch_sub_explicit(&srv->live, 1, memory_order_relaxed) == 1)
         corio_event_set(&srv->idle);
@@ -160,20 +176,21 @@ static void *conn_main(void *arg)
 /* Wrap fd and start its handler; fd is closed on failure. */
 static int start_handler(corio_server *srv, corio_fd fd)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = corio__calloc(1, sizeof *c);
     corio_stream *s = c ? corio_stream_open(fd, &srv->opts.stream) : NULL;
     if (!s) {
-        free(c);
+        corio__free(c);
         corio_fd_close(fd);
         return CORIO_ENOMEM;
     }
     c->srv = srv;
     c->stream = s;
-    corio_task_opts topts = { "server-conn", srv->opts.handler_stack_size };
+    corio_task_opts topts = { .name = "server-conn",
+                              .stack_size = srv->opts.handler_stack_size };
     c->task = corio_spawn(conn_main, c, &topts);
     if (!c->task) {
         corio_stream_abort(s);
-        free(c);
+        corio__free(c);
         return CORIO_ENOMEM;
     }
     live_add(srv, c);
@@ -190,12 +207,12 @@ static void handoff_cb(void *arg) /* on the receiving loop */
 {
     handoff *h = arg;
     start_handler(h->to, h->fd); /* closes fd if it cannot */
-    free(h);
+    corio__free(h);
 }
 
 static int hand_off(corio_server *to, corio_fd fd)
 {
-    handoff *h = malloc(sizeof *h);
+    handoff *h = corio__malloc(sizeof *h);
     int rc = h ? 0 : CORIO_ENOMEM;
     if (h) {
         h->to = to;
@@ -203,7 +220,7 @@ static int hand_off(corio_server *to, corio_fd fd)
         rc = corio_call_soon_threadsafe(to->loop, handoff_cb, h);
     }
     if (rc != 0) {
-        free(h);
+        corio__free(h);
         corio_fd_close(fd);
         return CORIO_ENOMEM; /* that connection is lost; accept goes on */
     }
@@ -263,7 +280,7 @@ static int server_address(const char *host, int port, corio_addr *a)
 static corio_server *server_new(corio_conn_handler h, void *arg,
                                 const corio_server_opts *o)
 {
-    corio_server *srv = calloc(1, sizeof *srv);
+    corio_server *srv = corio__calloc(1, sizeof *srv);
     if (!srv) return NULL;
     if (o) srv->opts = *o;
     srv->handler = h;
@@ -280,7 +297,7 @@ static void server_free(corio_server *srv)
 {
     if (srv->limited) corio_sem_destroy(&srv->slots);
     corio_event_destroy(&srv->idle);
-    free(srv);
+    corio__free(srv);
 }
 
 /* Listen on host:port and start the accept task. */
@@ -300,7 +317,7 @@ static int server_listen(corio_server *srv, const char *host, int port,
     rc = corio_sock_local_addr(srv->listener, &bound);
     if (rc == 0) {
         srv->port = corio_addr_port(&bound);
-        corio_task_opts topts = { "server-accept", 0 };
+        corio_task_opts topts = { .name = "server-accept" };
         srv->accept_task = corio_spawn(accept_main, srv, &topts);
         if (!srv->accept_task) rc = CORIO_ENOMEM;
     }
@@ -383,8 +400,8 @@ static int group_shutdown(corio_server *g, int64_t deadline)
         corio_join(spawn_there(subs[g->home]->loop, stop_accepting_there,
                                subs[g->home]), NULL);
     corio_shield_end();
-    remote_stop *stop = calloc(n, sizeof *stop);
-    corio_task **t = calloc(n, sizeof *t);
+    remote_stop *stop = corio__calloc(n, sizeof *stop);
+    corio_task **t = corio__calloc(n, sizeof *t);
     int cancelled = 0;
     if (!stop || !t) {
         /* No memory for the parallel form: one loop after the other. */
@@ -403,11 +420,11 @@ static int group_shutdown(corio_server *g, int64_t deadline)
             cancelled += stop[i].cancelled;
         }
     }
-    free(stop);
-    free(t);
-    free(g->rr);
-    free(subs);
-    free(g);
+    corio__free(stop);
+    corio__free(t);
+    corio__free(g->rr);
+    corio__free(subs);
+    corio__free(g);
     return cancelled;
 }
 
@@ -418,11 +435,11 @@ static int start_group(const char *host, int port, corio_conn_handler h,
     unsigned n = corio_loop_count(), me = corio_loop_index();
     int rr = (flags & CORIO_SERVER_ROUND_ROBIN) || !REUSEPORT_BALANCES;
     if (rr && o && o->max_connections) return CORIO_EINVAL;
-    corio_server *g = calloc(1, sizeof *g);
-    corio_server **subs = calloc(n, sizeof *subs);
-    corio_server **ring = rr ? calloc(n, sizeof *ring) : NULL;
-    remote_start *st = rr ? NULL : calloc(n, sizeof *st);
-    corio_task **t = rr ? NULL : calloc(n, sizeof *t);
+    corio_server *g = corio__calloc(1, sizeof *g);
+    corio_server **subs = corio__calloc(n, sizeof *subs);
+    corio_server **ring = rr ? corio__calloc(n, sizeof *ring) : NULL;
+    remote_start *st = rr ? NULL : corio__calloc(n, sizeof *st);
+    corio_task **t = rr ? NULL : corio__calloc(n, sizeof *t);
     int rc = 0;
     if (!g || !subs || (rr ? !ring : !st || !t)) {
         rc = CORIO_ENOMEM;
@@ -478,24 +495,24 @@ static int start_group(const char *host, int port, corio_conn_handler h,
                 if (i == me || st[i].rc == 0) subs[k++] = i == me ? subs[me] : st[i].srv;
             g->nsubs = k;
             g->home = 0;
-            free(st);
-            free(t);
+            corio__free(st);
+            corio__free(t);
             group_shutdown(g, corio_now());
             return rc;
         }
         for (unsigned i = 0; i < n; i++)
             if (i != me) subs[i] = st[i].srv;
     }
-    free(st);
-    free(t);
+    corio__free(st);
+    corio__free(t);
     *out = g;
     return 0;
 fail:
-    free(st);
-    free(t);
-    free(ring);
-    free(subs);
-    free(g);
+    corio__free(st);
+    corio__free(t);
+    corio__free(ring);
+    corio__free(subs);
+    corio__free(g);
     return rc;
 }
 
@@ -526,6 +543,43 @@ size_t corio_server_connections(const corio_server *srv)
     return n;
 }
 
+/* Cancel every handler still live (their blocking calls return
+ * CORIO_ECANCELED, sticky); each is counted once. */
+static void cancel_live(corio_server *srv)
+{
+    for (conn *c = srv->live_list; c; c = c->next) {
+        if (c->cancelled) continue;
+        c->cancelled = true;
+        corio_cancel(c->task);
+        srv->cancelled++;
+    }
+}
+
+/* The signals a second delivery of which cuts the grace short. */
+static const int hurry_signals[] = {
+    SIGINT,
+#ifdef SIGTERM
+    SIGTERM,
+#endif
+};
+#define HURRY_N (sizeof hurry_signals / sizeof hurry_signals[0])
+
+typedef struct hurry {
+    corio_server *srv;
+    int signum;
+} hurry;
+
+/* For the grace period: another delivery of a signal the program
+ * catches means "stop now". Cancelled by the shutdown when the grace
+ * ends. */
+static void *hurry_main(void *arg)
+{
+    hurry *h = arg;
+    if (corio_signal_wait_until(h->signum, h->srv->grace_deadline) == 0)
+        cancel_live(h->srv);
+    return NULL;
+}
+
 int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
 {
     if (!srv) return CORIO_EINVAL;
@@ -541,15 +595,31 @@ int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
     }
 
     /* 2. Grace: the handlers may finish on their own. A cancellation of
-     *    the caller ends the grace period early; shutdown goes on. */
+     *    the caller ends the grace period early; shutdown goes on. So
+     *    does a second SIGINT / SIGTERM (see the top of the file): its
+     *    watcher cancels the handlers, and they finish at once. */
+    hurry hs[HURRY_N];
+    corio_task *watchers[HURRY_N];
+    size_t nw = 0;
+    srv->grace_deadline = grace_deadline;
+    if (srv->live > 0) {
+        for (size_t i = 0; i < HURRY_N; i++) {
+            if (!corio__signal_caught(hurry_signals[i])) continue;
+            hs[nw] = (hurry){ srv, hurry_signals[i] };
+            corio_task_opts wo = { .name = "server-hurry" };
+            /* No task, no second-signal shortcut: the grace still ends. */
+            if ((watchers[nw] = corio_spawn(hurry_main, &hs[nw], &wo))) nw++;
+        }
+    }
     (void)corio_event_wait_until(&srv->idle, grace_deadline);
+    for (size_t i = 0; i < nw; i++) {
+        corio_cancel(watchers[i]);
+        corio_join(watchers[i], NULL);
+    }
 
     /* 3. Cancel the rest and wait for every one of them. */
-    int cancelled = 0;
-    for (conn *c = srv->live_list; c; c = c->next) {
-        corio_cancel(c->task);
-        cancelled++;
-    }
+    cancel_live(srv);
+    int cancelled = srv->cancelled;
     corio_shield_begin();
     while (atomic_load_explicit(&srv->live, memory_order_relaxed) > 0)
         corio_event_wait(&srv->idle);

@@ -66,6 +66,7 @@ static struct {
     corio_waitq waiters[SIGNAL_SLOTS];    /* per signal, any loop, FIFO */
     uint64_t deliveries[SIGNAL_SLOTS];
     bool pending[SIGNAL_SLOTS];           /* arrived while nobody waited */
+    bool caught[SIGNAL_SLOTS];            /* corio's handler is in place */
 } reg;
 
 /* Made on first use; a race between two first users is settled by a
@@ -145,6 +146,16 @@ uint64_t corio__signal_deliveries(int signum)
     return d;
 }
 
+bool corio__signal_caught(int signum)
+{
+    if (signum <= 0 || signum >= SIGNAL_SLOTS) return false;
+    corio_os_mutex *m = reg_lock();
+    if (!m) return false;
+    bool c = reg.caught[signum];
+    corio__os_mutex_unlock(m);
+    return c;
+}
+
 size_t corio__signal_waiters(int signum)
 {
     if (signum <= 0 || signum >= SIGNAL_SLOTS) return 0;
@@ -172,6 +183,7 @@ int corio_signal_wait_until(int signum, int64_t deadline)
 
     corio_os_mutex *m = reg_lock();
     if (!m) return CORIO_ENOMEM;
+    reg.caught[signum] = true;
     if (reg.pending[signum]) {
         reg.pending[signum] = false;
         corio__os_mutex_unlock(m);

@@ -168,6 +168,8 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t n)
         size_t plen = (size_t)a->len > offsetof(struct sockaddr_un, sun_path)
                     ? (size_t)a->len - offsetof(struct sockaddr_un, sun_path)
                     : 0;
+        /* A box filled by hand may claim more than sun_path holds. */
+        if (plen > sizeof un.sun_path) plen = sizeof un.sun_path;
         if (plen > 0 && un.sun_path[0] == '\0') {
             /* Linux abstract namespace: a leading NUL, shown as '@'. */
             w = snprintf(buf, n, "unix:@%.*s", (int)(plen - 1),
@@ -217,7 +219,10 @@ static int resolve_error(int e)
     default:           return corio__error_from_win((unsigned long)e);
 #else
 #ifdef EAI_SYSTEM
-    case EAI_SYSTEM:   return corio__error_from_errno(errno);
+    case EAI_SYSTEM: { /* errno says which; if it says nothing, still a failure */
+        int rc = corio__error_from_errno(errno);
+        return rc < 0 ? rc : CORIO_EIO;
+    }
 #endif
     default:           return CORIO_EIO;
 #endif

@@ -66,6 +66,13 @@ ptrdiff_t corio__io_sendto(corio_fd fd, const void *buf, size_t len,
 int corio__io_shutdown_write(corio_fd fd);
 /* Wake every task waiting on fd with CORIO_ECLOSED, detach, close. */
 int corio__io_close(corio_fd fd);
+/* corio_fd_close: like corio__io_close, but a second call for a number
+ * already closed this way (and not handed out by corio since) answers
+ * CORIO_ECLOSED and closes nothing (io_posix.c says why). */
+int corio__io_close_once(corio_fd fd);
+/* corio hands out fd, or meets it as the program's own: a later
+ * corio__io_close_once of it closes it. */
+void corio__io_fd_seen(corio_fd fd);
 
 /* Park until fd (any socket, or on Unix any pollable descriptor) is ready
  * in direction dir (CORIO_DIR_READ / _WRITE), for the public readiness

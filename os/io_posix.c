@@ -37,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netdb.h>
@@ -87,6 +88,7 @@ int corio__io_wait_ready(corio_fd fd, int dir, int64_t deadline)
 static ptrdiff_t io_until_done(corio_fd fd, int dir, int64_t deadline,
                                io_attempt attempt, io_op *op)
 {
+    corio__io_fd_seen(fd); /* in use through corio: see close_marks */
     for (;;) {
         ptrdiff_t n = attempt(fd, op);
         if (n >= 0) return n;
@@ -163,6 +165,7 @@ int corio__io_socket(int family, int type, corio_fd *out)
     }
 #endif
     fd_no_sigpipe(fd);
+    corio__io_fd_seen(fd);
     /* "Attached" happens lazily: the poller attaches a descriptor the
      * first time a task waits on it (corio__netpoll_wait_fd), which saves a
      * system call for sockets that never block. */
@@ -275,6 +278,7 @@ static ptrdiff_t attempt_accept(corio_fd lfd, io_op *op)
             return -1;
         }
         fd_no_sigpipe(fd);
+        corio__io_fd_seen(fd);
         *op->accepted = fd;
         if (op->from) corio__addr_store(op->from, &ss, len);
         return 0;
@@ -449,6 +453,8 @@ int corio__io_pipe(corio_fd fds[2])
     }
 #endif
     /* Attached lazily, like sockets: on the first wait. */
+    corio__io_fd_seen(p[0]);
+    corio__io_fd_seen(p[1]);
     fds[0] = p[0];
     fds[1] = p[1];
     return 0;
@@ -471,6 +477,7 @@ ptrdiff_t corio__io_write(corio_fd fd, const void *buf, size_t len,
  * io_until_done loop. */
 static ptrdiff_t attempt_once(corio_fd fd, io_attempt attempt, io_op *op)
 {
+    corio__io_fd_seen(fd);
     for (;;) {
         ptrdiff_t n = attempt(fd, op);
         if (n >= 0) return n;
@@ -492,6 +499,7 @@ ptrdiff_t corio__io_write_nowait(corio_fd fd, const void *buf, size_t len)
 
 int corio__io_is_socket(corio_fd fd)
 {
+    corio__io_fd_seen(fd); /* corio_stream_open: the stream's now */
     struct stat st;
     if (fstat(fd, &st) < 0) return corio__error_from_errno(errno);
     return S_ISSOCK(st.st_mode) ? 1 : 0;
@@ -505,6 +513,43 @@ int corio__io_shutdown_write(corio_fd fd)
 {
     if (shutdown(fd, SHUT_WR) < 0) return corio__error_from_errno(errno);
     return 0;
+}
+
+/*
+ * A second corio_fd_close of one descriptor. A descriptor is a number,
+ * and the kernel gives a closed number to the very next open: a second
+ * close(fd) closes whatever was opened in between, someone else's file.
+ * So corio_fd_close marks each number it closes, and a second
+ * corio_fd_close of a marked number answers CORIO_ECLOSED and closes
+ * nothing. The mark goes when corio hands that number out again (socket,
+ * accept, pipe) or meets it as the program's own descriptor (a wait on
+ * it, any I/O through corio, corio_stream_open). So the one descriptor
+ * corio_fd_close refuses that close(2) would close is one the program
+ * made itself, corio never touched, and whose number corio_fd_close
+ * closed before: close that one with close(2). A number is marked BEFORE it
+ * is closed, so that another thread's socket() that reuses it at once
+ * clears the mark after it was set, never before. Numbers from
+ * CLOSE_MARKS up are not tracked, and close as close(2) does.
+ */
+#define CLOSE_MARKS 65536
+static _Atomic uint32_t close_marks[CLOSE_MARKS / 32];
+
+void corio__io_fd_seen(corio_fd fd)
+{
+    if (fd < 0 || fd >= CLOSE_MARKS) return;
+    uint32_t bit = UINT32_C(1) << (fd % 32);
+    /* A plain load first: the mark is almost never there. */
+    if (atomic_load_explicit(&close_marks[fd / 32], memory_order_relaxed) & bit)
+        atomic_fetch_and(&close_marks[fd / 32], ~bit);
+}
+
+int corio__io_close_once(corio_fd fd)
+{
+    if (fd >= 0 && fd < CLOSE_MARKS) {
+        uint32_t bit = UINT32_C(1) << (fd % 32);
+        if (atomic_fetch_or(&close_marks[fd / 32], bit) & bit) return CORIO_ECLOSED;
+    }
+    return corio__io_close(fd);
 }
 
 int corio__io_close(corio_fd fd)

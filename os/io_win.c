@@ -620,6 +620,12 @@ int corio__io_shutdown_write(corio_fd fd)
     return 0;
 }
 
+/* POSIX marks closed numbers against a second close (io_posix.c);
+ * Windows hands out SOCKET and HANDLE values that are not reused at
+ * once, and keeps close as it is. */
+void corio__io_fd_seen(corio_fd fd) { (void)fd; }
+int corio__io_close_once(corio_fd fd) { return corio__io_close(fd); }
+
 int corio__io_close(corio_fd fd)
 {
     /* Detach first: tasks with an operation pending on this socket are

@@ -19,9 +19,11 @@
  * still waits for the completion (see corio__netpoll_op_wait).
  */
 #include "netpoll.h"
+#include "coro/alloc.h"
 #include "fdtable.h"
 #include "coro/park.h"
 #include "os/fd.h"
+#include "os/io.h"
 
 #include <stdlib.h>
 
@@ -61,11 +63,11 @@ static corio__netpoll *here(void)
 
 int corio__netpoll_open(corio__netpoll **out)
 {
-    corio__netpoll *np = calloc(1, sizeof *np);
+    corio__netpoll *np = corio__calloc(1, sizeof *np);
     if (!np) return CORIO_ENOMEM;
     int rc = corio__poller_open(&np->backend);
     if (rc) {
-        free(np);
+        corio__free(np);
         return rc;
     }
     *out = np;
@@ -77,7 +79,7 @@ void corio__netpoll_close(corio__netpoll *np)
     if (!np) return;
     corio__poller_close(np->backend);
     corio__fdtable_free(&np->fds);
-    free(np);
+    corio__free(np);
 }
 
 int corio__netpoll_poll(corio__netpoll *np, int64_t timeout_ns)
@@ -88,6 +90,16 @@ int corio__netpoll_poll(corio__netpoll *np, int64_t timeout_ns)
 void corio__netpoll_wakeup(corio__netpoll *np)
 {
     corio__poller_wakeup(np->backend);
+}
+
+int corio__netpoll_backend_fd(const corio__netpoll *np)
+{
+    return corio__poller_fd(np->backend);
+}
+
+int corio__netpoll_pending(const corio__netpoll *np)
+{
+    return corio__poller_pending(np->backend);
 }
 
 /* ---------- slots ---------- */
@@ -109,6 +121,7 @@ static int attached_slot(corio__netpoll *np, corio_fd fd, corio_fdslot **out)
     corio_fdslot *s = corio__fdtable_get(&np->fds, slot_index(fd));
     if (!s) return CORIO_ENOMEM;
     if (!s->attached) {
+        corio__io_fd_seen(fd); /* the program's own descriptor, maybe */
         int rc = corio__poller_attach(np->backend, fd, s->gen);
         if (rc) return rc;
         s->attached = 1;

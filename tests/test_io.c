@@ -194,6 +194,31 @@ Test(io, address_literals)
     cr_assert_eq(corio_addr_unix(&a, too_long), CORIO_EINVAL);
 }
 
+/* A corio_addr is a public box a caller may fill by hand: one that claims
+ * more bytes than sun_path holds shows sun_path and nothing beyond it
+ * (format used to read past it, on the stack, up to the next NUL). Seen
+ * while writing tests/fuzz/fuzz_addr.c; ASan does not flag that read. */
+Test(io, address_format_stays_inside_sun_path)
+{
+#ifndef _WIN32
+    corio_addr a;
+    memset(&a, 0, sizeof a);
+    a.u.bytes[0] = 1; /* AF_UNIX, little or big endian: see below */
+    a.u.bytes[1] = 0;
+    unsigned short fam;
+    memcpy(&fam, a.u.bytes, sizeof fam);
+    if (fam != 1) { a.u.bytes[0] = 0; a.u.bytes[1] = 1; }
+    memset(a.u.bytes + 2, 'a', sizeof a.u.bytes - 2);
+    a.len = (int)sizeof a.u.bytes;
+    char text[256], want[256] = "unix:";
+    memset(want + 5, 'a', 108);
+    want[5 + 108] = '\0';
+    cr_assert_eq(corio_addr_family(&a), CORIO_AF_UNIX);
+    cr_assert_eq(corio_addr_format(&a, text, sizeof text), 5 + 108);
+    cr_assert_str_eq(text, want);
+#endif
+}
+
 /* ------------------------------------------------------------------ */
 /* Stream echo over TCP / IPv6 / Unix                                  */
 /* ------------------------------------------------------------------ */

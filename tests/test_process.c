@@ -1035,7 +1035,7 @@ Test(process, freed_live_child_is_reaped_later_waiter_thread, .timeout = 60,
 /* ------------------------------------------------------------------ */
 
 typedef struct setup_case {
-    run_result null_in, cwd, env, args;
+    run_result null_in, cwd, env, env_gap, args;
     char cwd_want[64];
 } setup_case;
 
@@ -1074,6 +1074,13 @@ static void *setup_main(void *arg)
     o.env = env;
     a = child("env", "CORIO_TEST_VAR", NULL);
     run_child(a.v, &o, NULL, 0, &c->env);
+    /* An empty entry loses nothing after it (on Windows it used to end
+     * the environment block there: found by tests/fuzz/fuzz_cmdline). */
+    char *gap[] = { "", "CORIO_TEST_VAR=after an empty entry",
+                    sr ? sysroot : NULL, NULL };
+    o.env = gap;
+    a = child("env", "CORIO_TEST_VAR", NULL);
+    run_child(a.v, &o, NULL, 0, &c->env_gap);
     o.env = NULL;
 
     a = child_args("args", awkward);
@@ -1098,6 +1105,8 @@ Test(process, null_stdin_cwd_env_and_quoting, .timeout = 60)
 #endif
     cr_assert_eq(c.env.code, 0);
     cr_assert_str_eq(c.env.out.data, "hello there");
+    cr_assert_eq(c.env_gap.code, 0);
+    cr_assert_str_eq(c.env_gap.out.data, "after an empty entry");
 
     char want[512] = "";
     for (int i = 0; awkward[i]; i++) {
@@ -1110,6 +1119,7 @@ Test(process, null_stdin_cwd_env_and_quoting, .timeout = 60)
     run_result_free(&c.null_in);
     run_result_free(&c.cwd);
     run_result_free(&c.env);
+    run_result_free(&c.env_gap);
     run_result_free(&c.args);
 }
 

@@ -11,7 +11,11 @@
 #include <string.h>
 
 #ifndef _WIN32
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +127,205 @@ Test(stack, dense_canary_catches_overflow_at_the_switch)
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status 0x%x, stderr: %s", st, err);
     cr_assert(strstr(err, "stack overflow in task 'trampler'"), "stderr: %s", err);
     cr_assert(strstr(err, "dense stack mode"), "stderr: %s", err);
+}
+
+/* ---- a frame larger than the guard ----
+ *
+ * The same 300 KiB local on a 64 KiB stack, built two ways: here without
+ * stack-clash protection (the Makefile says -fno-stack-clash-protection
+ * for this file), so one instruction moves the stack pointer ~240 KiB past
+ * a one-page guard and the first store faults below the whole mapping; in
+ * test_stack_clash.c with it, so the probes meet the guard page by page. */
+void corio_test_big_frame_probed(void);
+
+/* The default guard (coro/stack.h): 64 KiB on AArch64, where gcc's
+ * stack-clash probes are 64 KiB apart; one page elsewhere. */
+#if defined(__aarch64__)
+#define DEFAULT_GUARD "65536"
+#else
+#define DEFAULT_GUARD "4096"
+#endif
+
+static __attribute__((noinline, no_sanitize_address)) void big_frame_plain(void)
+{
+    volatile char big[300 * 1024];
+    big[0] = 1; /* the far (lowest) end first */
+    big[sizeof big - 1] = big[0];
+}
+
+static size_t child_guard; /* the stack_guard the next child configures */
+static void (*child_frame)(void);
+static bool child_reserve; /* make sure nothing is mapped below the guard */
+
+/*
+ * An unprobed frame larger than the guard stores below the whole stack
+ * mapping. If something is mapped there (under ASan, often), the store
+ * lands in it and nothing faults: the silent case no handler can see, and
+ * the reason for -fstack-clash-protection. To test the case the handler
+ * CAN see, the task first reserves 512 KiB below its guard, inaccessible
+ * (what an unmapped gap gives, made certain). If that space is taken, the
+ * task parks holding its stack (so that the next one is mapped elsewhere:
+ * the kernel fills the highest free gap first) and another is tried; after
+ * MAX_TRIES the child says so and the test is skipped.
+ */
+#define RESERVE_BELOW ((size_t)512 << 10) /* the store lands ~240 KiB below */
+#define MAX_TRIES 64
+#define CHILD_SKIP 77
+
+/* Does any mapping of /proc/self/maps overlap [a, b)? Sets *lo to the
+ * start of the mapping that holds `at`. */
+static bool mapped_between(uintptr_t at, uintptr_t *lo, uintptr_t a, uintptr_t b)
+{
+    bool overlap = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long x, y;
+        if (sscanf(line, "%lx-%lx", &x, &y) != 2) continue;
+        if (at >= x && at < y) *lo = x;
+        if (x < b && y > a) overlap = true;
+    }
+    if (f) fclose(f);
+    return overlap;
+}
+
+static bool reserve_below_stack(void)
+{
+    /* The frame address, not a local's: under ASan's use-after-return
+     * detection locals live on its fake stack, on the heap. */
+    uintptr_t at = (uintptr_t)__builtin_frame_address(0), lo = 0;
+    size_t guard = child_guard ? child_guard : (size_t)strtoul(DEFAULT_GUARD, NULL, 10);
+    if (guard < (size_t)sysconf(_SC_PAGESIZE)) guard = (size_t)sysconf(_SC_PAGESIZE);
+    (void)mapped_between(at, &lo, 0, 0);
+    if (!lo) return false;
+    uintptr_t want = lo - guard - RESERVE_BELOW;
+    errno = 0;
+    void *got = mmap((void *)want, RESERVE_BELOW, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (got == (void *)want) return true;
+    if (got != MAP_FAILED) munmap(got, RESERVE_BELOW); /* taken as a hint */
+    /* Where MAP_FIXED_NOREPLACE is not honoured (qemu-user, old kernels):
+     * free by the maps, then MAP_FIXED (nothing else maps in this child). */
+    if ((got == MAP_FAILED && errno == EEXIST) || mapped_between(at, &lo, want, lo - guard)) return false;
+    got = mmap((void *)want, RESERVE_BELOW, PROT_NONE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return got == (void *)want;
+}
+
+static corio_event taken, never;
+
+static void *run_big_frame(void *arg)
+{
+    void (*frame)(void) = (void (*)(void))(uintptr_t)arg;
+    if (child_reserve && !reserve_below_stack()) {
+        corio_event_set(&taken);
+        corio_event_wait(&never); /* keep this stack mapped */
+        return NULL;
+    }
+    frame();
+    /* Still here: the store below the stack hit mapped memory. */
+    fprintf(stderr, "the frame larger than the guard did not fault\n");
+    _exit(3);
+}
+
+/* Spawn big-frame tasks until one has free space below its stack (its
+ * frame then ends the process). */
+static void *find_a_free_gap(void *arg)
+{
+    (void)arg;
+    corio_event_init(&taken);
+    corio_event_init(&never);
+    for (int i = 0; i < MAX_TRIES; i++) {
+        corio_event_clear(&taken);
+        corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024 };
+        corio_task *t = corio_spawn(run_big_frame, (void *)(uintptr_t)child_frame, &o);
+        if (!t) break;
+        corio_detach(t);
+        corio_event_wait(&taken);
+    }
+    fprintf(stderr, "skip: the space below every stack tried is taken\n");
+    _exit(CHILD_SKIP);
+}
+
+static void big_frame_child(void)
+{
+    corio_config cfg = { .stack_guard = child_guard };
+    corio_loop *l = corio_loop_new(&cfg);
+    corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024 };
+    corio_task *t = child_reserve
+        ? corio_loop_spawn(l, find_a_free_gap, NULL, NULL)
+        : corio_loop_spawn(l, run_big_frame, (void *)(uintptr_t)child_frame, &o);
+    corio_loop_run_until_complete(l, t, NULL);
+}
+
+static int big_frame_in_child(void (*frame)(void), size_t guard, bool reserve,
+                              char *err, size_t cap)
+{
+    child_frame = frame;
+    child_guard = guard;
+    child_reserve = reserve;
+    int st = in_child(big_frame_child, err, cap);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == CHILD_SKIP) cr_skip_test("%s", err);
+    return st;
+}
+
+static void assert_reported(int st, const char *err)
+{
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+              "child should abort with the report, status 0x%x, stderr: %s", st, err);
+    cr_assert(strstr(err, "corio: stack overflow in task 'big-frame'"), "stderr: %s", err);
+    cr_assert(strstr(err, "it had 65536 bytes of stack"), "stderr: %s", err);
+    cr_assert(strstr(err, "-fstack-clash-protection"), "the fix is named: %s", err);
+}
+
+Test(stack, frame_larger_than_the_guard_is_reported_below_it)
+{
+    char err[2048];
+    int st = big_frame_in_child(big_frame_plain, 0, true, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "bytes below the " DEFAULT_GUARD "-byte guard: a stack frame larger"),
+              "stderr: %s", err);
+}
+
+Test(stack, probed_frame_runs_into_the_guard)
+{
+    char err[2048];
+    int st = big_frame_in_child(corio_test_big_frame_probed, 0, false, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the " DEFAULT_GUARD "-byte guard"), "stderr: %s", err);
+}
+
+Test(stack, larger_guard_catches_the_unprobed_frame_inside_it)
+{
+    char err[2048];
+    int st = big_frame_in_child(big_frame_plain, 512 * 1024, false, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the 524288-byte guard"), "stderr: %s", err);
+}
+
+/* Per task: a guard asked for in corio_task_opts, beside the loop's. */
+static void *big_frame_task_guard(void *arg)
+{
+    (void)arg;
+    corio_task_opts o = { .name = "big-frame", .stack_size = 64 * 1024,
+                          .stack_guard = 400 * 1024 };
+    corio_task *t = corio_spawn(run_big_frame, (void *)(uintptr_t)big_frame_plain, &o);
+    corio_join(t, NULL);
+    return NULL;
+}
+
+static void task_guard_child(void)
+{
+    child_reserve = false;
+    corio_run(big_frame_task_guard, NULL, NULL);
+}
+
+Test(stack, per_task_guard_is_honoured)
+{
+    char err[2048];
+    int st = in_child(task_guard_child, err, sizeof err);
+    assert_reported(st, err);
+    cr_assert(strstr(err, "it ran into the 409600-byte guard"), "stderr: %s", err);
 }
 
 /* A fault that is not a stack overflow is not ours to report. */

@@ -868,3 +868,133 @@ Test(stream, over_pipe_ends, .timeout = 30)
     cr_assert_str_eq(c.line, "through a pipe\n");
     cr_assert_eq(c.eof, 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* Found by tests/fuzz/fuzz_stream: the answer depends on the bytes    */
+/* only, never on whether the end of the stream had been seen yet      */
+/* ------------------------------------------------------------------ */
+
+/* A last line of exactly the limit (no '\n'), or the empty stream read
+ * with cap 1, was CORIO_ELIMIT when the reader got the bytes before the
+ * FIN, and the line itself when the FIN was already there. Now the reader
+ * waits for what comes next: the end (the line) or one more byte (over
+ * the limit). Each case runs with the FIN sent first and sent late. */
+typedef struct end_case {
+    size_t limit, cap;
+    const char *text;
+    bool fin_first;
+    ptrdiff_t rc, next;
+    char line[32];
+    tally t;
+} end_case;
+
+typedef struct end_reader {
+    corio_stream *s;
+    end_case *c;
+} end_reader;
+
+static void *end_reader_main(void *arg)
+{
+    end_reader *r = arg;
+    int64_t dl = corio_deadline_in(CORIO_SEC(10));
+    r->c->rc = corio_stream_readline_until(r->s, r->c->line, r->c->cap, dl);
+    return NULL;
+}
+
+static void *end_case_main(void *arg)
+{
+    end_case *c = arg;
+    corio_stream_opts o = { .limit = c->limit };
+    corio_stream *s;
+    corio_fd peer;
+    int rc = stream_and_peer(&o, &s, &peer);
+    NOTE(&c->t, rc == 0, "pair: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    size_t n = strlen(c->text);
+    if (n) NOTE(&c->t, corio_sock_send_all(peer, c->text, n) == 0, "send");
+    if (c->fin_first) corio_sock_shutdown_write(peer);
+    end_reader r = { s, c };
+    corio_task *t = corio_spawn(end_reader_main, &r, NULL);
+    NOTE(&c->t, t != NULL, "spawn");
+    if (!t) return NULL;
+    if (!c->fin_first) {
+        /* The FIN only once the reader holds every byte and waits (or
+         * has answered without waiting: the old behaviour). */
+        WAIT_UNTIL(corio_task_done(t) ||
+                   (corio_task_state_of(t) == CORIO_TASK_WAITING &&
+                    corio_stream_buffered(s) == n));
+        corio_sock_shutdown_write(peer);
+    }
+    corio_join(t, NULL);
+    char more[8];
+    c->next = corio_stream_readline(s, more, sizeof more);
+    corio_stream_close(s);
+    corio_fd_close(peer);
+    return NULL;
+}
+
+static void run_end_case(size_t limit, size_t cap, const char *text)
+{
+    for (int fin_first = 0; fin_first < 2; fin_first++) {
+        end_case c;
+        memset(&c, 0, sizeof c);
+        c.limit = limit;
+        c.cap = cap;
+        c.text = text;
+        c.fin_first = fin_first;
+        cr_assert_eq(run_task(end_case_main, &c), 0);
+        ASSERT_TALLY_CLEAN(c.t);
+        cr_assert_eq(c.rc, (ptrdiff_t)strlen(text), "\"%s\" limit %zu cap %zu, "
+                     "FIN %s: %td", text, limit, cap,
+                     fin_first ? "first" : "late", c.rc);
+        cr_assert_str_eq(c.line, text);
+        cr_assert_eq(c.next, 0);
+    }
+}
+
+Test(stream, last_line_of_exactly_the_limit, .timeout = 60)
+{
+    run_end_case(5, 100, "abcde");   /* the limit */
+    run_end_case(0, 6, "abcde");     /* cap - 1 */
+    run_end_case(0, 1, "");          /* cap 1: only "" fits */
+}
+
+/* readuntil with no separator and at least lim bytes left: CORIO_ELIMIT
+ * (a record would be longer), whether or not the end was seen; it used
+ * to be CORIO_EINCOMPLETE once an earlier call had met the end. The
+ * bytes stay readable either way. */
+typedef struct until_case {
+    ptrdiff_t first, second, got;
+    char rec[64], rest[64];
+    tally t;
+} until_case;
+
+static void *until_case_main(void *arg)
+{
+    until_case *c = arg;
+    corio_stream *s;
+    corio_fd peer;
+    int rc = stream_and_peer(NULL, &s, &peer);
+    NOTE(&c->t, rc == 0, "pair: %s", corio_strerror(rc));
+    if (rc < 0) return NULL;
+    NOTE(&c->t, corio_sock_send_all(peer, "abcdef", 6) == 0, "send");
+    corio_sock_shutdown_write(peer);
+    c->first = corio_stream_readuntil(s, "--", 2, c->rec, sizeof c->rec);
+    c->second = corio_stream_readuntil(s, "--", 2, c->rec, 4); /* lim 3 */
+    c->got = corio_stream_read(s, c->rest, sizeof c->rest);
+    corio_stream_close(s);
+    corio_fd_close(peer);
+    return NULL;
+}
+
+Test(stream, readuntil_limit_before_end, .timeout = 30)
+{
+    until_case c;
+    memset(&c, 0, sizeof c);
+    cr_assert_eq(run_task(until_case_main, &c), 0);
+    ASSERT_TALLY_CLEAN(c.t);
+    cr_assert_eq(c.first, CORIO_EINCOMPLETE);
+    cr_assert_eq(c.second, CORIO_ELIMIT);
+    cr_assert_eq(c.got, 6);
+    cr_assert(memcmp(c.rest, "abcdef", 6) == 0);
+}

@@ -80,7 +80,10 @@ static void *tasks_body(void *arg)
     (void)arg;
     corio_task *t[32];
     nwake = 0;
-    base = corio_now() + CORIO_MS(5);
+    /* Every sleeper must have armed its timer before the first deadline
+     * (a deadline already past is a yield, not a timer): the 32 spawns run
+     * once we park in the first join, so leave room for a loaded machine. */
+    base = corio_now() + CORIO_MS(100);
     for (int i = 0; i < 32; i++) t[i] = corio_spawn(sleep_to, (void *)(intptr_t)i, NULL);
     for (int i = 0; i < 32; i++) corio_join(t[i], NULL);
     return NULL;
