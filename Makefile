@@ -245,7 +245,7 @@ test-sanitize:
 # process is here for its exit-watch thread. Not the whole suite: TSan
 # counts each task's fiber as a thread (at most 8128 at once, about half
 # a MiB each), and some suites run 10,000 tasks at once.
-TSAN_SUITES ?= pool loop signal dns threads process
+TSAN_SUITES ?= pool loop signal dns threads process loops server_cores
 TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
 test-tsan:
 	@.ci/ensure-packages libtsan2

@@ -60,11 +60,27 @@
  *   - Every point has a time budget and the whole run a hard cap
  *     (TOTAL_CAP_NS); a point that would not fit is skipped, not waited for.
  *
+ * Two cores (`bench_echo cores`, also run after the above): the servers
+ * get two cores and NOTHING is pinned (servers and load generator share
+ * the machine), at N = 1000 and 10000:
+ *   corio_loops2  corio_start_server(CORIO_SERVER_EVERY_LOOP) in a group
+ *                 of two loops (corio_run_loops): a SO_REUSEPORT listener
+ *                 and a task per connection on each loop, echo_serve again;
+ *   epoll2        the epoll loop above on two threads, each with its own
+ *                 SO_REUSEPORT listener on the same port;
+ *   go2           the Go peer with GOMAXPROCS=2;
+ *   threads_unpinned  the thread-per-connection server, unpinned.
+ * CORES_ROUNDS interleaved rounds (the order rotates); each figure is the
+ * best round, with the range over the rounds beside it, and so are the
+ * paired ratios corio_loops2/go2 and corio_loops2/epoll2. Targets (printed
+ * beside the figures): >= 1.0x go2 and >= 0.9x epoll2.
+ *
  * Linux only (epoll, fork/exec, sched_setaffinity): elsewhere it prints one
  * `# skipped` line.
  *
  * Modes of this one binary:
  *   bench_echo [KIND [N]]     the benchmark (or only those points)
+ *   bench_echo cores [N]      only the two-core part (or one of its KINDs)
  *   bench_echo --serve KIND   a server; prints its port on stdout
  *   bench_echo --load PORT N PID   the load generator; prints one result line
  *   bench_echo --ping         exits 0: can this binary exec itself? (not
@@ -166,6 +182,24 @@ static int listen_loopback(int flags, int *port)
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) die("bind");
+    if (listen(fd, BACKLOG) != 0) die("listen");
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The same with SO_REUSEPORT, on *port (0: any free port, then set). */
+static int listen_loopback_shared(int flags, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    if (fd < 0) die("socket");
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) die("bind");
     if (listen(fd, BACKLOG) != 0) die("listen");
@@ -309,6 +343,39 @@ static int serve_corio(void)
     return 1;
 }
 
+/* ---- corio on two loops: the server of every loop (corio_run_loops) ---- */
+
+static void corio_stream_echo(corio_stream *s, void *arg)
+{
+    (void)arg; /* the raw socket: echo_serve does its own buffering */
+    echo_serve(&corio_echo_io, (intptr_t)corio_stream_fd(s));
+}
+
+static void *corio_loops_main(void *arg)
+{
+    (void)arg;
+    if (corio_loop_index() != 0) return NULL; /* loop 0 starts them all */
+    corio_server_opts o = { .backlog = BACKLOG, .flags = CORIO_SERVER_EVERY_LOOP,
+                            .handler_stack_size = STACK_BYTES };
+    corio_server *srv;
+    int err = corio_start_server("127.0.0.1", 0, corio_stream_echo, NULL, &o, &srv);
+    if (err) {
+        fprintf(stderr, "bench_echo: corio server: %s\n", corio_strerror(err));
+        exit(1);
+    }
+    announce_port(corio_server_port(srv));
+    corio_sleep_until(CORIO_NEVER); /* until we are killed */
+    return NULL;
+}
+
+static int serve_corio_loops(unsigned n)
+{
+    corio_config cfg = { .debug = -1 };
+    corio_loops_opts o = { .config = &cfg };
+    corio_run_loops(n, corio_loops_main, NULL, &o);
+    return 1;
+}
+
 /* ================================================================== */
 /* Server: one thread per connection, the same echo_serve             */
 /* ================================================================== */
@@ -376,17 +443,17 @@ static void epoll_watch(int ep, int fd, uint32_t events, int op)
     epoll_ctl(ep, op, fd, &ev);
 }
 
-__attribute__((noreturn)) static void serve_epoll(long nofile)
+/* One epoll loop on listener lfd (a thread's own: buffers on its stack). */
+__attribute__((noreturn)) static void epoll_loop(int lfd, long nofile, int port)
 {
-    int port, lfd = listen_loopback(SOCK_NONBLOCK, &port);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");
     pending *pend = calloc((size_t)nofile, sizeof *pend);
     if (!pend) die("calloc");
     epoll_watch(ep, lfd, EPOLLIN, EPOLL_CTL_ADD);
-    announce_port(port);
-    static struct epoll_event evs[1024];
-    static char buf[ECHO_BUF];
+    if (port) announce_port(port);
+    struct epoll_event evs[1024];
+    char buf[ECHO_BUF];
     for (;;) {
         int n = epoll_wait(ep, evs, 1024, -1);
         for (int i = 0; i < n; i++) {
@@ -424,6 +491,33 @@ __attribute__((noreturn)) static void serve_epoll(long nofile)
             }
         }
     }
+}
+
+__attribute__((noreturn)) static void serve_epoll(long nofile)
+{
+    int port, lfd = listen_loopback(SOCK_NONBLOCK, &port);
+    epoll_loop(lfd, nofile, port);
+}
+
+/* Two threads, each the loop above on its own SO_REUSEPORT listener. */
+typedef struct epoll_thread_arg { int lfd; long nofile; } epoll_thread_arg;
+
+static void *epoll_thread(void *arg)
+{
+    epoll_thread_arg *a = arg;
+    epoll_loop(a->lfd, a->nofile, 0);
+}
+
+__attribute__((noreturn)) static void serve_epoll2(long nofile)
+{
+    int port = 0;
+    int l1 = listen_loopback_shared(SOCK_NONBLOCK, &port);
+    static epoll_thread_arg second;
+    second.lfd = listen_loopback_shared(SOCK_NONBLOCK, &port);
+    second.nofile = nofile;
+    pthread_t th;
+    if (pthread_create(&th, NULL, epoll_thread, &second) != 0) die("pthread_create");
+    epoll_loop(l1, nofile, port);
 }
 
 /* ================================================================== */
@@ -766,20 +860,13 @@ typedef struct result {
 /* Every round of every point; the figures printed are medians over rounds. */
 static result results[NKINDS][NSIZES][ROUNDS];
 
-static void run_point(int kind, int si, int round, int64_t run_deadline)
+/* One point: start the server (argv, pinned to scpu, env), the load
+ * generator (pinned to lcpu) with n connections; fills *out. */
+static void measure(char *const serve_argv[], const char *env, int scpu, int lcpu,
+                    const char *name, int n, int round, result *out)
 {
-    int n = sizes[si];
-    const char *name = kinds[kind];
-    if (now_ns() + POINT_BUDGET_NS > run_deadline) {
-        printf("# skipped: echo %s %d: the run's %d s cap would be exceeded\n", name, n,
-               (int)(TOTAL_CAP_NS / 1000000000));
-        return;
-    }
-    char *serve_argv[] = { self_exe, "--serve", (char *)name, NULL };
-    char *go_argv[] = { go_server, NULL };
     int sfd;
-    pid_t server = spawn(kind == KIND_GO ? go_argv : serve_argv, server_cpu, &sfd,
-                         kind == KIND_GO ? "GOMAXPROCS=1" : NULL);
+    pid_t server = spawn(serve_argv, scpu, &sfd, env);
     char line[256];
     read_until(sfd, line, sizeof line, now_ns() + CORIO_SEC(10), true);
     int port = atoi(line);
@@ -796,7 +883,7 @@ static void run_point(int kind, int si, int round, int64_t run_deadline)
     snprintf(spid, sizeof spid, "%ld", (long)server);
     char *load_argv[] = { self_exe, "--load", sport, sn, spid, NULL };
     int lfd;
-    pid_t loader = spawn(load_argv, load_cpu, &lfd, NULL);
+    pid_t loader = spawn(load_argv, lcpu, &lfd, NULL);
     read_until(lfd, line, sizeof line, now_ns() + POINT_BUDGET_NS, false);
     close(lfd);
     stop(loader); /* already gone unless it overran its budget */
@@ -809,7 +896,7 @@ static void run_point(int kind, int si, int round, int64_t run_deadline)
     if (strncmp(line, "ok ", 3) == 0 &&
         sscanf(line + 3, "%lf %lf %lf %lf %lf %d %llu %lf %lf", &rps, &p99, &cbusy,
                &sbusy, &conn_ms, &unechoed, &censored, &w[0], &w[1]) >= 7) {
-        results[kind][si][round] = (result){ true, rps, p99 };
+        *out = (result){ true, rps, p99 };
         printf("# round %d: %s %d: %.0f rps, p99 %.1f us; windows", round + 1, name, n,
                rps, p99);
         for (int i = 0; i < WINDOWS; i++) printf(" %.0f", w[i]);
@@ -823,7 +910,7 @@ static void run_point(int kind, int si, int round, int64_t run_deadline)
         if (cbusy >= 90)
             printf("# %s %d: the load generator was near saturation: a floor for this "
                    "server, not its limit\n", name, n);
-        else if (sbusy >= 0 && sbusy < 70)
+        else if (lcpu >= 0 && sbusy >= 0 && sbusy < 70)
             printf("# %s %d: neither side kept its core busy: other work held the cores "
                    "(a disturbed figure)\n", name, n);
     } else {
@@ -834,6 +921,21 @@ static void run_point(int kind, int si, int round, int64_t run_deadline)
                : line[0] ? line : "the load generator gave no result in time");
     }
     fflush(stdout);
+}
+
+static void run_point(int kind, int si, int round, int64_t run_deadline)
+{
+    int n = sizes[si];
+    const char *name = kinds[kind];
+    if (now_ns() + POINT_BUDGET_NS > run_deadline) {
+        printf("# skipped: echo %s %d: the run's %d s cap would be exceeded\n", name, n,
+               (int)(TOTAL_CAP_NS / 1000000000));
+        return;
+    }
+    char *serve_argv[] = { self_exe, "--serve", (char *)name, NULL };
+    char *go_argv[] = { go_server, NULL };
+    measure(kind == KIND_GO ? go_argv : serve_argv, kind == KIND_GO ? "GOMAXPROCS=1" : NULL,
+            server_cpu, load_cpu, name, n, round, &results[kind][si][round]);
 }
 
 /* Wait for a child until deadline; its exit status, or -1 (killed). */
@@ -958,9 +1060,101 @@ static void print_ratio(const char *name, int ka, int kb, int si, bool p99)
     printf("# %s_%d per round:%s\n", name, sizes[si], each);
 }
 
-static int bench(const char *only_kind, int only_n)
+/* ---- two cores, nothing pinned ---- */
+
+#define CORES_ROUNDS 3
+#define CORES_CAP_NS CORIO_SEC(240) /* 24 points of ~5 s each, with room */
+static const int cores_sizes[] = { 1000, 10000 };
+enum { NCSIZES = sizeof cores_sizes / sizeof cores_sizes[0] };
+/* Figure names; the threads server is the one above, unpinned here. */
+static const char *const cores_kinds[] = { "corio_loops2", "epoll2", "go2",
+                                           "threads_unpinned" };
+static const char *const cores_serve[] = { "corio_loops2", "epoll2", NULL, "threads" };
+enum { C_CORIO, C_EPOLL, C_GO, C_THREADS, NCKINDS };
+static result cores_results[NCKINDS][NCSIZES][CORES_ROUNDS];
+
+/* Best round and range of one figure; false if no round produced it. */
+static bool best_range(const result *r, double *best, double *lo)
 {
-    int64_t t0 = now_ns(), run_deadline = t0 + TOTAL_CAP_NS;
+    bool any = false;
+    for (int i = 0; i < CORES_ROUNDS; i++) {
+        if (!r[i].ok) continue;
+        if (!any || r[i].rps > *best) *best = r[i].rps;
+        if (!any || r[i].rps < *lo) *lo = r[i].rps;
+        any = true;
+    }
+    return any;
+}
+
+/* The paired ratio a/b per round: best and range. */
+static void cores_ratio(int ka, int kb, int si, double target)
+{
+    double v[CORES_ROUNDS], best = 0, lo = 0;
+    int k = 0;
+    for (int r = 0; r < CORES_ROUNDS; r++) {
+        const result *a = &cores_results[ka][si][r], *b = &cores_results[kb][si][r];
+        if (a->ok && b->ok) v[k++] = a->rps / b->rps;
+    }
+    for (int i = 0; i < k; i++) {
+        if (i == 0 || v[i] > best) best = v[i];
+        if (i == 0 || v[i] < lo) lo = v[i];
+    }
+    if (!k) return;
+    printf("echo_rps_%s_over_%s_%d=%.2f\n", cores_kinds[ka], cores_kinds[kb],
+           cores_sizes[si], best);
+    printf("# echo_rps_%s_over_%s_%d: best of %d paired rounds, range %.2f..%.2f; "
+           "target >= %.2f\n", cores_kinds[ka], cores_kinds[kb], cores_sizes[si], k, lo,
+           best, target);
+}
+
+static void bench_cores(const char *only_kind, int only_n)
+{
+    int64_t deadline = now_ns() + CORES_CAP_NS;
+    printf("# echo on two cores: servers with two threads or loops, nothing pinned (the "
+           "load generator shares the machine); %d interleaved rounds, best round and "
+           "range\n", CORES_ROUNDS);
+    fflush(stdout);
+    for (int si = 0; si < NCSIZES; si++) {
+        int n = cores_sizes[si];
+        if (only_n && n != only_n) continue;
+        for (int r = 0; r < CORES_ROUNDS; r++)
+            for (int j = 0; j < NCKINDS; j++) {
+                int k = (j + r) % NCKINDS;
+                const char *name = cores_kinds[k];
+                if (only_kind && strcmp(only_kind, "cores") != 0 &&
+                    strcmp(only_kind, name) != 0)
+                    continue;
+                if (k == C_GO && !go_server[0]) continue;
+                if (now_ns() + POINT_BUDGET_NS > deadline) {
+                    printf("# skipped: echo %s %d: the %d s cap of the two-core part\n",
+                           name, n, (int)(CORES_CAP_NS / 1000000000));
+                    continue;
+                }
+                char *serve_argv[] = { self_exe, "--serve", (char *)cores_serve[k], NULL };
+                char *go_argv[] = { go_server, NULL };
+                measure(k == C_GO ? go_argv : serve_argv,
+                        k == C_GO ? "GOMAXPROCS=2" : NULL, -1, -1, name, n, r,
+                        &cores_results[k][si][r]);
+            }
+        for (int k = 0; k < NCKINDS; k++) {
+            double best = 0, lo = 0;
+            if (!best_range(cores_results[k][si], &best, &lo)) continue;
+            printf("echo_rps_%s_%d=%.0f\n", cores_kinds[k], n, best);
+            printf("# echo_rps_%s_%d: best round, range %.0f..%.0f\n", cores_kinds[k], n,
+                   lo, best);
+        }
+        cores_ratio(C_CORIO, C_GO, si, 1.0);
+        cores_ratio(C_CORIO, C_EPOLL, si, 0.9);
+        fflush(stdout);
+    }
+    printf("# targets: echo_rps_corio_loops2_N >= 1.0x echo_rps_go2_N and >= 0.9x "
+           "echo_rps_epoll2_N (N = 1000, 10000)\n");
+}
+
+/* Find ourselves, check that we can exec ourselves; 0 if not. */
+static bool exec_ok;
+static int setup_self(void)
+{
     ssize_t len = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     if (len <= 0) die("readlink /proc/self/exe");
     self_exe[len] = 0;
@@ -969,6 +1163,14 @@ static int bench(const char *only_kind, int only_n)
         printf("# skipped: bench_echo cannot exec itself here (emulated?): no echo figures\n");
         return 0;
     }
+    exec_ok = true;
+    return 1;
+}
+
+static int bench(const char *only_kind, int only_n)
+{
+    int64_t t0 = now_ns(), run_deadline = t0 + TOTAL_CAP_NS;
+    if (!setup_self()) return 0;
     choose_cpus();
     long nofile = raise_nofile();
     printf("# corio echo benchmark: loopback 127.0.0.1, %d-byte messages, closed loop "
@@ -1038,13 +1240,30 @@ int main(int argc, char **argv)
         if (strcmp(argv[2], "corio") == 0) return serve_corio();
         if (strcmp(argv[2], "threads") == 0) serve_threads();
         if (strcmp(argv[2], "epoll") == 0) serve_epoll(nofile);
+        if (strcmp(argv[2], "epoll2") == 0) serve_epoll2(nofile);
+        if (strcmp(argv[2], "corio_loops2") == 0) return serve_corio_loops(2);
         fprintf(stderr, "bench_echo: unknown server %s\n", argv[2]);
         return 2;
     }
     if (argc >= 5 && strcmp(argv[1], "--load") == 0)
         return load_main(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
-    /* `bench_echo [KIND [N]]` runs only those points (to look at one). */
-    return bench(argc >= 2 ? argv[1] : NULL, argc >= 3 ? atoi(argv[2]) : 0);
+    /* `bench_echo [KIND [N]]` runs only those points (to look at one);
+     * `bench_echo cores [N]` only the two-core part. */
+    const char *kind = argc >= 2 ? argv[1] : NULL;
+    int n = argc >= 3 ? atoi(argv[2]) : 0;
+    bool cores_kind = kind && (strcmp(kind, "cores") == 0 || strcmp(kind, "corio_loops2") == 0 ||
+                               strcmp(kind, "epoll2") == 0 || strcmp(kind, "go2") == 0 ||
+                               strcmp(kind, "threads_unpinned") == 0);
+    if (cores_kind) {
+        if (!setup_self()) return 0;
+        build_go_peer(now_ns() + CORIO_SEC(120));
+        raise_nofile();
+        bench_cores(kind, n);
+        return 0;
+    }
+    int rc = bench(kind, n);
+    if (rc == 0 && !kind && exec_ok) bench_cores(NULL, n);
+    return rc;
 }
 
 #endif /* __linux__ */

@@ -80,6 +80,7 @@ struct corio_task {
     unsigned char detached, joined; /* handle ownership */
     unsigned char fresh;      /* never switched to: enter by corio__ctx_start */
     unsigned char dense;      /* its stack is dense: check it at switches */
+    unsigned char remote_h;   /* made by corio_spawn_on: `remote` is set */
     corio_task *joiner;       /* the task parked in corio_join on us */
     struct corio_waitq done_waiters; /* other waiters: task_wait_until, wait, ... */
     struct corio_task *all_prev, *all_next; /* loop's list of live handles */
@@ -97,6 +98,8 @@ struct corio_task {
 #ifdef CORIO_TSAN
     void *tsan_fiber;         /* made at its first switch-in (sched.c) */
 #endif
+    struct corio__remote *remote; /* if remote_h: the half that other
+                                     loops share (group.c) */
 };
 
 /* ---------- the loop ---------- */
@@ -236,5 +239,19 @@ void corio__locals_free(corio_task *t);
 
 /* Handle bookkeeping (task.c). */
 void corio__task_free(corio_task *t);
+
+/* Loop groups (group.c). A task made by corio_spawn_on for another loop
+ * carries a corio__remote: the state its joiners, cancellers and detacher
+ * on other loops share with it under a lock. task.c calls these hooks;
+ * corio__task_adopt (task.c) turns a handle allocated on the spawning
+ * thread into a task of l, on l's thread: 0, or CORIO_ENOMEM (no stack),
+ * and then the handle is DONE with that status. */
+int  corio__task_adopt(corio_loop *l, corio_task *t, corio_fn fn, void *arg,
+                       const corio_task_opts *opts);
+void corio__remote_finished(corio_task *t);   /* t is DONE: tell joiners */
+void corio__remote_free(corio_task *t);       /* t's handle is freed */
+int  corio__remote_join_until(corio_task *t, void **result, int64_t deadline);
+int  corio__remote_cancel(corio_task *t, const char *msg);
+int  corio__remote_detach(corio_task *t);
 
 #endif

@@ -37,7 +37,9 @@ static corio_task *task_alloc(corio_loop *l)
  * (memset, a `rep stos`) cost more than the rest of spawn together. */
 static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
 {
-    t->loop = l;
+    /* t->loop, t->remote_h and t->remote are set by the caller: a
+     * corio_spawn_on handle already holds them, and its spawner may read
+     * them now. */
     t->run_next = NULL;
     t->fn = fn;
     t->arg = arg;
@@ -82,6 +84,7 @@ static inline void task_free(corio_task *t)
     else l->all_head = t->all_next;
     if (t->all_next) t->all_next->all_prev = t->all_prev;
     if (t->locals) corio__locals_free(t);
+    if (__builtin_expect(t->remote_h, 0)) corio__remote_free(t);
     t->run_next = l->free_tasks;
     l->free_tasks = t;
 }
@@ -103,21 +106,17 @@ static __attribute__((noinline, cold)) void report_no_stack(corio_loop *l,
                 "mappings; use CORIO_STACK_DENSE for more tasks");
 }
 
-static inline __attribute__((always_inline)) corio_task *
-spawn_on(corio_loop *l, corio_fn fn, void *arg,
-         const corio_task_opts *opts)
+/* Give t (t->loop == l) a stack and make it ready. 0, or CORIO_ENOMEM. */
+static inline __attribute__((always_inline)) int
+spawn_into(corio_loop *l, corio_task *t, corio_fn fn, void *arg,
+           const corio_task_opts *opts)
 {
-    if (!l || !fn || l->closed) return NULL;
     size_t size = opts && opts->stack_size ? opts->stack_size : l->cfg.stack_size;
-    corio_task *t = task_alloc(l);
-    if (!t) return NULL;
     size_t guard = opts && opts->stack_guard ? opts->stack_guard : l->cfg.stack_guard;
     t->stack = corio__stack_get(l->stacks, size, guard);
     if (!t->stack) {
-        t->run_next = l->free_tasks;
-        l->free_tasks = t;
         report_no_stack(l, size);
-        return NULL;
+        return CORIO_ENOMEM;
     }
     task_init(t, l, fn, arg);
     t->dense = (unsigned char)t->stack->dense;
@@ -131,7 +130,42 @@ spawn_on(corio_loop *l, corio_fn fn, void *arg,
     l->all_head = t;
     l->alive++;
     corio__runq_push(l, t);
+    return 0;
+}
+
+static inline __attribute__((always_inline)) corio_task *
+spawn_on(corio_loop *l, corio_fn fn, void *arg,
+         const corio_task_opts *opts)
+{
+    if (!l || !fn || l->closed) return NULL;
+    corio_task *t = task_alloc(l);
+    if (!t) return NULL;
+    t->loop = l;
+    t->remote_h = 0;
+    if (spawn_into(l, t, fn, arg, opts) != 0) {
+        t->run_next = l->free_tasks;
+        l->free_tasks = t;
+        return NULL;
+    }
     return t;
+}
+
+int corio__task_adopt(corio_loop *l, corio_task *t, corio_fn fn, void *arg,
+                      const corio_task_opts *opts)
+{
+    int rc = l->closed ? CORIO_ECLOSED : spawn_into(l, t, fn, arg, opts);
+    if (rc == 0) return 0;
+    /* No stack: the handle becomes a task that finished with rc, so that
+     * its joiner on the other loop learns it and frees it as usual. */
+    task_init(t, l, fn, arg);
+    t->stack = NULL;
+    t->state = CORIO_TASK_DONE;
+    t->status = rc;
+    t->all_next = l->all_head;
+    if (l->all_head) l->all_head->all_prev = t;
+    l->all_head = t;
+    corio__remote_finished(t);
+    return rc;
 }
 
 corio_task *corio_loop_spawn(corio_loop *l, corio_fn fn, void *arg,
@@ -163,6 +197,8 @@ static void task_finish(corio_task *t, void *result)
     corio_waiter *w;
     while ((w = corio__waitq_pop(&t->done_waiters)))
         corio__unpark_if_waiting(w->task, 0);
+    if (__builtin_expect(t->remote_h, 0))
+        corio__remote_finished(t); /* joiners on other loops */
 }
 
 /* Not instrumented by ASan: it runs on after the dying stack's fiber
@@ -264,6 +300,8 @@ join_until(corio_task *t, void **result, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
+    if (__builtin_expect(t->remote_h, 0) && t->loop != corio__tls_loop)
+        return corio__remote_join_until(t, result, deadline); /* another loop's */
     corio__debug_task_owner(t, "corio_join");
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->joined = 1;
@@ -311,6 +349,7 @@ int corio_join_until(corio_task *t, void **result, int64_t deadline)
 int corio_detach(corio_task *t)
 {
     if (!t) return CORIO_EINVAL;
+    if (t->remote_h && t->loop != corio__tls_loop) return corio__remote_detach(t);
     corio__debug_task_owner(t, __func__);
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->detached = 1;
@@ -326,6 +365,8 @@ int corio_cancel(corio_task *t)
 int corio_cancel_msg(corio_task *t, const char *msg)
 {
     if (!t) return CORIO_EINVAL;
+    if (t->remote_h && t->loop != corio__tls_loop)
+        return corio__remote_cancel(t, msg);
     corio__debug_task_owner(t, "corio_cancel");
     if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
     /* The first reason given is kept, as the first cancel is the one a

@@ -269,6 +269,63 @@ int corio_sleep(int64_t ns);
 int corio_sleep_until(int64_t deadline);
 
 /* ------------------------------------------------------------------ */
+/* Loop groups: one loop per core (coro/group.c, docs/cores.md)       */
+/* ------------------------------------------------------------------ */
+/*
+ * corio_run_loops starts n loops on n threads, each running main(arg) as
+ * its main task, like n corio_run calls side by side. The loops share
+ * nothing but what you hand them: a task lives on the loop that made it,
+ * and so does every lock, queue, event, future, stream and descriptor.
+ *
+ * What one loop may do to another (from any of its tasks):
+ *   - corio_spawn_on(loop, ...): start a task over there;
+ *   - corio_join / corio_join_until, corio_cancel / corio_cancel_msg and
+ *     corio_detach of a handle that corio_spawn_on returned: the joiner
+ *     parks on its OWN loop, and the task's loop wakes it when it is done;
+ *   - corio_call_soon_threadsafe(loop, ...).
+ * Nothing else: the other queries of such a handle (state, name, done,
+ * wait) and every sync object belong to the handle's own loop only.
+ *
+ * Ending: when a main fails (a status other than 0), the group cancels
+ * the other loops' mains, as a task group does. Tasks still running once
+ * every main has returned are cancelled and waited for, on every loop;
+ * then every loop closes, and corio_run_loops returns.
+ */
+typedef struct corio_loops_opts {
+    bool pin;                   /* pin loop i to CPU i (modulo the CPUs);
+                                   no effect where the OS cannot pin */
+    const corio_config *config; /* every loop's config; NULL = defaults */
+    int *statuses;              /* NULL, or n slots: each main's status */
+    void **results;             /* NULL, or n slots: each main's result */
+} corio_loops_opts;
+
+/* How many loops n = 0 asks for: CORIO_LOOPS=<1..1024> from the
+ * environment, else the online CPUs; 0 if CORIO_LOOPS is set but is not
+ * such a number. */
+unsigned corio_loops_default(void);
+/* Run main(arg) on n loops (0 = corio_loops_default()) and return when all
+ * have finished: 0 if every main returned 0, else the status of the first
+ * main that failed; CORIO_EINVAL (no main, n > 1024, a bad CORIO_LOOPS,
+ * called from a task), CORIO_ENOMEM (a thread or a loop could not be had:
+ * no main has run then). o may be NULL. */
+int corio_run_loops(unsigned n, corio_fn main, void *arg,
+                    const corio_loops_opts *o);
+/* The calling thread's place: its loop's index in its group (0 for a
+ * loop of its own), the group's size (1 for a loop of its own, 0 on a
+ * thread without a loop), and loop i of the group (NULL past the end). */
+unsigned corio_loop_index(void);
+unsigned corio_loop_count(void);
+corio_loop *corio_loop_at(unsigned i);
+/* Spawn fn(arg) on `loop` (any loop, from any thread; on the calling
+ * thread's own loop it is corio_loop_spawn). Never blocks: the task starts
+ * once that loop has read the request (corio_call_soon_threadsafe's path,
+ * whose wake-ups coalesce). Returns NULL on bad arguments, out of memory,
+ * or a closed loop. If the other loop cannot give it a stack, the task
+ * finishes at once with CORIO_ENOMEM. */
+corio_task *corio_spawn_on(corio_loop *loop, corio_fn fn, void *arg,
+                           const corio_task_opts *opts);
+
+/* ------------------------------------------------------------------ */
 /* Cancellation                                                       */
 /* ------------------------------------------------------------------ */
 /*
@@ -1374,9 +1431,22 @@ typedef struct corio_server corio_server;
  * after the handler returns (the handler must not free it). */
 typedef void (*corio_conn_handler)(corio_stream *s, void *arg);
 
+/* Server flags (with CORIO_LISTEN_REUSEPORT). In a loop group
+ * (corio_run_loops), EVERY_LOOP serves on every loop of the group: one
+ * SO_REUSEPORT listener per loop on Linux, where the kernel spreads the
+ * connections by a hash of their addresses; elsewhere (Windows included)
+ * or with ROUND_ROBIN, the calling loop accepts and hands the connections
+ * to the loops in turn (then max_connections must be 0: CORIO_EINVAL).
+ * Each handler runs on the loop that got its connection. One server
+ * handle for all: port, connections (the sum) and shutdown (of every
+ * loop, from the loop that started it) work on the whole set. Outside a
+ * group, or in a group of one, EVERY_LOOP changes nothing. */
+#define CORIO_SERVER_EVERY_LOOP  0x100
+#define CORIO_SERVER_ROUND_ROBIN 0x200
+
 typedef struct corio_server_opts {
     int backlog;                /* 0 = 128 */
-    int flags;                  /* CORIO_LISTEN_REUSEPORT */
+    int flags;                  /* CORIO_LISTEN_REUSEPORT, CORIO_SERVER_* */
     size_t max_connections;     /* 0 = unlimited; beyond it accept waits */
     size_t handler_stack_size;  /* 0 = the loop's default */
     corio_stream_opts stream;

@@ -51,13 +51,44 @@
  * one; if it comes, that task cancels every handler still live right
  * away, instead of after the grace. A signal the program does not catch
  * through corio keeps its default action (SIGINT ends the process).
+ *
+ * On every loop of a group (CORIO_SERVER_EVERY_LOOP, corio_run_loops):
+ * the server is a set of the per-loop servers above, subs[i] on loop i,
+ * each with its own handlers, slots and shutdown. Connections reach them
+ * one of two ways:
+ *   - SO_REUSEPORT (Linux): every per-loop server listens on the same
+ *     port, and the kernel spreads the connections over the listeners by
+ *     a hash of the addresses. No hand-off, no shared state: the way
+ *     nginx and Envoy run.
+ *   - round-robin (elsewhere, where SO_REUSEPORT does not balance or does
+ *     not exist, Windows included; or when asked): the per-loop server on
+ *     the calling loop accepts, and hands each socket in turn to the next
+ *     loop through its thread-safe callback queue; that loop starts the
+ *     handler. A socket is not bound to a loop until its first operation
+ *     (its first attach to that loop's poller or completion port), so it
+ *     can move before it.
+ * The group's shutdown stops the acceptors first (in round-robin mode the
+ * one acceptor, whose last hand-offs are then already queued at their
+ * loops), then runs the per-loop shutdown on every loop at once, each a
+ * task of its own loop, and waits for all of them.
  */
 #include "corio.h"
 #include "coro/alloc.h"
 #include "net/signal_hooks.h"
 
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Does the kernel spread connections over SO_REUSEPORT listeners? Linux
+ * (3.9+) does; macOS and the BSDs give them all to one listener (FreeBSD
+ * needs SO_REUSEPORT_LB), and Windows has no such option. */
+#ifdef __linux__
+#define REUSEPORT_BALANCES 1
+#else
+#define REUSEPORT_BALANCES 0
+#endif
 
 /* How long the accept task rests after an accept failed for lack of
  * descriptors (or memory). The connection stays queued in the kernel,
@@ -84,11 +115,20 @@ struct corio_server {
     bool limited;                   /* max_connections > 0 */
     corio_sem slots;                /* free connection slots */
     conn *live_list;                /* handlers not finished */
-    size_t live;
+    atomic_size_t live;             /* read from other loops (group) */
     corio_event idle;               /* set while live == 0 */
     corio_task *last_finished;      /* the handler shutdown will join */
     int cancelled;                  /* handlers the shutdown cancelled */
     int64_t grace_deadline;         /* for the second-signal watchers */
+    corio_loop *loop;               /* the loop it lives on */
+    /* A group server: subs[i] is the per-loop server of loop i (the
+     * fields above are unused but port). */
+    corio_server **subs;
+    unsigned nsubs;
+    unsigned home;                  /* round-robin: the accepting loop */
+    /* Round-robin acceptor: hand connections to rr[next++ % rr_n]. */
+    corio_server **rr;
+    unsigned rr_n, rr_next;
 };
 
 /* ------------------------------------------------------------------ */
@@ -101,7 +141,8 @@ static void live_add(corio_server *srv, conn *c)
     c->next = srv->live_list;
     if (c->next) c->next->prev = c;
     srv->live_list = c;
-    if (srv->live++ == 0) corio_event_clear(&srv->idle);
+    if (atomic_fetch_add_explicit(&srv->live, 1, memory_order_relaxed) == 0)
+        corio_event_clear(&srv->idle);
 }
 
 /* The handler's last step; it must not block (see the header comment). */
@@ -114,7 +155,8 @@ static void conn_finished(conn *c)
     srv->last_finished = c->task;
     corio__free(c);
     if (srv->limited) corio_sem_release(&srv->slots);
-    if (--srv->live == 0) corio_event_set(&srv->idle);
+    if (atomic_fetch_sub_explicit(&srv->live, 1, memory_order_relaxed) == 1)
+        corio_event_set(&srv->idle);
 }
 
 static void *conn_main(void *arg)
@@ -155,6 +197,36 @@ static int start_handler(corio_server *srv, corio_fd fd)
     return 0;
 }
 
+/* Round-robin: a socket on its way to another loop's server. */
+typedef struct handoff {
+    corio_server *to;
+    corio_fd fd;
+} handoff;
+
+static void handoff_cb(void *arg) /* on the receiving loop */
+{
+    handoff *h = arg;
+    start_handler(h->to, h->fd); /* closes fd if it cannot */
+    corio__free(h);
+}
+
+static int hand_off(corio_server *to, corio_fd fd)
+{
+    handoff *h = corio__malloc(sizeof *h);
+    int rc = h ? 0 : CORIO_ENOMEM;
+    if (h) {
+        h->to = to;
+        h->fd = fd;
+        rc = corio_call_soon_threadsafe(to->loop, handoff_cb, h);
+    }
+    if (rc != 0) {
+        corio__free(h);
+        corio_fd_close(fd);
+        return CORIO_ENOMEM; /* that connection is lost; accept goes on */
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* The accept task                                                     */
 /* ------------------------------------------------------------------ */
@@ -167,7 +239,12 @@ static void *accept_main(void *arg)
             return NULL; /* cancelled: shutdown */
         corio_fd fd;
         int rc = corio_tcp_accept(srv->listener, &fd, NULL);
-        if (rc == 0) rc = start_handler(srv, fd);
+        if (rc == 0 && srv->rr) {
+            corio_server *to = srv->rr[srv->rr_next++ % srv->rr_n];
+            rc = to == srv ? start_handler(srv, fd) : hand_off(to, fd);
+        } else if (rc == 0) {
+            rc = start_handler(srv, fd);
+        }
         if (rc == 0) continue; /* the handler owns the slot now */
 
         if (srv->limited) corio_sem_release(&srv->slots);
@@ -199,62 +276,271 @@ static int server_address(const char *host, int port, corio_addr *a)
     return n < 0 ? n : 0;
 }
 
+/* A per-loop server of the calling loop, without a listener yet. */
+static corio_server *server_new(corio_conn_handler h, void *arg,
+                                const corio_server_opts *o)
+{
+    corio_server *srv = corio__calloc(1, sizeof *srv);
+    if (!srv) return NULL;
+    if (o) srv->opts = *o;
+    srv->handler = h;
+    srv->arg = arg;
+    srv->loop = corio_loop_current();
+    srv->limited = srv->opts.max_connections > 0;
+    if (srv->limited) corio_sem_init(&srv->slots, srv->opts.max_connections);
+    corio_event_init(&srv->idle);
+    corio_event_set(&srv->idle);
+    return srv;
+}
+
+static void server_free(corio_server *srv)
+{
+    if (srv->limited) corio_sem_destroy(&srv->slots);
+    corio_event_destroy(&srv->idle);
+    corio__free(srv);
+}
+
+/* Listen on host:port and start the accept task. */
+static int server_listen(corio_server *srv, const char *host, int port,
+                         int flags)
+{
+    corio_addr at;
+    int rc = server_address(host ? host : "127.0.0.1", port, &at);
+    if (rc == 0)
+        rc = corio_tcp_listen(&at, srv->opts.backlog,
+                              flags & CORIO_LISTEN_REUSEPORT, &srv->listener);
+    if (rc < 0) return rc;
+    /* The port the kernel picked (port 0): without it corio_server_port
+     * would say 0 and no client could find the server, so a failure here
+     * fails the start. */
+    corio_addr bound;
+    rc = corio_sock_local_addr(srv->listener, &bound);
+    if (rc == 0) {
+        srv->port = corio_addr_port(&bound);
+        corio_task_opts topts = { .name = "server-accept" };
+        srv->accept_task = corio_spawn(accept_main, srv, &topts);
+        if (!srv->accept_task) rc = CORIO_ENOMEM;
+    }
+    if (rc < 0) corio_fd_close(srv->listener);
+    return rc;
+}
+
+static int start_one(const char *host, int port, corio_conn_handler h,
+                     void *arg, const corio_server_opts *o, int flags,
+                     corio_server **out)
+{
+    corio_server *srv = server_new(h, arg, o);
+    if (!srv) return CORIO_ENOMEM;
+    int rc = server_listen(srv, host, port, flags);
+    if (rc < 0) {
+        server_free(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+/* ---- on every loop of a group ---- */
+
+typedef struct remote_start {
+    const char *host;
+    int port, flags, rc;
+    corio_conn_handler h;
+    void *arg;
+    const corio_server_opts *o;
+    corio_server *srv;
+} remote_start;
+
+static void *start_there(void *arg) /* a task on the loop it starts on */
+{
+    remote_start *r = arg;
+    r->rc = start_one(r->host, r->port, r->h, r->arg, r->o, r->flags, &r->srv);
+    return NULL;
+}
+
+typedef struct remote_stop {
+    corio_server *srv;
+    int64_t deadline;
+    int cancelled;
+} remote_stop;
+
+static void *stop_there(void *arg)
+{
+    remote_stop *r = arg;
+    r->cancelled = corio_server_shutdown_until(r->srv, r->deadline);
+    return NULL;
+}
+
+static void *stop_accepting_there(void *arg)
+{
+    corio_server *srv = arg;
+    if (!srv->accept_task) return NULL;
+    corio_cancel(srv->accept_task);
+    corio_join(srv->accept_task, NULL);
+    srv->accept_task = NULL;
+    corio_fd_close(srv->listener);
+    return NULL;
+}
+
+/* spawn_on fails only for want of memory: wait a little and retry, since
+ * a shutdown that gave up would leave loops serving. */
+static corio_task *spawn_there(corio_loop *l, corio_fn fn, void *arg)
+{
+    corio_task *t;
+    while (!(t = corio_spawn_on(l, fn, arg, NULL))) corio_sleep(CORIO_MS(10));
+    return t;
+}
+
+static int group_shutdown(corio_server *g, int64_t deadline)
+{
+    corio_server **subs = g->subs;
+    unsigned n = g->nsubs;
+    corio_shield_begin(); /* a cancel only ends the grace (stop_there's) */
+    if (subs[g->home]->rr)
+        corio_join(spawn_there(subs[g->home]->loop, stop_accepting_there,
+                               subs[g->home]), NULL);
+    corio_shield_end();
+    remote_stop *stop = corio__calloc(n, sizeof *stop);
+    corio_task **t = corio__calloc(n, sizeof *t);
+    int cancelled = 0;
+    if (!stop || !t) {
+        /* No memory for the parallel form: one loop after the other. */
+        for (unsigned i = 0; i < n; i++) {
+            remote_stop one = { subs[i], deadline, 0 };
+            corio_join(spawn_there(subs[i]->loop, stop_there, &one), NULL);
+            cancelled += one.cancelled;
+        }
+    } else {
+        for (unsigned i = 0; i < n; i++) {
+            stop[i] = (remote_stop){ subs[i], deadline, 0 };
+            t[i] = spawn_there(subs[i]->loop, stop_there, &stop[i]);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            corio_join(t[i], NULL); /* a join never leaves its task behind */
+            cancelled += stop[i].cancelled;
+        }
+    }
+    corio__free(stop);
+    corio__free(t);
+    corio__free(g->rr);
+    corio__free(subs);
+    corio__free(g);
+    return cancelled;
+}
+
+static int start_group(const char *host, int port, corio_conn_handler h,
+                       void *arg, const corio_server_opts *o, int flags,
+                       corio_server **out)
+{
+    unsigned n = corio_loop_count(), me = corio_loop_index();
+    int rr = (flags & CORIO_SERVER_ROUND_ROBIN) || !REUSEPORT_BALANCES;
+    if (rr && o && o->max_connections) return CORIO_EINVAL;
+    corio_server *g = corio__calloc(1, sizeof *g);
+    corio_server **subs = corio__calloc(n, sizeof *subs);
+    corio_server **ring = rr ? corio__calloc(n, sizeof *ring) : NULL;
+    remote_start *st = rr ? NULL : corio__calloc(n, sizeof *st);
+    corio_task **t = rr ? NULL : corio__calloc(n, sizeof *t);
+    int rc = 0;
+    if (!g || !subs || (rr ? !ring : !st || !t)) {
+        rc = CORIO_ENOMEM;
+        goto fail;
+    }
+    g->subs = subs;
+    g->nsubs = n;
+    g->home = me;
+    g->loop = corio_loop_current();
+    if (rr) {
+        /* Handler-only servers, made here: plain memory until the loops
+         * see them, through the hand-off queue. */
+        for (unsigned i = 0; i < n && rc == 0; i++) {
+            if (!(subs[i] = server_new(h, arg, o))) rc = CORIO_ENOMEM;
+            else subs[i]->loop = corio_loop_at(i);
+            ring[i] = subs[i];
+        }
+        if (rc == 0) {
+            subs[me]->rr = ring;
+            subs[me]->rr_n = n;
+            rc = server_listen(subs[me], host, port, flags);
+        }
+        if (rc < 0) {
+            for (unsigned i = 0; i < n; i++)
+                if (subs[i]) server_free(subs[i]);
+            goto fail; /* frees ring */
+        }
+        g->rr = ring; /* group_shutdown frees it */
+        g->port = subs[me]->port;
+    } else {
+        /* Our own listener first: it picks the port (port 0) the others
+         * then share. */
+        flags |= CORIO_LISTEN_REUSEPORT;
+        rc = start_one(host, port, h, arg, o, flags, &subs[me]);
+        if (rc < 0) goto fail;
+        g->port = subs[me]->port;
+        for (unsigned i = 0; i < n; i++) {
+            if (i == me) continue;
+            st[i] = (remote_start){ host, g->port, flags, 0, h, arg, o, NULL };
+            t[i] = corio_spawn_on(corio_loop_at(i), start_there, &st[i], NULL);
+            if (!t[i]) st[i].rc = CORIO_ENOMEM;
+        }
+        corio_shield_begin(); /* st[] must outlive those tasks */
+        for (unsigned i = 0; i < n; i++)
+            if (t[i]) corio_join(t[i], NULL);
+        corio_shield_end();
+        for (unsigned i = 0; i < n; i++)
+            if (i != me && st[i].rc < 0 && rc == 0) rc = st[i].rc;
+        if (rc < 0) {
+            /* Stop the ones that started: a group of those only. */
+            unsigned k = 0;
+            for (unsigned i = 0; i < n; i++)
+                if (i == me || st[i].rc == 0) subs[k++] = i == me ? subs[me] : st[i].srv;
+            g->nsubs = k;
+            g->home = 0;
+            corio__free(st);
+            corio__free(t);
+            group_shutdown(g, corio_now());
+            return rc;
+        }
+        for (unsigned i = 0; i < n; i++)
+            if (i != me) subs[i] = st[i].srv;
+    }
+    corio__free(st);
+    corio__free(t);
+    *out = g;
+    return 0;
+fail:
+    corio__free(st);
+    corio__free(t);
+    corio__free(ring);
+    corio__free(subs);
+    corio__free(g);
+    return rc;
+}
+
+/* ---- public calls ---- */
+
 int corio_start_server(const char *host, int port, corio_conn_handler h,
                        void *arg, const corio_server_opts *o,
                        corio_server **out)
 {
     if (!h || !out || port < 0 || port > 65535) return CORIO_EINVAL;
     if (!corio_loop_current()) return CORIO_ENOLOOP;
-    corio_server *srv = corio__calloc(1, sizeof *srv);
-    if (!srv) return CORIO_ENOMEM;
-    if (o) srv->opts = *o;
-    srv->handler = h;
-    srv->arg = arg;
-
-    corio_addr at;
-    int rc = server_address(host ? host : "127.0.0.1", port, &at);
-    if (rc == 0)
-        rc = corio_tcp_listen(&at, srv->opts.backlog, srv->opts.flags,
-                              &srv->listener);
-    if (rc < 0) {
-        corio__free(srv);
-        return rc;
-    }
-    /* The port the kernel picked (port 0): without it corio_server_port
-     * would say 0 and no client could find the server, so a failure here
-     * fails the start. */
-    corio_addr bound;
-    rc = corio_sock_local_addr(srv->listener, &bound);
-    if (rc < 0) {
-        corio_fd_close(srv->listener);
-        corio__free(srv);
-        return rc;
-    }
-    srv->port = corio_addr_port(&bound);
-
-    srv->limited = srv->opts.max_connections > 0;
-    if (srv->limited) corio_sem_init(&srv->slots, srv->opts.max_connections);
-    corio_event_init(&srv->idle);
-    corio_event_set(&srv->idle);
-
-    corio_task_opts topts = { .name = "server-accept" };
-    srv->accept_task = corio_spawn(accept_main, srv, &topts);
-    if (!srv->accept_task) {
-        corio_fd_close(srv->listener);
-        if (srv->limited) corio_sem_destroy(&srv->slots);
-        corio_event_destroy(&srv->idle);
-        corio__free(srv);
-        return CORIO_ENOMEM;
-    }
-    *out = srv;
-    return 0;
+    int flags = o ? o->flags : 0;
+    if ((flags & CORIO_SERVER_EVERY_LOOP) && corio_loop_count() > 1)
+        return start_group(host, port, h, arg, o, flags, out);
+    return start_one(host, port, h, arg, o, flags, out);
 }
 
 int corio_server_port(const corio_server *srv) { return srv ? srv->port : -1; }
 
 size_t corio_server_connections(const corio_server *srv)
 {
-    return srv ? srv->live : 0;
+    if (!srv) return 0;
+    if (!srv->subs)
+        return atomic_load_explicit(&srv->live, memory_order_relaxed);
+    size_t n = 0;
+    for (unsigned i = 0; i < srv->nsubs; i++)
+        n += atomic_load_explicit(&srv->subs[i]->live, memory_order_relaxed);
+    return n;
 }
 
 /* Cancel every handler still live (their blocking calls return
@@ -298,12 +584,15 @@ int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
 {
     if (!srv) return CORIO_EINVAL;
     if (!corio_current()) return CORIO_ENOLOOP;
+    if (srv->subs) return group_shutdown(srv, grace_deadline);
 
     /* 1. Stop accepting. A join never leaves its task behind, even if we
-     *    are cancelled meanwhile. */
-    corio_cancel(srv->accept_task);
-    corio_join(srv->accept_task, NULL);
-    corio_fd_close(srv->listener);
+     *    are cancelled meanwhile. (A round-robin group stopped it first.) */
+    if (srv->accept_task) {
+        corio_cancel(srv->accept_task);
+        corio_join(srv->accept_task, NULL);
+        corio_fd_close(srv->listener);
+    }
 
     /* 2. Grace: the handlers may finish on their own. A cancellation of
      *    the caller ends the grace period early; shutdown goes on. So
@@ -332,14 +621,13 @@ int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
     cancel_live(srv);
     int cancelled = srv->cancelled;
     corio_shield_begin();
-    while (srv->live > 0) corio_event_wait(&srv->idle);
+    while (atomic_load_explicit(&srv->live, memory_order_relaxed) > 0)
+        corio_event_wait(&srv->idle);
     /* 4. The last handler has recorded itself; let it return. */
     if (srv->last_finished) corio_join(srv->last_finished, NULL);
     corio_shield_end();
 
-    if (srv->limited) corio_sem_destroy(&srv->slots);
-    corio_event_destroy(&srv->idle);
-    corio__free(srv);
+    server_free(srv);
     return cancelled;
 }
 

@@ -34,6 +34,10 @@ void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m);
 void corio__os_cond_signal(corio_os_cond *c);
 void corio__os_cond_broadcast(corio_os_cond *c);
 
+/* Pin the calling thread to CPU `cpu` (0-based; the loop groups' pin
+ * option). 0, or -1 where the OS refuses or cannot pin. */
+int corio__os_thread_pin(int cpu);
+
 /* The calling thread's id as the OS shows it (gettid on Linux, what
  * debuggers and top print), for messages. */
 uint64_t corio__os_thread_id(void);

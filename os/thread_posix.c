@@ -1,6 +1,9 @@
 /*
  * thread_posix.c — clock, mutex, condition variable and threads on POSIX.
  */
+#ifdef __linux__
+#include <sched.h> /* sched_setaffinity (_GNU_SOURCE: the Makefile) */
+#endif
 #include "thread.h"
 #include "coro/alloc.h"
 
@@ -31,6 +34,20 @@ int corio__os_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int corio__os_thread_pin(int cpu)
+{
+#ifdef __linux__
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1; /* 0: me */
+#else
+    (void)cpu; /* macOS and the BSDs have no portable call for it */
+    return -1;
+#endif
 }
 
 struct corio_os_mutex { pthread_mutex_t m; };

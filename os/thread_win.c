@@ -62,6 +62,12 @@ int corio__os_cpu_count(void)
     return si.dwNumberOfProcessors > 0 ? (int)si.dwNumberOfProcessors : 1;
 }
 
+int corio__os_thread_pin(int cpu)
+{
+    if (cpu < 0 || cpu >= (int)(8 * sizeof(DWORD_PTR))) return -1;
+    return SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)1 << cpu) ? 0 : -1;
+}
+
 /* ---------- mutex and condition variable ---------- */
 
 struct corio_os_mutex { SRWLOCK l; };
