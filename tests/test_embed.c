@@ -330,7 +330,10 @@ Test(embed, a_poll_host_drives_sleeps_tcp_and_cross_thread_calls)
             s.host_got = c == 'h';
         }
         if (go_sent) steps_after_wake++;
-        cr_assert_eq(corio_loop_run_nowait(s.loop), 1); /* lazy is alive */
+        cr_assert_eq(corio_loop_run_nowait(s.loop), 1, /* lazy is alive */
+                     "the step says nothing is alive (sleeps %d, echo %d, "
+                     "post %d, pipe %d)", s.sleeps_done, s.echo_done,
+                     s.posted_done, s.host_got);
     }
     cr_assert(corio_now() < lazy_deadline,
               "the host waited for the 30 s sleeper (sleeps %d, echo %d (%s), "

@@ -178,7 +178,6 @@ struct dkqueue {
     knote *qhead, *qtail;  /* active, enabled knotes waiting to be returned */
     uint32_t next_gen;
     unsigned pass;         /* collect() passes, to stamp re-queued knotes */
-    int sleepers;          /* threads blocked in epoll_wait */
 };
 
 /* The wakeup eventfd's epoll data: no descriptor entry can be all ones,
@@ -289,10 +288,13 @@ static void enqueue(dkqueue *kq, knote *kn) {
     kn->qprev = kq->qtail;
     if (kq->qtail) kq->qtail->qnext = kn; else kq->qhead = kn;
     kq->qtail = kn;
-    /* Another thread may be asleep in epoll_wait on this kqueue: a
-     * knote queued from here (a trigger, a registration that found the
-     * condition true) must end that sleep. */
-    if (kq->sleepers > 0) poke(kq);
+    /* A knote queued from here (a trigger, a registration that found the
+     * condition true) must end a sleep on this kqueue: another thread's in
+     * epoll_wait, and equally a poll() on the kqueue's own descriptor,
+     * which on a BSD polls readable while an event is pending (a host loop
+     * that embeds corio waits exactly so: docs/embedding.md). So poke
+     * whether or not a kevent() sleeps; a spare poke costs one empty turn. */
+    poke(kq);
 }
 
 static void dequeue(dkqueue *kq, knote *kn) {
@@ -692,12 +694,10 @@ int corio__kqdouble_kevent(int kqfd, const struct kevent *changelist,
             ms = m > INT_MAX ? INT_MAX : (int)m;
         }
         struct epoll_event evs[64];
-        kq->sleepers++;
         pthread_mutex_unlock(&kq->mu);
         int r = epoll_wait(kq->epfd, evs, 64, ms);
         int e = errno;
         pthread_mutex_lock(&kq->mu);
-        kq->sleepers--;
         if (r < 0) {
             pthread_mutex_unlock(&kq->mu);
             errno = e;
