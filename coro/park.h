@@ -191,4 +191,14 @@ static inline void **corio__loop_pool_slot(corio_loop *l) {
     return &l->pool_state;
 }
 
+/* ---------- the cross-thread inbox (loop.c) ---------- */
+
+/* From ANY thread: have p->fn(p) run on l's thread at the top of its next
+ * turn (or before it next sleeps). Costs one CAS while l is running or
+ * spinning; only when l sleeps in its poller does it add the poller's
+ * wakeup, and a burst of posts to a sleeping loop wakes it once. Lock-free,
+ * never allocates, never fails: p belongs to the caller until fn runs, and
+ * must not be posted again before that. l must outlive the call. */
+void corio__loop_post(corio_loop *l, corio__post *p);
+
 #endif
