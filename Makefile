@@ -80,7 +80,7 @@ endif
 # Portable files are every .c in a room; files ending in _posix.c / _win.c
 # belong to one OS (most of them live in os/); backends and switches are
 # picked by name.
-ROOMS := coro flow poller os sync net
+ROOMS := coro flow poller os sync net chan
 ALL_C := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
 OTHER_OS := $(if $(filter win,$(OS)),posix,win)
 PORTABLE := $(filter-out %_$(OTHER_OS).c coro/switch_% poller/epoll.c poller/kqueue.c poller/iocp.c,$(ALL_C))

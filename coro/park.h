@@ -191,6 +191,11 @@ static inline void **corio__loop_pool_slot(corio_loop *l) {
     return &l->pool_state;
 }
 
+/* A future's waiters (future.c): corio_select waits there beside other
+ * cases. Woken with corio__unpark_if_waiting, so a waiter whose task is
+ * not parked is only unlinked. */
+corio_waitq *corio__future_waiters(corio_future *f);
+
 /* ---------- the cross-thread inbox (loop.c) ---------- */
 
 /* From ANY thread: have p->fn(p) run on l's thread at the top of its next

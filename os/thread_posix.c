@@ -4,6 +4,7 @@
 #include "thread.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,3 +92,6 @@ void corio__os_thread_join(corio_os_thread *t)
     pthread_join(t->t, NULL);
     free(t);
 }
+
+/* Give the CPU to another thread (a spinning lock holder's victim). */
+void corio__os_thread_yield(void) { sched_yield(); }
