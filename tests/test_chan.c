@@ -291,7 +291,8 @@ static void *xrace_producer(void *arg)
 {
     xrace *x = arg;
     for (int i = 0; i < XRACE_N;) {
-        int rc = corio_chan_send_until(x->c, &i, corio_deadline_in((i % 7) * 5000));
+        int rc = corio_chan_send_until(x->c, &i,
+                                       i % 3 ? CORIO_NEVER : corio_deadline_in((i % 7) * 5000));
         if (rc == 0) { x->sent[i]++; i++; }
         else NOTE(&x->t, rc == CORIO_ETIMEDOUT, "send rc %d", rc);
     }
