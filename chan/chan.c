@@ -79,6 +79,7 @@ static chan_waiter *pop_claim(chan_wq *q)
     chan_waiter *w;
     while ((w = q->head) != NULL) {
         corio__chan_wq_remove(q, w);
+        if (w->single) return w;
         long expect = SEL_WAITING;
         if (atomic_compare_exchange_strong_explicit(&w->sel->state, &expect, w->idx,
                                                     memory_order_acq_rel,
@@ -111,6 +112,17 @@ static void deliver(chan_waiter *w, int status)
     }
 }
 
+/* memcpy of a constant size is a move or two; the common sizes get one. */
+static inline void copy(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    default: memcpy(dst, src, n);
+    }
+}
+
 static inline unsigned char *slot(corio_chan *c, size_t i)
 {
     size_t k = c->head + i;
@@ -123,12 +135,12 @@ int corio__chan_try_send_locked(corio_chan *c, const void *elem)
     if (c->closed) return CORIO_ECLOSED;
     chan_waiter *r = pop_claim(&c->recvq);
     if (r) {
-        if (r->elem) memcpy(r->elem, elem, c->esize);
+        if (r->elem) copy(r->elem, elem, c->esize);
         deliver(r, 0);
         return 0;
     }
     if (c->len < c->cap) {
-        memcpy(slot(c, c->len), elem, c->esize);
+        copy(slot(c, c->len), elem, c->esize);
         c->len++;
         atomic_store_explicit(&c->len_snapshot, c->len, memory_order_relaxed);
         return 0;
@@ -139,12 +151,12 @@ int corio__chan_try_send_locked(corio_chan *c, const void *elem)
 int corio__chan_try_recv_locked(corio_chan *c, void *out)
 {
     if (c->len) {
-        if (out) memcpy(out, slot(c, 0), c->esize);
+        if (out) copy(out, slot(c, 0), c->esize);
         c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
         c->len--;
         chan_waiter *s = pop_claim(&c->sendq);
         if (s) { /* the ring was full: its element takes the freed slot */
-            memcpy(slot(c, c->len), s->elem, c->esize);
+            copy(slot(c, c->len), s->elem, c->esize);
             c->len++;
             deliver(s, 0);
         }
@@ -153,7 +165,7 @@ int corio__chan_try_recv_locked(corio_chan *c, void *out)
     }
     chan_waiter *s = pop_claim(&c->sendq);
     if (s) { /* unbuffered: straight from the sender's memory */
-        if (out) memcpy(out, s->elem, c->esize);
+        if (out) copy(out, s->elem, c->esize);
         deliver(s, 0);
         return 0;
     }
@@ -178,12 +190,58 @@ int corio_chan_try_recv(corio_chan *c, void *out)
     return rc;
 }
 
+/* One send or receive: select.c's algorithm for a single case, without
+ * its general bookkeeping (lock order, random start, other kinds of
+ * case). This is the path of every blocking call, so it is kept short:
+ * one lock, one try, and only if that fails a waiter and a park. */
+static int op1(corio_chan *c, int send, void *elem, int64_t deadline)
+{
+    corio__chan_lock(c);
+    int rc = send ? corio__chan_try_send_locked(c, elem)
+                  : corio__chan_try_recv_locked(c, elem);
+    if (rc != CORIO_EFULL && rc != CORIO_EEMPTY) {
+        corio__chan_unlock(c);
+        return rc;
+    }
+    corio_task *self = corio__self();
+    if (!self || corio__cancel_due(self)) {
+        corio__chan_unlock(c);
+        return self ? CORIO_ECANCELED : CORIO_ENOLOOP;
+    }
+    chan_sel sel;
+    sel.task = self;
+    sel.loop = corio__task_loop(self);
+    sel.status = 0;
+    sel.delivered = 0;
+    chan_waiter w = { .sel = &sel, .idx = 0, .elem = elem, .single = 1 };
+    chan_wq *q = send ? &c->sendq : &c->recvq;
+    corio__chan_wq_push(q, &w);
+    corio__chan_unlock(c);
+
+    /* Only a claimer's delivery unparks us with 0 (it set delivered
+     * first, on our loop); anything else is a deadline or a cancel. */
+    rc = corio__park_on(deadline, send ? "chan send" : "chan recv");
+    if (!sel.delivered) {
+        /* Still queued means nobody claimed us, and under the lock nobody
+         * can now. Unlinked means a peer claimed us (it pops before it
+         * moves the element) and its delivery may still be on its way
+         * from another thread: wait for it, shielded (chan_impl.h). */
+        corio__chan_lock(c);
+        int queued = w.linked;
+        corio__chan_wq_remove(q, &w);
+        corio__chan_unlock(c);
+        if (queued) return rc;
+        corio_shield_begin();
+        while (!sel.delivered) corio__park_on(CORIO_NEVER, "chan hand-off");
+        corio_shield_end();
+    }
+    return sel.status;
+}
+
 int corio_chan_send_until(corio_chan *c, const void *elem, int64_t deadline)
 {
     if (!c || (!elem && c->esize)) return CORIO_EINVAL;
-    corio_case k = { CORIO_CASE_SEND, c, (void *)elem, 0 };
-    int rc = corio__select(&k, 1, deadline, 1);
-    return rc < 0 ? rc : k.status;
+    return op1(c, 1, (void *)elem, deadline);
 }
 
 int corio_chan_send(corio_chan *c, const void *elem)
@@ -194,9 +252,7 @@ int corio_chan_send(corio_chan *c, const void *elem)
 int corio_chan_recv_until(corio_chan *c, void *out, int64_t deadline)
 {
     if (!c) return CORIO_EINVAL;
-    corio_case k = { CORIO_CASE_RECV, c, out, 0 };
-    int rc = corio__select(&k, 1, deadline, 1);
-    return rc < 0 ? rc : k.status;
+    return op1(c, 0, out, deadline);
 }
 
 int corio_chan_recv(corio_chan *c, void *out)

@@ -46,6 +46,9 @@ typedef struct chan_waiter {
     chan_sel *sel;
     long idx;             /* which case of the select */
     void *elem;           /* send: the element; recv: where it goes */
+    int single;           /* a plain send/recv: waits in this channel only,
+                             so the channel lock alone decides its fate
+                             (popped = claimed, no CAS; chan.c, op1) */
 } chan_waiter;
 
 typedef struct chan_wq { chan_waiter *head, *tail; } chan_wq;

@@ -160,6 +160,7 @@ int corio__select(corio_case *cs, size_t n, int64_t deadline, int block)
         ws[i].sel = &sel;
         ws[i].idx = (long)i;
         ws[i].elem = cs[i].elem;
+        ws[i].single = 0;
         corio__chan_wq_push(cs[i].kind == CORIO_CASE_SEND ? &c->sendq : &c->recvq, &ws[i]);
     }
     unlock_all(order, m);

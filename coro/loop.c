@@ -303,8 +303,17 @@ static int run_loop(corio_loop *l, corio_task *stop)
                 timeout = next ? next->deadline - now : CORIO_NEVER;
                 if (timeout < 0) timeout = 0;
             }
-            /* Before blocking: the inbox handshake (see above). */
-            if (timeout && spin_for_posts(l, now, timeout)) timeout = 0;
+            /* Before blocking: the inbox handshake (see above). A post
+             * found by spinning skips the poll (the busy-poll interval
+             * still lets I/O in). */
+            int spun = timeout && spin_for_posts(l, now, timeout);
+            if (spun && now - l->last_poll < BUSY_POLL_INTERVAL_NS) {
+                if (run_posts(l)) l->post_seen = now;
+                corio_task *t = corio__runq_pop(l);
+                if (t) corio__loop_enter_task(l, t);
+                continue;
+            }
+            if (spun) timeout = 0;
             if (timeout) {
                 atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
                 if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) timeout = 0;
