@@ -354,8 +354,8 @@ static void xrace_run(size_t cap)
     corio_chan_free(x.c);
 }
 
-Test(chan, cross_loop_cancel_timeout_race_unbuffered, .timeout = 120) { xrace_run(0); }
-Test(chan, cross_loop_cancel_timeout_race_buffered, .timeout = 120) { xrace_run(2); }
+Test(chan, cross_loop_cancel_timeout_race_unbuffered, .timeout = 300) { xrace_run(0); }
+Test(chan, cross_loop_cancel_timeout_race_buffered, .timeout = 300) { xrace_run(2); }
 
 /* A plain thread (no loop) hands elements to a task whose loop sleeps in
  * its poller: the post must wake it. */

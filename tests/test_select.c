@@ -179,7 +179,7 @@ Test(select, futures_and_tasks)
  * task on a third loop, through two unbuffered channels, while the select
  * also times out now and then. Every value a producer's send returned 0
  * for is received exactly once. A third phase sends from the select. */
-#define XS_N 20000
+#define XS_N 5000
 
 typedef struct xsel {
     corio_chan *c[2], *back[2];
@@ -249,7 +249,7 @@ static void *xsel_selector(void *arg)
     return NULL;
 }
 
-Test(select, cross_loop_peers_race_for_one_select, .timeout = 120)
+Test(select, cross_loop_peers_race_for_one_select, .timeout = 300)
 {
     xsel x = { { corio_chan_new(sizeof(int), 0), corio_chan_new(sizeof(int), 0) },
                { corio_chan_new(sizeof(int), 0), corio_chan_new(sizeof(int), 0) },
