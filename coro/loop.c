@@ -246,8 +246,12 @@ static int run_posts(corio_loop *l)
 /* How long an idle loop that got posts lately spins on its inbox before it
  * blocks in the poller: a peer loop answering a channel hand-off within
  * this time costs no system call on either side. A loop with no recent
- * cross-thread traffic blocks at once. */
-#define POST_SPIN_NS 20000
+ * cross-thread traffic blocks at once. The spin must outlast a peer's
+ * wakeup from its poller (tens of us on a VM), or two loops that fell
+ * asleep in turn never get back to the spinning steady state; it cannot
+ * help when the peer thread has no CPU at all (a machine with more
+ * runnable threads than cores), and then only burns: hence the bound. */
+#define POST_SPIN_NS 50000
 #define POST_RECENT_NS 2000000
 
 static inline void cpu_relax(void)
