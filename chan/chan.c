@@ -194,14 +194,53 @@ int corio_chan_try_recv(corio_chan *c, void *out)
  * its general bookkeeping (lock order, random start, other kinds of
  * case). This is the path of every blocking call, so it is kept short:
  * one lock, one try, and only if that fails a waiter and a park. */
-static int op1(corio_chan *c, int send, void *elem, int64_t deadline)
+/* Before a task parks on a channel, if its loop has nothing else ready,
+ * it retries for up to this long: a peer running on another core usually
+ * makes room or brings an element within it, and then the hand-off costs
+ * neither side a park, a post or a wakeup (an adaptive mutex's spin). */
+#define CHAN_SPIN_NS 3000
+
+static int try1(corio_chan *c, int send, void *elem)
 {
     corio__chan_lock(c);
     int rc = send ? corio__chan_try_send_locked(c, elem)
                   : corio__chan_try_recv_locked(c, elem);
+    return rc; /* locked */
+}
+
+static int spin_try(corio_chan *c, int send, void *elem)
+{
+    corio_loop *l = corio__loop();
+    if (!l || corio__loop_has_ready(l)) return CORIO_EAGAIN;
+    int64_t end = corio__os_now_ns() + CHAN_SPIN_NS;
+    for (;;) {
+        for (int i = 0; i < 32; i++) cpu_relax();
+        int rc = try1(c, send, elem);
+        corio__chan_unlock(c);
+        if (rc != CORIO_EFULL && rc != CORIO_EEMPTY) return rc;
+        if (corio__os_now_ns() >= end) return CORIO_EAGAIN;
+    }
+}
+
+static int op1(corio_chan *c, int send, void *elem, int64_t deadline)
+{
+    int rc = try1(c, send, elem);
     if (rc != CORIO_EFULL && rc != CORIO_EEMPTY) {
         corio__chan_unlock(c);
         return rc;
+    }
+    /* Not on an unbuffered channel: there only a PARKED peer can be met
+     * (two spinning peers would never see each other). There the parked
+     * task's loop spins on its inbox instead (coro/loop.c). */
+    if (deadline == CORIO_NEVER && c->cap > 0) {
+        corio__chan_unlock(c);
+        rc = spin_try(c, send, elem);
+        if (rc != CORIO_EAGAIN) return rc;
+        rc = try1(c, send, elem);
+        if (rc != CORIO_EFULL && rc != CORIO_EEMPTY) {
+            corio__chan_unlock(c);
+            return rc;
+        }
     }
     corio_task *self = corio__self();
     if (!self || corio__cancel_due(self)) {

@@ -181,6 +181,11 @@ static inline int64_t corio__task_park_limit(const corio_task *t) {
 
 /* ---------- what other rooms may know of a loop ---------- */
 
+/* Has l a task ready to run besides the current one? (A primitive that
+ * would spin before parking must not, or it holds that task up.) */
+static inline int corio__loop_has_ready(const corio_loop *l) {
+    return l->runq_head != NULL;
+}
 /* The loop's poller, generic side (poller/netpoll.h). */
 static inline corio__netpoll *corio__loop_netpoll(const corio_loop *l) {
     return l->netpoll;
