@@ -21,6 +21,7 @@
  * machines this runs on often have more threads than cores).
  */
 #include "chan_impl.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 
@@ -49,15 +50,15 @@ corio_chan *corio_chan_new(size_t elem_size, size_t capacity)
 {
     if (elem_size > CHAN_MAX_ELEM) return NULL;
     if (capacity && elem_size && capacity > SIZE_MAX / elem_size) return NULL;
-    corio_chan *c = calloc(1, sizeof *c);
+    corio_chan *c = corio__calloc(1, sizeof *c);
     if (!c) return NULL;
     atomic_flag_clear(&c->lock);
     c->esize = elem_size;
     c->cap = capacity;
     if (capacity) {
         size_t bytes = capacity * elem_size;
-        c->buf = malloc(bytes ? bytes : 1);
-        if (!c->buf) { free(c); return NULL; }
+        c->buf = corio__malloc(bytes ? bytes : 1);
+        if (!c->buf) { corio__free(c); return NULL; }
     }
     atomic_init(&c->len_snapshot, 0);
     return c;
@@ -66,8 +67,8 @@ corio_chan *corio_chan_new(size_t elem_size, size_t capacity)
 void corio_chan_free(corio_chan *c)
 {
     if (!c) return;
-    free(c->buf);
-    free(c);
+    corio__free(c->buf);
+    corio__free(c);
 }
 
 /* Pop the first waiter of q whose select is still undecided and claim it

@@ -16,6 +16,7 @@
  * dropped, like call_soon ones.
  */
 #include "park.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
@@ -34,7 +35,7 @@ static void call_fired(corio_timer *tm)
     bool owned = h->owned; /* read first: the callback may cancel h */
     h->done = 1;
     h->cb(h->arg);
-    if (!owned) free(h);
+    if (!owned) corio__free(h);
 }
 
 int corio_call_at(int64_t when, corio_callback cb, void *arg,
@@ -44,7 +45,7 @@ int corio_call_at(int64_t when, corio_callback cb, void *arg,
     if (!cb) return CORIO_EINVAL;
     corio_loop *l = corio__loop();
     if (!l) return CORIO_ENOLOOP;
-    corio_call_handle *h = malloc(sizeof *h);
+    corio_call_handle *h = corio__malloc(sizeof *h);
     if (!h) return CORIO_ENOMEM;
     corio__timer_init(&h->timer, call_fired);
     h->loop = l;
@@ -54,7 +55,7 @@ int corio_call_at(int64_t when, corio_callback cb, void *arg,
     h->done = 0;
     /* A time already past fires at the next turn of the loop. */
     if (corio__timer_heap_push(&l->timers, &h->timer, when) != 0) {
-        free(h);
+        corio__free(h);
         return CORIO_ENOMEM;
     }
     if (handle) *handle = h;
@@ -73,7 +74,7 @@ int corio_call_cancel(corio_call_handle *h)
     int rc = h->done ? CORIO_EALREADY : 0;
     if (!h->done && corio__timer_active(&h->timer))
         corio__timer_heap_remove(&h->loop->timers, &h->timer);
-    free(h);
+    corio__free(h);
     return rc;
 }
 
@@ -95,6 +96,6 @@ void corio__call_timers_on_close(corio_loop *l)
         corio_call_handle *h = (corio_call_handle *)tm;
         tm->idx = CORIO_TIMER_IDLE;
         h->done = 1;            /* dropped: it never runs */
-        if (!h->owned) free(h); /* an owned one is freed by its cancel */
+        if (!h->owned) corio__free(h); /* an owned one is freed by its cancel */
     }
 }

@@ -3,8 +3,21 @@
  *
  * Everything here runs only when loop->debug is set, so the normal path
  * pays one predictable branch per switch and nothing else.
+ *
+ * The wrong-thread check (bottom of the file): every call on a loop's
+ * object asks corio__debug_owner (park.h) whether the calling thread runs
+ * the object's loop. Outside debug mode that is one load of a global
+ * counter and a branch. In debug mode an object remembers its loop in its
+ * wait queue's `owner` field: a TAG of the loop, made when the loop goes
+ * into debug mode and never freed (a late call on an object of a closed
+ * loop must still find readable memory; the tag then says "closed" and
+ * the object simply learns its next loop). The tag is set when the object
+ * is made inside a debug loop, or else at its first call from one; tasks
+ * parked in the object name their loop too, which catches the case that
+ * hangs (an event set from a pthread while a task waits in it).
  */
 #include "park.h"
+#include "alloc.h"
 #include "os/thread.h"
 
 #include <stdio.h>
@@ -23,7 +36,7 @@ typedef struct debug_state {
 static debug_state *state(corio_loop *l)
 {
     if (!l->debug_state) {
-        debug_state *d = calloc(1, sizeof *d);
+        debug_state *d = corio__calloc(1, sizeof *d);
         if (!d) return NULL;
         d->slow_ns = DEFAULT_SLOW_NS;
         l->debug_state = d;
@@ -41,6 +54,7 @@ int corio_debug_set(corio_loop *l, int on)
 {
     if (!l && !(l = corio__loop())) return CORIO_ENOLOOP;
     if (on && !state(l)) return CORIO_ENOMEM;
+    if (l->debug != (on != 0)) corio__debug_loop_mode(l, on != 0);
     l->debug = on != 0;
     return 0;
 }
@@ -118,7 +132,7 @@ void corio__debug_on_close(corio_loop *l)
                  "task: %zu bytes ('%s')", d->deepest, d->deepest_name);
         report(l, msg);
     }
-    free(l->debug_state);
+    corio__free(l->debug_state);
     l->debug_state = NULL;
 }
 
@@ -136,4 +150,94 @@ size_t corio_all_tasks(corio_loop *l, corio_task_info *out, size_t max)
         };
     }
     return n;
+}
+
+/* ---------- the wrong-thread check ---------- */
+
+typedef struct loop_tag {
+    _Atomic(corio_loop *) loop;   /* NULL once the loop is closed */
+    uint64_t thread;              /* the OS id of the thread that runs it */
+    struct loop_tag *next;        /* every tag ever made */
+} loop_tag;
+
+/* Tags are never freed (see the top); the list keeps them reachable, so
+ * leak checkers do not count them. */
+static _Atomic(loop_tag *) all_tags;
+
+atomic_int corio__debug_loops;
+
+void corio__debug_loop_mode(corio_loop *l, int on)
+{
+    if (on && !l->debug_tag) {
+        loop_tag *t = corio__calloc(1, sizeof *t);
+        if (t) { /* without one the check still works, naming no thread */
+            atomic_init(&t->loop, l);
+            t->thread = corio__os_thread_id();
+            t->next = atomic_load(&all_tags);
+            while (!atomic_compare_exchange_weak(&all_tags, &t->next, t)) {
+            }
+            l->debug_tag = t;
+        }
+    }
+    atomic_fetch_add(&corio__debug_loops, on ? 1 : -1);
+}
+
+void corio__debug_loop_gone(corio_loop *l)
+{
+    loop_tag *t = l->debug_tag;
+    if (t) atomic_store(&t->loop, NULL);
+    if (l->debug) atomic_fetch_sub(&corio__debug_loops, 1);
+    l->debug = 0;
+}
+
+static void describe_thread(char *buf, size_t n, const corio_loop *l)
+{
+    const loop_tag *t = l ? l->debug_tag : NULL;
+    if (t) snprintf(buf, n, "thread %llu", (unsigned long long)t->thread);
+    else snprintf(buf, n, "its thread (not in debug mode: no id kept)");
+}
+
+static __attribute__((noreturn, cold)) void
+report_wrong_thread(corio_loop *owner, corio_loop *here, const char *call,
+                    const char *kind, const void *obj)
+{
+    char owner_thread[64], caller[96];
+    describe_thread(owner_thread, sizeof owner_thread, owner);
+    if (here) snprintf(caller, sizeof caller, "which runs loop %p", (void *)here);
+    else snprintf(caller, sizeof caller, "which runs no loop");
+    fprintf(stderr,
+            "corio: debug: %s() called on %s %p from the wrong thread.\n"
+            "corio:   the %s belongs to loop %p, run by %s;\n"
+            "corio:   the caller is thread %llu, %s.\n"
+            "corio:   A loop's objects may be used only by its own tasks and "
+            "callbacks. From another thread, hand the work to the loop: "
+            "corio_call_soon_threadsafe(loop, fn, arg) runs fn on the loop's "
+            "thread; from a pool worker, return the value (corio_to_thread "
+            "delivers it on the loop's thread).\n",
+            call, kind, obj, kind, (void *)owner, owner_thread,
+            (unsigned long long)corio__os_thread_id(), caller);
+    fflush(stderr);
+    abort();
+}
+
+/* The reads of another loop's object below race with that loop by
+ * nature: they happen only in debug mode, and only to catch a call that
+ * is itself the race. */
+void corio__debug_owner_slow(corio_waitq *q, corio_loop *owner,
+                             const char *call, const char *kind,
+                             const void *obj)
+{
+    corio_loop *here = corio__tls_loop;
+    if (!owner && q) {
+        loop_tag *t = q->owner;
+        if (t) owner = atomic_load(&t->loop); /* NULL: that loop closed */
+        if (!owner && q->head) owner = q->head->task->loop;
+        if (!owner) { /* not known yet: it is this loop's from now on */
+            if (here && here->debug_tag) q->owner = here->debug_tag;
+            return;
+        }
+    }
+    if (owner == here) return;
+    if (!owner->debug && !(here && here->debug)) return; /* neither asked */
+    report_wrong_thread(owner, here, call, kind, obj);
 }

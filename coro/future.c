@@ -6,20 +6,16 @@
  * answers at once, without parking, even to a cancelled task (there is
  * nothing to wait for, so there is no suspension point to cancel).
  */
-#include "park.h"
+#include "future.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 
-struct corio_future {
-    corio_waitq waiters;
-    void *value;
-    int error;
-    int done;
-};
-
 corio_future *corio_future_new(void)
 {
-    return calloc(1, sizeof(corio_future));
+    corio_future *f = corio__calloc(1, sizeof(corio_future));
+    if (f) corio__debug_owner(&f->waiters, __func__, "future", f); /* its loop */
+    return f;
 }
 
 /* Each waiter gets its own copy of the outcome in its corio_waiter, so a
@@ -39,12 +35,14 @@ void corio_future_free(corio_future *f)
 {
     if (!f) return;
     wake_all(f, CORIO_ECLOSED);
-    free(f);
+    corio__free(f);
 }
 
 static int settle(corio_future *f, void *value, int error)
 {
     if (!f) return CORIO_EINVAL;
+    corio__debug_owner(&f->waiters, "corio_future_set_result/_error/_cancel",
+                       "future", f);
     if (f->done) return CORIO_EALREADY;
     f->done = 1;
     f->value = value;
@@ -80,6 +78,7 @@ bool corio_future_cancelled(const corio_future *f)
 int corio_future_wait_until(corio_future *f, void **value, int64_t deadline)
 {
     if (!f) return CORIO_EINVAL;
+    corio__debug_owner(&f->waiters, __func__, "future", f);
     if (f->done) {
         if (value) *value = f->value;
         return f->error;
@@ -105,12 +104,13 @@ int corio_future_wait(corio_future *f, void **value)
 /* ---------- a future as a task: gather / wait / as_completed / shield ---------- */
 
 /*
- * corio's compositions take tasks. asyncio's take futures too; rather than
- * a second version of each, a future is turned into a task that waits for
- * it, and every composition works on that task. A cancel of the adapter
- * while the future is pending cancels the future, as a cancelled gather
- * cancels the futures it waits for in asyncio. The cost is a task (and a
- * stack) per future, which is what an await is made of here anyway.
+ * The compositions take futures directly (flow/compose.c waits on a
+ * future's wait queue as it waits on a task's done_waiters, see
+ * future.h). This turns a future into a task that waits for it, for the
+ * one thing they cannot do: mix futures and tasks in one call. A cancel
+ * of the adapter while the future is pending cancels the future, as a
+ * cancelled gather cancels the futures it waits for in asyncio. The cost
+ * is a task (and a stack) per future.
  */
 static void *future_task_main(void *arg)
 {

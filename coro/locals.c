@@ -6,6 +6,7 @@
  * spawn, which is what "inherited by child tasks" means: a snapshot.
  */
 #include "park.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,10 @@ static int grow(locals *ls, size_t need)
     if (need <= ls->n) return 0;
     size_t n = ls->n ? ls->n : 8;
     while (n < need) n *= 2;
-    void **v = realloc(ls->val, n * sizeof *v);
+    void **v = corio__realloc(ls->val, n * sizeof *v);
     if (!v) return CORIO_ENOMEM;
     ls->val = v;
-    unsigned char *set = realloc(ls->set, n);
+    unsigned char *set = corio__realloc(ls->set, n);
     if (!set) return CORIO_ENOMEM;
     memset(set + ls->n, 0, n - ls->n);
     ls->set = set;
@@ -60,7 +61,7 @@ int corio_local_set(corio_local *key, void *value)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     locals *ls = self->locals;
-    if (!ls && !(ls = self->locals = calloc(1, sizeof *ls))) return CORIO_ENOMEM;
+    if (!ls && !(ls = self->locals = corio__calloc(1, sizeof *ls))) return CORIO_ENOMEM;
     int s = slot_of(key);
     if (grow(ls, (size_t)s + 1) != 0) return CORIO_ENOMEM;
     ls->val[s] = value;
@@ -71,12 +72,12 @@ int corio_local_set(corio_local *key, void *value)
 void corio__locals_inherit(corio_task *child, const corio_task *parent)
 {
     const locals *p = parent->locals;
-    locals *c = calloc(1, sizeof *c);
+    locals *c = corio__calloc(1, sizeof *c);
     if (!c) return; /* the child then starts with initial values */
     if (grow(c, p->n) != 0) {
-        free(c->val);
-        free(c->set);
-        free(c);
+        corio__free(c->val);
+        corio__free(c->set);
+        corio__free(c);
         return;
     }
     memcpy(c->val, p->val, p->n * sizeof *c->val);
@@ -87,8 +88,8 @@ void corio__locals_inherit(corio_task *child, const corio_task *parent)
 void corio__locals_free(corio_task *t)
 {
     locals *ls = t->locals;
-    free(ls->val);
-    free(ls->set);
-    free(ls);
+    corio__free(ls->val);
+    corio__free(ls->set);
+    corio__free(ls);
     t->locals = NULL;
 }

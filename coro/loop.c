@@ -12,11 +12,18 @@
  *   6. switch into the first ready task. Tasks then switch among
  *      themselves (sched.c) and come back here when none is ready, after
  *      a budget of dispatches, or when one finishes.
+ *
+ * Steps 3-6 are loop_turn, shared by the blocking runs (corio_loop_run,
+ * run_until_complete) and the step a host program calls from its own
+ * loop (corio_loop_run_nowait, docs/embedding.md), which never waits in
+ * the poller.
  */
 #include "park.h"
+#include "alloc.h"
 #include "os/thread.h"
 #include "poller/netpoll.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +79,7 @@ static void thread_stack_bounds(corio_loop *l)
 corio_loop *corio_loop_new(const corio_config *cfg)
 {
     if (corio__tls_loop) return NULL; /* one loop per thread */
-    corio_loop *l = calloc(1, sizeof *l);
+    corio_loop *l = corio__calloc(1, sizeof *l);
     if (!l) return NULL;
     if (cfg) l->cfg = *cfg;
     if (!l->cfg.stack_size) l->cfg.stack_size = 256 * 1024;
@@ -81,13 +88,13 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->stacks = corio__stack_pool_new(l->cfg.stack_mode == CORIO_STACK_DENSE,
                                      l->cfg.stack_pool);
     l->ts_lock = corio__os_mutex_new();
-    atomic_init(&l->ts_spare, malloc(sizeof(corio_cb_node)));
+    atomic_init(&l->ts_spare, corio__malloc(sizeof(corio_cb_node)));
     if (!l->stacks || !l->ts_lock || !atomic_load(&l->ts_spare) ||
         corio__netpoll_open(&l->netpoll) != 0) {
-        free(atomic_load(&l->ts_spare));
+        corio__free(atomic_load(&l->ts_spare));
         corio__stack_pool_free(l->stacks);
         corio__os_mutex_free(l->ts_lock);
-        free(l);
+        corio__free(l);
         return NULL;
     }
     thread_stack_bounds(l);
@@ -97,6 +104,8 @@ corio_loop *corio_loop_new(const corio_config *cfg)
     l->fork_gen = corio__fork_gen;
     l->last_poll = corio__os_now_ns();
     corio__tls_loop = l;
+    corio__alloc_loop_opened();
+    if (l->debug) corio__debug_loop_mode(l, 1);
     return l;
 }
 
@@ -110,7 +119,7 @@ const char *corio_switch_name(void) { return corio__ctx_impl_name; }
 static int push_cb(corio_cb_node **head, corio_cb_node **tail,
                    corio_callback cb, void *arg, _Atomic(corio_cb_node *) *spare)
 {
-    corio_cb_node *n = malloc(sizeof *n);
+    corio_cb_node *n = corio__malloc(sizeof *n);
     /* Out of memory on another thread: that thread often cannot report
      * it to anyone (a pool worker delivering a result), and a lost post
      * leaves a task waiting for ever. So the loop keeps one spare node
@@ -171,12 +180,14 @@ static int run_callbacks(corio_loop *l)
         corio_cb_node *none = NULL;
         if (atomic_load_explicit(&l->ts_spare, memory_order_relaxed) ||
             !atomic_compare_exchange_strong(&l->ts_spare, &none, list))
-            free(list); /* else it is the spare again */
+            corio__free(list); /* else it is the spare again */
         list = next;
         n++;
     }
     return n;
 }
+
+/* ---------- the turn of the loop ---------- */
 
 /* ---------- the cross-thread inbox ----------
  *
@@ -276,68 +287,91 @@ static int spin_for_posts(corio_loop *l, int64_t now, int64_t timeout)
     }
 }
 
-/* ---------- the turn of the loop ---------- */
+/*
+ * One turn: steps 3 to 6 of the header comment. may_block says whether
+ * the poller may wait for the next timer when nothing is runnable: the
+ * blocking runs say yes; the host's step (corio_loop_run_nowait) says no,
+ * and then the poller is asked every turn, with a zero timeout, so that
+ * the events which made the host's poll() on our descriptor fire are
+ * always collected (else that descriptor would stay readable and the host
+ * would spin). Both ways of running are this one function.
+ */
+static void loop_turn(corio_loop *l, int may_block)
+{
+    /* Every visit runs the callbacks and the due timers, and polls at
+     * least every BUSY_POLL_INTERVAL_NS. There is no shortcut back to
+     * the next ready task: a task only comes back here when the run
+     * queue is empty or its dispatch budget is spent (sched.c), and
+     * the budget is spent precisely so that timers and I/O get their
+     * turn. (An earlier shortcut after a task exit skipped them, and a
+     * loop of spawning and exiting tasks could starve a sleeper for
+     * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
+    run_callbacks(l);
+    int64_t now = corio__os_now_ns();
+    if (run_posts(l)) l->post_seen = now;
+    corio__timer_heap_run(&l->timers, now);
+
+    int busy = l->runq_head || l->cb_head ||
+               atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
+    if (!busy || !may_block || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
+        int64_t timeout = 0;
+        if (!busy && may_block) {
+            corio_timer *next = corio__timer_heap_min(&l->timers);
+            timeout = next ? next->deadline - now : CORIO_NEVER;
+            if (timeout < 0) timeout = 0;
+        }
+        /* Before blocking: the inbox handshake (see above). A post found
+         * by spinning skips the poll (the busy-poll interval still lets
+         * I/O in). */
+        int spun = timeout && spin_for_posts(l, now, timeout);
+        if (spun && now - l->last_poll < BUSY_POLL_INTERVAL_NS) {
+            if (run_posts(l)) l->post_seen = now;
+            corio_task *t = corio__runq_pop(l);
+            if (t) corio__loop_enter_task(l, t);
+            corio__reap(l);
+            return;
+        }
+        if (spun) timeout = 0;
+        if (timeout) {
+            atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) timeout = 0;
+        }
+        corio__netpoll_poll(l->netpoll, timeout);
+        if (timeout) atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+        l->last_poll = now = corio__os_now_ns();
+        if (timeout) corio__timer_heap_run(&l->timers, now);
+        if (run_posts(l)) l->post_seen = now;
+    }
+    corio_task *t = corio__runq_pop(l);
+    if (t) corio__loop_enter_task(l, t);
+    corio__reap(l);
+}
 
 /* Run until `stop` is done, or (stop == NULL) until no task is alive. */
 static int run_loop(corio_loop *l, corio_task *stop)
 {
+    l->in_turn = 1;
     for (;;) {
         corio__reap(l);
         if (stop ? stop->state == CORIO_TASK_DONE : l->alive == 0) break;
-
-        /* Every visit runs the callbacks and the due timers, and polls at
-         * least every BUSY_POLL_INTERVAL_NS. There is no shortcut back to
-         * the next ready task: a task only comes back here when the run
-         * queue is empty or its dispatch budget is spent (sched.c), and
-         * the budget is spent precisely so that timers and I/O get their
-         * turn. (An earlier shortcut after a task exit skipped them, and a
-         * loop of spawning and exiting tasks could starve a sleeper for
-         * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
-        run_callbacks(l);
-        int64_t now = corio__os_now_ns();
-        if (run_posts(l)) l->post_seen = now;
-        corio__timer_heap_run(&l->timers, now);
-
-        int busy = l->runq_head || l->cb_head ||
-                   atomic_load_explicit(&l->ts_pending, memory_order_relaxed);
-        if (!busy || now - l->last_poll >= BUSY_POLL_INTERVAL_NS) {
-            int64_t timeout = 0;
-            if (!busy) {
-                corio_timer *next = corio__timer_heap_min(&l->timers);
-                timeout = next ? next->deadline - now : CORIO_NEVER;
-                if (timeout < 0) timeout = 0;
-            }
-            /* Before blocking: the inbox handshake (see above). A post
-             * found by spinning skips the poll (the busy-poll interval
-             * still lets I/O in). */
-            int spun = timeout && spin_for_posts(l, now, timeout);
-            if (spun && now - l->last_poll < BUSY_POLL_INTERVAL_NS) {
-                if (run_posts(l)) l->post_seen = now;
-                corio_task *t = corio__runq_pop(l);
-                if (t) corio__loop_enter_task(l, t);
-                continue;
-            }
-            if (spun) timeout = 0;
-            if (timeout) {
-                atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
-                if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) timeout = 0;
-            }
-            corio__netpoll_poll(l->netpoll, timeout);
-            if (timeout) atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
-            l->last_poll = now = corio__os_now_ns();
-            if (timeout) corio__timer_heap_run(&l->timers, now);
-            if (run_posts(l)) l->post_seen = now;
-        }
-        corio_task *t = corio__runq_pop(l);
-        if (t) corio__loop_enter_task(l, t);
+        loop_turn(l, 1);
     }
+    l->in_turn = 0;
     return 0;
+}
+
+/* Who may turn the loop now: not a task of it (the loop's stack is in
+ * use below it), not a callback the loop is running (in_turn), not a
+ * loop left over from before a fork. */
+static int may_turn(corio_loop *l)
+{
+    return !l->current && !l->in_turn && loop_usable(l);
 }
 
 int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result)
 {
     if (!l || !main || main->loop != l) return CORIO_EINVAL;
-    if (l->current || !loop_usable(l)) return CORIO_EINVAL; /* not from a task */
+    if (!may_turn(l)) return CORIO_EINVAL; /* not from a task */
     if (main->joined || main->detached) return CORIO_EALREADY;
     main->joined = 1;
     l->stop_task = main;
@@ -352,8 +386,59 @@ int corio_loop_run_until_complete(corio_loop *l, corio_task *main, void **result
 int corio_loop_run(corio_loop *l)
 {
     if (!l) return CORIO_EINVAL;
-    if (l->current || !loop_usable(l)) return CORIO_EINVAL;
+    if (!may_turn(l)) return CORIO_EINVAL;
     return run_loop(l, NULL);
+}
+
+/* ---------- embedding: a host loop turns ours (docs/embedding.md) ---------- */
+
+/* Something is queued to run at once: the host must not wait. */
+static int runnable(corio_loop *l)
+{
+    return l->runq_head || l->cb_head || l->zombie ||
+           atomic_load_explicit(&l->ts_pending, memory_order_relaxed) ||
+           atomic_load_explicit(&l->inbox, memory_order_seq_cst) ||
+           corio__netpoll_pending(l->netpoll);
+}
+
+int corio_loop_run_nowait(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    if (!may_turn(l)) return CORIO_EINVAL;
+    /* Tasks find their loop through the thread (corio__tls_loop): turned
+     * from another thread they would see none. */
+    if (corio__tls_loop != l) return CORIO_EPERM;
+    l->in_turn = 1;
+    corio__reap(l);
+    loop_turn(l, 0);
+    l->in_turn = 0;
+    /* Between steps the host may block in its own poll on our descriptor:
+     * for the inbox that is sleeping, so posts from now on wake the
+     * poller (the handshake's store; runnable() below is its load). */
+    atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
+    /* Queued callbacks count as alive, so that a host which stops at 0
+     * never drops one; pending call_later timers do not, as for
+     * corio_loop_run. */
+    return l->alive > 0 || runnable(l);
+}
+
+int corio_loop_backend_fd(corio_loop *l)
+{
+    if (!l) return CORIO_EINVAL;
+    return corio__netpoll_backend_fd(l->netpoll);
+}
+
+int corio_loop_backend_timeout(corio_loop *l)
+{
+    if (!l || runnable(l)) return 0;
+    corio_timer *next = corio__timer_heap_min(&l->timers);
+    if (!next) return -1;
+    int64_t left = next->deadline - corio__os_now_ns();
+    if (left <= 0) return 0;
+    /* Rounded up: a host that wakes a little before the deadline would
+     * find nothing due and wait again for 0 ms, a spin. */
+    int64_t ms = (left + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* ---------- close ---------- */
@@ -380,6 +465,7 @@ int corio_loop_close(corio_loop *l)
     corio__os_mutex_unlock(l->ts_lock);
     corio__pool_on_loop_close(l);
     if (l->debug) corio__debug_on_close(l);
+    corio__debug_loop_gone(l);
     while (l->all_head) {
         corio_task *t = l->all_head;
         if (t->state != CORIO_TASK_DONE) {
@@ -394,6 +480,7 @@ int corio_loop_close(corio_loop *l)
             t->stack->next_free = held;
             held = t->stack;
             t->stack = NULL;
+            corio__tsan_task_gone(t);
         } else if (!t->detached) {
             snprintf(msg, sizeof msg, "corio: task '%s' (id %llu) finished "
                      "(status: %s) but was never joined or detached",
@@ -409,9 +496,9 @@ int corio_loop_close(corio_loop *l)
     for (int i = 0; i < 2; i++)
         for (corio_cb_node *n = lists[i], *nx; n; n = nx) {
             nx = n->next;
-            free(n);
+            corio__free(n);
         }
-    free(atomic_load(&l->ts_spare));
+    corio__free(atomic_load(&l->ts_spare));
     corio__netpoll_close(l->netpoll);
     while (held) {
         corio_stack *s = held;
@@ -423,11 +510,12 @@ int corio_loop_close(corio_loop *l)
     corio__stack_pool_free(l->stacks);
     for (corio_task *t = l->free_tasks, *nx; t; t = nx) {
         nx = t->run_next;
-        free(t);
+        corio__free(t);
     }
     corio__os_mutex_free(l->ts_lock);
     if (corio__tls_loop == l) corio__tls_loop = NULL;
-    free(l);
+    corio__free(l);
+    corio__alloc_loop_closed();
     return reported;
 }
 

@@ -42,6 +42,49 @@ static inline corio_task *corio__self(void) {
     return l ? l->current : NULL;
 }
 
+/* ---------- debug mode: is this the object's loop's thread? ---------- */
+
+/* How many loops are in debug mode, process-wide (coro/debug.c). While it
+ * is 0 -- always, outside debug mode -- every check below is one relaxed
+ * load (a plain mov) and a branch predicted not taken. */
+extern atomic_int corio__debug_loops;
+void corio__debug_owner_slow(corio_waitq *q, corio_loop *owner,
+                             const char *call, const char *kind,
+                             const void *obj);
+/* Is any loop in debug mode? The one branch the hot calls pay (below). */
+static inline int corio__debug_on(void)
+{
+    return __builtin_expect(atomic_load_explicit(&corio__debug_loops,
+                                                 memory_order_relaxed) != 0, 0);
+}
+/* At every call on a loop's object (sync/, future): abort with a message
+ * if the caller's thread does not run the object's loop. q is the
+ * object's wait queue (its owner field is where the object remembers its
+ * loop); kind names the object ("event", "lock", ...). */
+static inline void corio__debug_owner(corio_waitq *q, const char *call,
+                                      const char *kind, const void *obj)
+{
+    if (corio__debug_on()) corio__debug_owner_slow(q, NULL, call, kind, obj);
+}
+/* The hot calls (lock, semaphore, event, queue hand-offs) do not call the
+ * check inline: a call in the function, even a cold one, made gcc set up
+ * the stack frame before anything else, and the fast path paid for it
+ * (lock release: two pushes and two pops more). They are a dispatcher
+ * instead, with no frame at all: one load, one branch, one tail jump to
+ * the body (out of line) or to a cold twin that checks, then runs it:
+ *
+ *     int corio_lock_release(corio_lock *l) {
+ *         if (corio__debug_on()) return release_checked(l);
+ *         return release(l);               // noinline: the old body
+ *     }
+ */
+/* The same for a task handle: its loop is always known. */
+static inline void corio__debug_task_owner(corio_task *t, const char *call)
+{
+    if (corio__debug_on() && t)
+        corio__debug_owner_slow(NULL, t->loop, call, "task", t);
+}
+
 /* ---------- parking ---------- */
 
 /* Suspend the current task until unparked or until `deadline` (further

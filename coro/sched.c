@@ -56,6 +56,30 @@ static inline void asan_back(void *fake)
 #endif
 }
 
+/* TSan (see sched.h): announce the switch to task t, or to the loop's
+ * stack. A task's fiber is made at its first switch-in, so a task that
+ * never runs costs TSan nothing; the thread's own fiber is read each time
+ * the loop enters a task (the loop's stack is always the thread's).
+ * The announcement is a macro, never a function of ours: corio__task_
+ * leave_final switches for good, and an instrumented helper called there
+ * would enter on the dying fiber and exit on the next one, whose shadow
+ * stack would then underflow (TSan crashed exactly so). */
+#ifdef CORIO_TSAN
+static void *tsan_fiber_of(corio_task *t)
+{
+    if (!t->tsan_fiber) {
+        t->tsan_fiber = __tsan_create_fiber(0);
+        __tsan_set_fiber_name(t->tsan_fiber, corio_task_name(t));
+    }
+    return t->tsan_fiber;
+}
+#define tsan_to_task(t) __tsan_switch_to_fiber(tsan_fiber_of(t), 0)
+#define tsan_to_loop(l) __tsan_switch_to_fiber((l)->tsan_fiber, 0)
+#else
+#define tsan_to_task(t) ((void)(t))
+#define tsan_to_loop(l) ((void)(l))
+#endif
+
 /* Switch from `from` into task t: by corio__ctx_start the first time (see
  * switch_x86_64_sysv.S: it keeps the return predictor in step for the
  * task's whole life), by corio__ctx_swap after that. Returns when some
@@ -64,6 +88,7 @@ static inline void swap_to_task(corio_ctx *from, corio_task *t)
 {
     void *fake = NULL;
     asan_leaving(&fake, t->stack->lo, t->stack->size);
+    tsan_to_task(t);
     if (t->fresh) {
         t->fresh = 0;
         corio__ctx_start(from, &t->ctx);
@@ -78,6 +103,7 @@ static inline void swap_to_loop(corio_ctx *from, corio_loop *l)
 {
     void *fake = NULL;
     asan_leaving(&fake, l->sched_stack_lo, l->sched_stack_size);
+    tsan_to_loop(l);
     corio__ctx_swap(from, &l->sched_ctx);
     asan_back(fake);
 }
@@ -145,6 +171,9 @@ static inline __attribute__((always_inline)) void dispatch(corio_loop *l, corio_
 void corio__loop_enter_task(corio_loop *l, corio_task *t)
 {
     l->ticks = 0; /* a fresh dispatch budget */
+#ifdef CORIO_TSAN
+    l->tsan_fiber = __tsan_get_current_fiber();
+#endif
     enter_task(l, t);
     swap_to_task(&l->sched_ctx, t);
 }
@@ -152,7 +181,7 @@ void corio__loop_enter_task(corio_loop *l, corio_task *t)
 /* No ASan instrumentation here: after __sanitizer_start_switch_fiber
  * with no save slot, ASan has dropped this stack's fake frames, so no
  * instrumented epilogue may run on it any more (see corio__task_entry). */
-CORIO_NO_ASAN corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self)
+CORIO_NO_ASAN CORIO_NO_TSAN corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self)
 {
     leave_task(l, self);
     l->zombie = self;
@@ -166,10 +195,12 @@ CORIO_NO_ASAN corio_ctx *corio__task_leave_final(corio_loop *l, corio_task *self
          * a fresh next starts through its frame's return address. */
         next->fresh = 0;
         asan_leaving(NULL, next->stack->lo, next->stack->size);
+        tsan_to_task(next); /* our fiber is destroyed when we are reaped */
         return &next->ctx;
     }
     l->current = NULL;
     asan_leaving(NULL, l->sched_stack_lo, l->sched_stack_size);
+    tsan_to_loop(l);
     return &l->sched_ctx;
 }
 

@@ -31,6 +31,32 @@
 #define CORIO_NO_ASAN
 #endif
 
+/* ThreadSanitizer must hear of every stack switch too: it keeps a shadow
+ * call stack and a vector clock per "fiber", and a task's stack that it
+ * does not know of looks like the thread's stack suddenly jumping (wrong
+ * reports, or a crash in its unwinder). Each task gets a TSan fiber the
+ * first time it is switched to (sched.c), the loop's own stack is the
+ * thread's fiber, and each switch is announced right before it happens
+ * with __tsan_switch_to_fiber(to, 0): flag 0 makes the switch a
+ * happens-before edge, which is the truth (tasks of one loop run one
+ * after another on one thread). Without -fsanitize=thread nothing of this
+ * is compiled (not even the struct fields). */
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+#ifdef CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+/* The same for the code after a dying task's last notice: its function
+ * exit would pop the NEXT fiber's shadow stack. */
+#define CORIO_NO_TSAN __attribute__((no_sanitize_thread))
+#else
+#define CORIO_NO_TSAN
+#endif
+
 /* ---------- tasks ---------- */
 
 #define CORIO_NAME_MAX 32
@@ -68,6 +94,9 @@ struct corio_task {
     size_t stack_hwm;         /* debug: stack high-water mark in bytes */
     int64_t run_since;        /* debug: when it was last switched in */
     char name[CORIO_NAME_MAX];
+#ifdef CORIO_TSAN
+    void *tsan_fiber;         /* made at its first switch-in (sched.c) */
+#endif
 };
 
 /* ---------- the loop ---------- */
@@ -107,6 +136,7 @@ struct corio_loop {
     _Atomic(corio_cb_node *) ts_spare;    /* used when malloc fails */
     atomic_int ts_pending;
     int closed;
+    int in_turn;                  /* a run or a step is turning it */
     uint64_t next_id;
     int64_t last_poll;
     corio_config cfg;
@@ -115,12 +145,16 @@ struct corio_loop {
     size_t sched_stack_size;
     int debug;
     void *debug_state;            /* coro/debug.c */
+    void *debug_tag;              /* coro/debug.c: what its objects name */
     void *pool_state;             /* flow/pool.c (thread pool hook) */
     /* The cross-thread inbox (loop.c, corio__loop_post): a lock-free
      * LIFO pushed by any thread, taken whole by the loop's thread. */
     _Atomic(corio__post *) inbox;
     atomic_int sleeping;          /* 1 while the loop may block in the poller */
     int64_t post_seen;            /* when the inbox last had something */
+#ifdef CORIO_TSAN
+    void *tsan_fiber;             /* the thread's own fiber (sched.c) */
+#endif
 };
 
 /* Bumped in the child of every fork(): a loop whose fork_gen differs
@@ -178,6 +212,17 @@ static inline void corio__switch_landed(void) {
 #endif
 }
 
+/* TSan: forget the fiber of a task whose stack is gone (its last switch
+ * out is over). Compiled to nothing without TSan. */
+static inline void corio__tsan_task_gone(corio_task *t) {
+#ifdef CORIO_TSAN
+    if (t->tsan_fiber) __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#else
+    (void)t;
+#endif
+}
+
 /* Parking and unparking: park.h. */
 
 /* Debug mode (debug.c): called only when loop->debug is set. */
@@ -185,6 +230,10 @@ void corio__debug_on_spawn(corio_task *t);
 void corio__debug_on_switch_in(corio_task *t);
 void corio__debug_on_switch_out(corio_task *t);
 void corio__debug_on_close(corio_loop *l);
+/* Debug mode turned on or off for l (its own thread), and l closing
+ * (whatever its mode): the wrong-thread check's bookkeeping. */
+void corio__debug_loop_mode(corio_loop *l, int on);
+void corio__debug_loop_gone(corio_loop *l);
 
 /* call_later / call_at (calltimer.c): at loop close, drop the callbacks
  * still pending (free those whose handle nobody holds). */

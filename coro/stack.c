@@ -10,6 +10,7 @@
  * what makes the next spawn cheap).
  */
 #include "stack.h"
+#include "alloc.h"
 #include "corio.h"
 
 #include <stdlib.h>
@@ -102,7 +103,7 @@ struct corio_stack_pool {
 
 corio_stack_pool *corio__stack_pool_new(int dense, size_t keep)
 {
-    corio_stack_pool *p = calloc(1, sizeof *p);
+    corio_stack_pool *p = corio__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->dense = dense;
     p->keep = keep;
@@ -113,7 +114,7 @@ static size_class *class_for(corio_stack_pool *p, size_t size)
 {
     for (size_class *c = p->classes; c; c = c->next)
         if (c->size == size) return c;
-    size_class *c = calloc(1, sizeof *c);
+    size_class *c = corio__calloc(1, sizeof *c);
     if (!c) return NULL;
     c->size = size;
     c->next = p->classes;
@@ -133,16 +134,16 @@ void corio__stack_pool_free(corio_stack_pool *p)
                 corio__stack_unmap_guarded(s);
             } /* dense: with its slab */
         }
-        free(c);
+        corio__free(c);
     }
     for (slab *sl = p->slabs, *sn; sl; sl = sn) {
         sn = sl->next;
         for (size_t i = 0; i < sl->count; i++) vg_deregister(&sl->descs[i]);
         corio__stack_unmap_slab(sl->mem, sl->len);
-        free(sl->descs);
-        free(sl);
+        corio__free(sl->descs);
+        corio__free(sl);
     }
-    free(p);
+    corio__free(p);
 }
 
 /* Map a slab of dense stacks of one size and put them all on the free
@@ -155,11 +156,11 @@ static int grow_dense(corio_stack_pool *p, size_class *c)
     size_t len = corio__slab_lead + per * c->size;
     char *m = corio__stack_map_slab(len);
     if (!m) return CORIO_ENOMEM;
-    slab *sl = malloc(sizeof *sl);
-    corio_stack *ss = calloc(per, sizeof *ss);
+    slab *sl = corio__malloc(sizeof *sl);
+    corio_stack *ss = corio__calloc(per, sizeof *ss);
     if (!sl || !ss) {
-        free(sl);
-        free(ss);
+        corio__free(sl);
+        corio__free(ss);
         corio__stack_unmap_slab(m, len);
         return CORIO_ENOMEM;
     }

@@ -16,6 +16,7 @@
  * overflow at the next switch; see sched.c.
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <errno.h>
@@ -34,11 +35,18 @@
 #define MAP_NORESERVE 0
 #endif
 
+/* Loops on several threads ask at once: a relaxed atomic, since a plain
+ * static written by two threads is a data race even when both write the
+ * same value (TSan, threads/ suite). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 const size_t corio__slab_lead = 0;
@@ -61,7 +69,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
         munmap(m, len);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         munmap(m, len);
         return NULL;
@@ -76,7 +84,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     munmap(s->map, s->map_size);
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len) { return map_rw(len); }
@@ -158,8 +166,13 @@ void corio__stack_overflow_guard_thread(void)
         done = 1; /* the thread already has one (ASan installs its own) */
         return;
     }
-    /* Deliberately never freed: the thread may fault until it exits. */
+    /* Deliberately never freed: the thread may fault until it exits. A
+     * stack, so mapped like the task stacks and not taken from the heap:
+     * an allocator installed with corio_replace_allocator (an arena the
+     * program resets, say) must never hold the stack a signal runs on,
+     * and it would see a block that is never given back. */
     size_t sz = 64 * 1024;
-    stack_t ss = { .ss_sp = malloc(sz), .ss_size = sz, .ss_flags = 0 };
+    void *sp = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    stack_t ss = { .ss_sp = sp == MAP_FAILED ? NULL : sp, .ss_size = sz, .ss_flags = 0 };
     if (ss.ss_sp && sigaltstack(&ss, NULL) == 0) done = 1;
 }

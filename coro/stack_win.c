@@ -38,23 +38,29 @@
  * switch, as on POSIX (sched.c).
  */
 #include "stack.h"
+#include "alloc.h"
 #include "park.h"
 
 #include <windows.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CORIO_WIN_STACK_ZONE 16384
 
+/* A relaxed atomic: loops on several threads ask at once (see
+ * stack_posix.c). */
 size_t corio__page_size(void)
 {
-    static size_t ps;
-    if (!ps) {
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
         SYSTEM_INFO si;
         GetSystemInfo(&si);
-        ps = si.dwPageSize;
+        v = si.dwPageSize;
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
     }
-    return ps;
+    return v;
 }
 
 /* The first dense stack sits one zone above the slab's start so that its
@@ -76,7 +82,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
     }
-    corio_stack *s = calloc(1, sizeof *s);
+    corio_stack *s = corio__calloc(1, sizeof *s);
     if (!s) {
         VirtualFree(m, 0, MEM_RELEASE);
         return NULL;
@@ -91,7 +97,7 @@ corio_stack *corio__stack_map_guarded(size_t size)
 void corio__stack_unmap_guarded(corio_stack *s)
 {
     VirtualFree(s->map, 0, MEM_RELEASE); /* size 0: the whole reservation */
-    free(s);
+    corio__free(s);
 }
 
 void *corio__stack_map_slab(size_t len)

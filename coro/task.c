@@ -15,6 +15,7 @@
  * detached task.
  */
 #include "park.h"
+#include "alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static corio_task *task_alloc(corio_loop *l)
         l->free_tasks = t->run_next;
         return t;
     }
-    return malloc(sizeof *t);
+    return corio__malloc(sizeof *t);
 }
 
 /* Every field, one by one: spawn is hot, and clearing the whole struct
@@ -63,6 +64,9 @@ static void task_init(corio_task *t, corio_loop *l, corio_fn fn, void *arg)
     t->wait_what = NULL;
     t->stack_hwm = 0;
     t->run_since = 0;
+#ifdef CORIO_TSAN
+    t->tsan_fiber = NULL;
+#endif
     /* The default name "task-<id>" is written only when someone asks for
      * it (corio_task_name): formatting it here would cost more than the
      * rest of spawn together. */
@@ -163,7 +167,7 @@ static void task_finish(corio_task *t, void *result)
 /* Not instrumented by ASan: it runs on after the dying stack's fiber
  * notice (in corio__task_leave_final). Whoever runs next releases our
  * stack, once we are off it. */
-CORIO_NO_ASAN corio_ctx *corio__task_entry(void *arg)
+CORIO_NO_ASAN CORIO_NO_TSAN corio_ctx *corio__task_entry(void *arg)
 {
     corio_task *t = arg;
     corio__switch_landed();
@@ -195,6 +199,7 @@ void corio__task_release_zombie(corio_loop *l)
     l->zombie = NULL;
     corio__stack_put(l->stacks, t->stack);
     t->stack = NULL;
+    corio__tsan_task_gone(t);
     if (t->detached) corio__task_free(t);
 }
 
@@ -216,6 +221,7 @@ int corio_task_wait_until(corio_task *t, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, "corio_task_wait");
     if (t->state == CORIO_TASK_DONE) return 0;
     if (!self) return CORIO_ENOLOOP;
     if (t == self) return CORIO_EINVAL;
@@ -257,6 +263,7 @@ join_until(corio_task *t, void **result, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!t || t == self) return CORIO_EINVAL; /* joining oneself never ends */
+    corio__debug_task_owner(t, "corio_join");
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->joined = 1;
     if (t->state != CORIO_TASK_DONE) {
@@ -303,6 +310,7 @@ int corio_join_until(corio_task *t, void **result, int64_t deadline)
 int corio_detach(corio_task *t)
 {
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, __func__);
     if (t->joined || t->detached) return CORIO_EALREADY;
     t->detached = 1;
     if (t->state == CORIO_TASK_DONE && !t->stack) corio__task_free(t);
@@ -317,6 +325,7 @@ int corio_cancel(corio_task *t)
 int corio_cancel_msg(corio_task *t, const char *msg)
 {
     if (!t) return CORIO_EINVAL;
+    corio__debug_task_owner(t, "corio_cancel");
     if (t->state == CORIO_TASK_DONE) return CORIO_EALREADY;
     /* The first reason given is kept, as the first cancel is the one a
      * sticky cancellation delivers. */

@@ -6,6 +6,7 @@
  * deadlines fire first-in first-out.
  */
 #include "timer.h"
+#include "alloc.h"
 #include "corio.h"
 
 #include <stdlib.h>
@@ -55,7 +56,7 @@ static void sift_down(corio_timer_heap *h, size_t i)
 
 void corio__timer_heap_free(corio_timer_heap *h)
 {
-    free(h->v);
+    corio__free(h->v);
     h->v = NULL;
     h->len = h->cap = 0;
 }
@@ -64,7 +65,7 @@ int corio__timer_heap_push(corio_timer_heap *h, corio_timer *t, int64_t deadline
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        corio_timer **v = realloc(h->v, cap * sizeof *v);
+        corio_timer **v = corio__realloc(h->v, cap * sizeof *v);
         if (!v) return CORIO_ENOMEM;
         h->v = v;
         h->cap = cap;

@@ -13,7 +13,7 @@
  *                                 empty post it to the loop ─────> box_drain:
  *                                 (one wakeup for a burst)      job->done = 1
  *   park returns 0 <────────────────────────────────────────── unpark(task)
- *   *result = job->result; free(job)
+ *   *result = job->result; corio__free(job)
  *
  * Only the pool's queue and the mailbox are shared between threads, each
  * behind its own mutex (os/thread.h: no pthreads here, so Windows works the
@@ -34,6 +34,7 @@
  * serve several loops and outlive any of them.
  */
 #include "coro/park.h"
+#include "coro/alloc.h"
 #include "os/thread.h"
 
 #include <stdatomic.h>
@@ -105,7 +106,7 @@ static void box_unref(mailbox *b)
     corio__os_mutex_unlock(b->lock);
     if (last) {
         corio__os_mutex_free(b->lock);
-        free(b);
+        corio__free(b);
     }
 }
 
@@ -119,7 +120,7 @@ static void box_ref(mailbox *b)
 static void job_free(pool_job *j)
 {
     mailbox *b = j->box;
-    free(j);
+    corio__free(j);
     box_unref(b);
 }
 
@@ -303,17 +304,17 @@ static unsigned default_threads(void)
 
 corio_pool *corio_pool_new(unsigned threads)
 {
-    corio_pool *p = calloc(1, sizeof *p);
+    corio_pool *p = corio__calloc(1, sizeof *p);
     if (!p) return NULL;
     p->max = threads ? threads : default_threads();
-    p->threads = calloc(p->max, sizeof *p->threads);
+    p->threads = corio__calloc(p->max, sizeof *p->threads);
     p->lock = corio__os_mutex_new();
     p->work = corio__os_cond_new();
     if (!p->threads || !p->lock || !p->work) {
-        free(p->threads);
+        corio__free(p->threads);
         corio__os_mutex_free(p->lock);
         corio__os_cond_free(p->work);
-        free(p);
+        corio__free(p);
         return NULL;
     }
     return p;
@@ -330,10 +331,10 @@ void corio_pool_free(corio_pool *p)
     corio__os_mutex_unlock(p->lock);
     /* Workers run what is still queued, then end. */
     for (unsigned i = 0; i < started; i++) corio__os_thread_join(p->threads[i]);
-    free(p->threads);
+    corio__free(p->threads);
     corio__os_mutex_free(p->lock);
     corio__os_cond_free(p->work);
-    free(p);
+    corio__free(p);
 }
 
 unsigned corio_pool_max_threads(const corio_pool *p)
@@ -347,12 +348,12 @@ static loop_pools *loop_pools_of(corio_loop *l)
 {
     void **slot = corio__loop_pool_slot(l);
     if (*slot) return *slot;
-    loop_pools *lp = calloc(1, sizeof *lp);
-    mailbox *b = calloc(1, sizeof *b);
+    loop_pools *lp = corio__calloc(1, sizeof *lp);
+    mailbox *b = corio__calloc(1, sizeof *b);
     corio_os_mutex *m = corio__os_mutex_new();
     if (!lp || !b || !m) {
-        free(lp);
-        free(b);
+        corio__free(lp);
+        corio__free(b);
         corio__os_mutex_free(m);
         return NULL;
     }
@@ -375,7 +376,7 @@ int corio_default_pool_threads(corio_loop *l, unsigned threads)
         unsigned want = threads ? threads : default_threads();
         corio__os_mutex_lock(p->lock);
         if (want > p->max) {
-            corio_os_thread **t = realloc(p->threads, want * sizeof *t);
+            corio_os_thread **t = corio__realloc(p->threads, want * sizeof *t);
             if (t) {
                 p->threads = t;
                 p->max = want;
@@ -419,7 +420,7 @@ void corio__pool_on_loop_close(corio_loop *l)
      * are waited for: a worker must not outlive the pool it belongs to. */
     corio_pool_free(lp->default_pool);
     box_unref(b);
-    free(lp);
+    corio__free(lp);
 }
 
 /* ---------- run_in_executor ---------- */
@@ -447,7 +448,7 @@ int corio_run_in_executor_until(corio_pool *pool, corio_fn fn, void *arg,
             lp->default_pool = corio_pool_new(lp->default_threads);
         if (!(pool = lp->default_pool)) return CORIO_ENOMEM;
     }
-    pool_job *j = calloc(1, sizeof *j);
+    pool_job *j = corio__calloc(1, sizeof *j);
     if (!j) return CORIO_ENOMEM;
     j->fn = fn;
     j->arg = arg;

@@ -17,6 +17,7 @@
  * its argument owns.
  */
 #include "coro/park.h"
+#include "coro/alloc.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -80,10 +81,10 @@ static int reserve(corio_taskgroup *g)
 {
     if (g->n < g->cap) return 0;
     size_t cap = g->cap ? g->cap * 2 : 8;
-    struct corio_tg_child **c = realloc(g->children, cap * sizeof *c);
+    struct corio_tg_child **c = corio__realloc(g->children, cap * sizeof *c);
     if (!c) return CORIO_ENOMEM;
     g->children = c;
-    struct corio_tg_child **f = realloc(g->failed, cap * sizeof *f);
+    struct corio_tg_child **f = corio__realloc(g->failed, cap * sizeof *f);
     if (!f) return CORIO_ENOMEM;
     g->failed = f;
     g->cap = cap;
@@ -100,7 +101,7 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_fn fn, void *arg,
     if (!g->loop) g->loop = l;      /* initialised outside the loop thread */
     if (g->loop != l) return CORIO_EINVAL;
     if (g->n >= INT_MAX || reserve(g) != 0) return CORIO_ENOMEM;
-    struct corio_tg_child *c = calloc(1, sizeof *c);
+    struct corio_tg_child *c = corio__calloc(1, sizeof *c);
     if (!c) return CORIO_ENOMEM;
     c->group = g;
     c->index = g->n;
@@ -108,7 +109,7 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_fn fn, void *arg,
     c->arg = arg;
     c->task = corio_loop_spawn(l, child_main, c, opts);
     if (!c->task) {
-        free(c);
+        corio__free(c);
         return CORIO_ENOMEM;
     }
     g->children[g->n] = c;
@@ -212,9 +213,9 @@ int corio_taskgroup_destroy(corio_taskgroup *g)
 {
     if (!g) return CORIO_EINVAL;
     if (g->n && g->state != GROUP_CLOSED) return CORIO_EBUSY;
-    for (size_t i = 0; i < g->n; i++) free(g->children[i]);
-    free(g->children);
-    free(g->failed);
+    for (size_t i = 0; i < g->n; i++) corio__free(g->children[i]);
+    corio__free(g->children);
+    corio__free(g->failed);
     memset(g, 0, sizeof *g);
     g->state = GROUP_CLOSED;
     return 0;

@@ -143,7 +143,11 @@ typedef struct corio_config {
     corio_report_fn report;      /* NULL = print to stderr */
     void *report_ctx;
     int debug;                   /* 1 = debug mode; -1 = off even if
-                                    CORIO_DEBUG=1 is set; 0 = from env */
+                                    CORIO_DEBUG=1 is set; 0 = from env.
+                                    Debug mode also aborts with a message
+                                    when a loop's object (event, lock,
+                                    queue, future, task...) is used from
+                                    another thread: see "Debug mode". */
 } corio_config;
 
 /* Create a loop for the calling thread (at most one per thread).
@@ -305,9 +309,11 @@ bool corio_future_done(const corio_future *f);
 int corio_future_cancel(corio_future *f);
 bool corio_future_cancelled(const corio_future *f);
 /* A task that waits for f and finishes with its outcome (result = the
- * value, status = 0 or the error f was set with): hand it to corio_gather,
- * corio_wait, corio_as_completed or corio_shield_join to compose futures as
- * asyncio does. Cancelling the task while f is pending cancels f (a
+ * value, status = 0 or the error f was set with), to put a future among
+ * TASKS in corio_gather, corio_wait, corio_as_completed or
+ * corio_shield_join. Futures alone compose without a task per future:
+ * corio_gather_futures, corio_wait_futures, corio_as_completed_init_futures,
+ * corio_shield_future (Composition, below). Cancelling the task while f is pending cancels f (a
  * cancelled gather cancels its futures). f must outlive the task. NULL if
  * f is NULL or no task could be spawned. */
 corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts);
@@ -399,6 +405,12 @@ int64_t corio_call_when(const corio_call_handle *h);
  *
  * They are plain structs, so you can embed them in your own structs with
  * no malloc:      corio_lock l;  corio_lock_init(&l);  ...  corio_lock_destroy(&l);
+ * or initialise them statically, as asyncio code makes them at module level:
+ *                 static corio_lock l = CORIO_LOCK_INIT;
+ * Every object below has such a CORIO_*_INIT, and an object made with it
+ * is in exactly the state its _init function leaves (tests/test_static_init.c
+ * checks each, field by field and by behaviour). It needs no _destroy unless
+ * it was used (a queue that was put to holds a buffer).
  * Their fields are PRIVATE (read them through the functions), and an
  * initialised object must not be copied or moved: waiting tasks point at it.
  *
@@ -430,6 +442,7 @@ struct corio_waiter; /* coro/park.h: one parked task, on its own stack */
 typedef struct corio_waitq {
     struct corio_waiter *head, *tail;
     size_t len;
+    void *owner;          /* debug mode: the object's loop (coro/debug.c) */
 } corio_waitq;
 
 /* ---- Lock: asyncio.Lock, fair, owned by the task that acquired it ---- */
@@ -439,7 +452,8 @@ typedef struct corio_lock {
     corio_waitq waiters;  /* tasks in acquire */
 } corio_lock;
 
-#define CORIO_LOCK_INIT { NULL, { NULL, NULL, 0 } }
+#define CORIO_WAITQ_INIT_ { NULL, NULL, 0, NULL } /* private: an empty corio_waitq */
+#define CORIO_LOCK_INIT { NULL, CORIO_WAITQ_INIT_ }
 
 void corio_lock_init(corio_lock *l);
 void corio_lock_destroy(corio_lock *l);
@@ -465,6 +479,11 @@ typedef struct corio_sem {
     size_t handed;        /* units handed to woken waiters not yet run */
     corio_waitq waiters;  /* tasks in acquire */
 } corio_sem;
+
+/* Static forms of corio_sem_init / corio_bsem_init:
+ *     static corio_sem s = CORIO_SEM_INIT(4);  */
+#define CORIO_SEM_INIT(value) { (value), (value), false, 0, CORIO_WAITQ_INIT_ }
+#define CORIO_BSEM_INIT(value) { (value), (value), true, 0, CORIO_WAITQ_INIT_ }
 
 void corio_sem_init(corio_sem *s, size_t value);
 /* A BoundedSemaphore: releasing it above `value` is CORIO_EOVERFLOW. */
@@ -494,7 +513,7 @@ typedef struct corio_event {
     corio_waitq waiters;  /* tasks in wait */
 } corio_event;
 
-#define CORIO_EVENT_INIT { false, { NULL, NULL, 0 } }
+#define CORIO_EVENT_INIT { false, CORIO_WAITQ_INIT_ }
 
 void corio_event_init(corio_event *e);
 void corio_event_destroy(corio_event *e);
@@ -518,6 +537,15 @@ typedef struct corio_cond {
 } corio_cond;
 
 typedef bool (*corio_predicate)(void *arg);
+
+/* Static forms. A condition with its own lock points at it, so the macro
+ * needs the variable's name:
+ *     static corio_cond c = CORIO_COND_INIT(c);            // Condition()
+ *     static corio_cond d = CORIO_COND_INIT_LOCK(&l);      // Condition(l) */
+#define CORIO_COND_INIT(self) \
+    { &(self).own_lock, CORIO_LOCK_INIT, CORIO_WAITQ_INIT_ }
+#define CORIO_COND_INIT_LOCK(lockp) \
+    { (lockp), CORIO_LOCK_INIT, CORIO_WAITQ_INIT_ }
 
 /* lock NULL: the condition makes its own (asyncio.Condition()). */
 void corio_cond_init(corio_cond *c, corio_lock *lock);
@@ -564,6 +592,13 @@ typedef struct corio_barrier {
     size_t entering;      /* woken from `blocked`, not yet arrived again */
 } corio_barrier;
 
+/* Static form of corio_barrier_init; parties must be 1 .. INT_MAX (the
+ * macro cannot refuse a bad count: use the function when it is computed).
+ *     static corio_barrier b = CORIO_BARRIER_INIT(3);  */
+#define CORIO_BARRIER_INIT(parties)                                      \
+    { (parties), false, CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_,            \
+      CORIO_WAITQ_INIT_, 0 }
+
 /* 0, or CORIO_EINVAL if parties is 0 or above INT_MAX. */
 int corio_barrier_init(corio_barrier *b, unsigned parties);
 void corio_barrier_destroy(corio_barrier *b);
@@ -608,6 +643,12 @@ typedef struct corio_queue corio_queue;
 
 /* maxsize 0 = unbounded. 0, or CORIO_ENOMEM. */
 int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize);
+/* Static form: the buffer is allocated by the first put (which can then
+ * return CORIO_ENOMEM, the item still the caller's); destroy it as usual.
+ *     static corio_queue q = CORIO_QUEUE_INIT(CORIO_QUEUE_FIFO, 16);  */
+#define CORIO_QUEUE_INIT(kind, maxsize)                                  \
+    { (kind), (maxsize), NULL, 0, 0, 0, 0, 0, false,                     \
+      CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_, CORIO_WAITQ_INIT_ }
 /* Frees the buffer; items still inside are the caller's to have drained. */
 void corio_queue_destroy(corio_queue *q);
 
@@ -687,8 +728,22 @@ int corio_local_set(corio_local *key, void *value);
  *     time), like asyncio's slow-callback warning;
  *   - paints each new stack so it can tell each task's stack high-water
  *     mark (corio_all_tasks, and the deepest task at loop close);
- *   - lists the tasks still alive at loop close with their state.
- * Reports go to corio_config.report (stderr by default).
+ *   - lists the tasks still alive at loop close with their state;
+ *   - catches a loop's object used from another thread: an event, lock,
+ *     semaphore, condition, barrier, queue or future, or a task's join,
+ *     cancel or detach, called from a thread that is not running the
+ *     object's loop (a plain pthread, a pool worker, another loop's
+ *     thread), prints what was called on which object, the object's loop
+ *     and both threads, and aborts. Such a call is a data race, and an
+ *     event set from a pthread, say, would leave its waiter hanging
+ *     silently. An object learns its loop when it is made inside one, or
+ *     else at its first use from a loop (or from the tasks parked in it).
+ *     The thread-safe way in is corio_call_soon_threadsafe(loop, fn, arg)
+ *     (fn then runs on the loop's thread), or the result of a pool call.
+ *     Not checked: the inline fast path of corio_queue_put / _get, a wait
+ *     on an event already set, an acquire that succeeds at once.
+ * Reports go to corio_config.report (stderr by default); the wrong-thread
+ * message always goes to stderr, just before the abort.
  */
 int corio_debug_set(corio_loop *loop, int on);
 /* The slow-task threshold, default 100 ms. */
@@ -797,7 +852,9 @@ typedef void (*corio_discard_fn)(void *result);
  * every task still running is cancelled and joined (out[] gets their
  * outcomes, tasks[] comes back all NULL) and gather returns
  * CORIO_ECANCELED / CORIO_ETIMEDOUT. CORIO_EINVAL for a NULL, joined or
- * detached handle (nothing is consumed then), CORIO_ENOMEM.
+ * detached handle, or one given twice (asyncio makes a set of its
+ * arguments; a handle is joined once) (nothing is consumed then),
+ * CORIO_ENOMEM.
  */
 int corio_gather(corio_task **tasks, size_t n, corio_outcome *out, int flags);
 int corio_gather_until(corio_task **tasks, size_t n, corio_outcome *out,
@@ -810,6 +867,29 @@ int corio_gather_calls(const corio_call *calls, size_t n, corio_outcome *out,
                        int flags);
 int corio_gather_calls_until(const corio_call *calls, size_t n,
                              corio_outcome *out, int flags, int64_t deadline);
+/*
+ * asyncio.gather over futures, with no task per future: out[i] gets
+ * fs[i]'s value and its error (0, the set_error code, CORIO_ECANCELED)
+ * once it is set. Flags and return values as corio_gather. Futures are not
+ * consumed (the caller still frees them) and the same future may appear
+ * twice. A future already set answers without suspending. What asyncio
+ * does to its children, this does to the futures still pending: if the
+ * caller is cancelled or the deadline or a timeout scope passes, and at
+ * the first error with CORIO_GATHER_CANCEL_ON_ERROR, they are cancelled
+ * (corio_future_cancel: every other waiter sees CORIO_ECANCELED too) and
+ * out[] records them as cancelled; in the default mode the ones still
+ * pending at the first error are left alone (out[i].status CORIO_EAGAIN).
+ * The futures must stay allocated until the call returns (freeing one
+ * meanwhile makes it return CORIO_ECLOSED, the others left as they are).
+ * CORIO_EINVAL for a NULL future, CORIO_ENOLOOP, CORIO_ENOMEM.
+ * Tasks and futures do not mix in one call: wrap the few of one kind with
+ * corio_future_task (or set a future from a task) if you must.
+ */
+int corio_gather_futures(corio_future *const *fs, size_t n,
+                         corio_outcome *out, int flags);
+int corio_gather_futures_until(corio_future *const *fs, size_t n,
+                               corio_outcome *out, int flags,
+                               int64_t deadline);
 
 /* ---- wait: asyncio.wait ---- */
 
@@ -836,12 +916,22 @@ int corio_wait(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                bool *done);
 int corio_wait_until(corio_task *const *tasks, size_t n, corio_wait_mode mode,
                      bool *done, int64_t deadline);
+/* asyncio.wait over futures, no task per future: the same contract (a
+ * future counts as failed if set with an error other than
+ * CORIO_ECANCELED); nothing is cancelled or changed. A future freed while
+ * the call waits makes it return CORIO_ECLOSED (done[] is not filled). */
+int corio_wait_futures(corio_future *const *fs, size_t n,
+                       corio_wait_mode mode, bool *done);
+int corio_wait_futures_until(corio_future *const *fs, size_t n,
+                             corio_wait_mode mode, bool *done,
+                             int64_t deadline);
 
 /* ---- as_completed: asyncio.as_completed ---- */
 
 /* An iterator over tasks in the order they finish. Fields are private. */
 typedef struct corio_as_completed {
-    corio_task *const *tasks;
+    corio_task *const *tasks;      /* one of the two is NULL */
+    corio_future *const *futures;
     size_t n, left;
     int error;            /* sticky once set */
     unsigned char *given; /* tasks already yielded */
@@ -851,6 +941,12 @@ typedef struct corio_as_completed {
 /* 0, CORIO_EINVAL or CORIO_ENOMEM. The array must stay valid. */
 int corio_as_completed_init(corio_as_completed *it, corio_task *const *tasks,
                             size_t n);
+/* The same iterator over futures (no task per future): next yields the
+ * index of each future once it is set; read its outcome from the future.
+ * The same task given twice is CORIO_EINVAL (it would be joined twice);
+ * the same future twice is yielded at both places. */
+int corio_as_completed_init_futures(corio_as_completed *it,
+                                    corio_future *const *fs, size_t n);
 /*
  * Wait for the next task to finish and put its index in *index: 0.
  * CORIO_EOF once every task was yielded; CORIO_ETIMEDOUT when the
@@ -906,6 +1002,13 @@ typedef struct corio_timeout {
     int shield;       /* the task's shield depth when it was opened */
 } corio_timeout;
 
+/* A scope that is not open (what corio_timeout_end leaves): end returns 0,
+ * when is CORIO_NEVER, expired is false, reschedule is CORIO_EINVAL. For
+ * code that opens a scope on one branch and ends it on every path.
+ * corio_timeout_begin fills in every field itself. */
+#define CORIO_TIMEOUT_INIT                                               \
+    { NULL, CORIO_NEVER, CORIO_NEVER, NULL, CORIO_NEVER, 0 }
+
 void corio_timeout_begin(corio_timeout *s, int64_t deadline);
 int corio_timeout_end(corio_timeout *s);
 /* Would end report CORIO_ETIMEDOUT now? */
@@ -955,6 +1058,16 @@ int corio_shield_join(corio_task *t, corio_outcome *out,
                       corio_discard_fn discard);
 int corio_shield_join_until(corio_task *t, corio_outcome *out,
                             corio_discard_fn discard, int64_t deadline);
+/* asyncio.shield(fut): wait for f without ever cancelling it (no task,
+ * no reaper: a future has nothing to run). 0 once f is set, with its value
+ * and error in *out (out->status CORIO_ECANCELED if someone cancelled f);
+ * CORIO_ECANCELED / CORIO_ETIMEDOUT when the caller stops waiting first
+ * (out->status CORIO_EAGAIN, f still pending and still the caller's);
+ * CORIO_ECLOSED if f was freed meanwhile. A future already set answers at
+ * once, even to a cancelled task. */
+int corio_shield_future(corio_future *f, corio_outcome *out);
+int corio_shield_future_until(corio_future *f, corio_outcome *out,
+                              int64_t deadline);
 
 /* ---- task groups: asyncio.TaskGroup (structured concurrency) ---- */
 
@@ -1345,6 +1458,71 @@ int corio_process_kill(corio_process *p);
 void corio_process_free(corio_process *p);
 
 /* ------------------------------------------------------------------ */
+/* Embedding: a host's loop drives corio's (docs/embedding.md)        */
+/* ------------------------------------------------------------------ */
+/*
+ * A program whose thread already belongs to another loop (a GUI toolkit,
+ * libuv, a game loop) turns corio's loop from it, libuv's UV_RUN_NOWAIT /
+ * uv_backend_fd / uv_backend_timeout:
+ *
+ *     for (;;) {
+ *         struct pollfd p = { corio_loop_backend_fd(l), POLLIN, 0 };
+ *         poll(&p, 1, corio_loop_backend_timeout(l));  (+ the host's fds)
+ *         if (corio_loop_run_nowait(l) == 0) break;     (nothing alive)
+ *     }
+ *
+ * All three take the loop from the thread that created it (tasks find
+ * their loop through the thread); other threads reach it only with
+ * corio_call_soon_threadsafe, which wakes the host's poll through the
+ * descriptor.
+ */
+
+/* One turn without blocking: run the queued callbacks, the due timers,
+ * collect ready I/O with a zero-timeout poll, run the tasks that are
+ * ready (until none is, or a dispatch budget is spent, so that a task
+ * that keeps yielding cannot keep the step from returning). 1 if a task
+ * is still alive or callbacks are queued (call the step again, after
+ * waiting), 0 if nothing is (pending call_later timers do not count, as
+ * for corio_loop_run). CORIO_EINVAL from inside a task or callback of the
+ * loop (it would turn itself) or for a loop of a forked parent;
+ * CORIO_EPERM from a thread other than the loop's. */
+int corio_loop_run_nowait(corio_loop *loop);
+
+/* The descriptor that becomes readable (poll() POLLIN) when the loop has
+ * I/O or a cross-thread call to handle: the epoll fd on Linux, the kqueue
+ * fd on the BSDs and macOS. It belongs to the loop: never read, close or
+ * register it elsewhere except for readiness. CORIO_ENOTSUP on Windows,
+ * where the IOCP port cannot be polled: call the step from the message
+ * loop, waiting at most corio_loop_backend_timeout ms (and no longer than
+ * the I/O latency you accept). CORIO_EINVAL for NULL. */
+int corio_loop_backend_fd(corio_loop *loop);
+
+/* How long the host may wait before the next step, in ms: 0 when
+ * something is runnable now (tasks, callbacks), the time to the next timer
+ * rounded up, or -1 when no timer is pending (wait for the descriptor
+ * alone). Recompute it after every step. */
+int corio_loop_backend_timeout(corio_loop *loop);
+
+/* ---- the allocator: libuv's uv_replace_allocator ---- */
+/*
+ * Every heap block corio takes (loops, tasks' records, queues, streams'
+ * buffers, DNS jobs, the thread pool's work) comes from these four, the C
+ * library's by default. They must behave as the C functions do (realloc
+ * of NULL allocates) and be callable from any thread (pool workers
+ * allocate). Not from them: task stacks and the signal stack, which are
+ * mapped (mmap, VirtualAlloc), and what the C library allocates inside
+ * its own calls (getaddrinfo).
+ * Call it before creating any loop (or once every loop is closed: closing
+ * a loop gives back all it took). 0; CORIO_EINVAL if one is NULL;
+ * CORIO_EBUSY while a loop exists (its blocks belong to the allocator in
+ * place). Not safe against other threads using corio at the same time.
+ */
+typedef void *(*corio_malloc_func)(size_t size);
+typedef void *(*corio_realloc_func)(void *ptr, size_t size);
+typedef void *(*corio_calloc_func)(size_t count, size_t size);
+typedef void (*corio_free_func)(void *ptr);
+int corio_replace_allocator(corio_malloc_func malloc_fn, corio_realloc_func realloc_fn,
+                            corio_calloc_func calloc_fn, corio_free_func free_fn);
 /* Channels and select (chan/, docs/chan.md)                           */
 /* ------------------------------------------------------------------ */
 /*

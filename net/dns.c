@@ -40,6 +40,7 @@
  * few pointer moves only, never a system call.
  */
 #include "corio.h"
+#include "coro/alloc.h"
 #include "os/io.h"
 
 #include <stdatomic.h>
@@ -53,6 +54,7 @@ typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_ABANDONED, JOB_ANSWERED } job_state;
 
 typedef struct dns_job {
     struct dns_job *prev, *next;   /* the registry, while QUEUED */
+    uintptr_t ticket;              /* what the worker is handed (lookup) */
     job_state state;               /* under registry_lock */
     int port, family;
     int count;                     /* the answer: >= 1 or a CORIO_E* code */
@@ -95,13 +97,20 @@ static void registry_remove(dns_job *j)
     j->prev = j->next = NULL;
 }
 
-/* Is j (a pointer that may be stale) still listed? Only then may a worker
- * touch it. */
-static int registry_has(const dns_job *j)
+/* The listed job with this ticket, or NULL. The worker is handed a
+ * ticket, never the job's address: a caller who gave up frees its job,
+ * and the next lookup's malloc may return the same address, so a stale
+ * pointer could find (and steal) SOMEONE ELSE's job in the registry --
+ * the worker then answered the wrong caller, whose discard freed a job
+ * its own caller still read. Tickets are never reused (64-bit counter;
+ * a 32-bit one would need 4 billion lookups in flight to wrap). */
+static atomic_uintptr_t next_ticket;
+
+static dns_job *registry_find(uintptr_t ticket)
 {
-    for (const dns_job *k = registry; k; k = k->next)
-        if (k == j) return 1;
-    return 0;
+    for (dns_job *k = registry; k; k = k->next)
+        if (k->ticket == ticket) return k;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -112,12 +121,11 @@ static int registry_has(const dns_job *j)
  * there is nobody to answer (the job is then already freed). */
 static void *lookup(void *arg)
 {
-    dns_job *j = arg;
-
     lock(); /* claim: QUEUED -> RUNNING, unless the caller already left */
-    if (!registry_has(j)) {
+    dns_job *j = registry_find((uintptr_t)arg);
+    if (!j) {
         unlock();
-        return NULL; /* freed by a caller who gave up: do not touch it */
+        return NULL; /* freed by a caller who gave up: nothing to touch */
     }
     registry_remove(j);
     j->state = JOB_RUNNING;
@@ -131,7 +139,7 @@ static void *lookup(void *arg)
     if (!abandoned) j->state = JOB_ANSWERED;
     unlock();
     if (abandoned) {
-        free(j);
+        corio__free(j);
         return NULL;
     }
     return j;
@@ -140,7 +148,7 @@ static void *lookup(void *arg)
 /* The pool's discard callback: an answer whose caller gave up. */
 static void discard_answer(void *result)
 {
-    free(result); /* NULL when lookup already freed it */
+    corio__free(result); /* NULL when lookup already freed it */
 }
 
 /* ------------------------------------------------------------------ */
@@ -165,7 +173,7 @@ static void job_give_up(dns_job *j)
         break; /* ANSWERED: the pool hands it to discard_answer */
     }
     unlock();
-    if (free_now) free(j);
+    if (free_now) corio__free(j);
 }
 
 int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
@@ -187,32 +195,34 @@ int corio_resolve_until(const char *host, int port, int family, corio_addr *out,
     }
 
     size_t hlen = strlen(host);
-    dns_job *j = malloc(sizeof *j + hlen + 1);
+    dns_job *j = corio__malloc(sizeof *j + hlen + 1);
     if (!j) return CORIO_ENOMEM;
     memset(j, 0, sizeof *j);
     memcpy(j->host, host, hlen + 1);
     j->port = port;
     j->family = family;
     j->state = JOB_QUEUED;
+    j->ticket = atomic_fetch_add(&next_ticket, 1) + 1;
     lock();
     registry_add(j);
     unlock();
 
     void *answer = NULL;
-    int rc = corio_to_thread_until(lookup, j, &answer, discard_answer,
-                                   deadline);
+    int rc = corio_to_thread_until(lookup, (void *)j->ticket, &answer,
+                                   discard_answer, deadline);
     if (rc < 0) {
         job_give_up(j);
         return rc;
     }
     /* rc == 0: lookup ran for us and returned j (it returns NULL only to
-     * a caller who had already given up, which we have not). */
+     * a caller who had already given up, which we have not; and only our
+     * own ticket finds j). */
     int n = j->count;
     if (n > 0) {
         if ((size_t)n > max) n = (int)max;
         memcpy(out, j->addrs, (size_t)n * sizeof *out);
     }
-    free(j);
+    corio__free(j);
     return n;
 }
 

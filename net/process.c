@@ -34,6 +34,7 @@
  * No #ifdef and no OS header here: see os/process.h.
  */
 #include "corio.h"
+#include "coro/alloc.h"
 #include "net/stream.h"
 #include "os/io.h"
 #include "os/process.h"
@@ -59,13 +60,13 @@ int corio_process_spawn(const char *const *argv, const corio_process_opts *o,
 {
     if (!out) return CORIO_EINVAL;
     *out = NULL;
-    corio_process *p = calloc(1, sizeof *p);
+    corio_process *p = corio__calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
 
     corio_fd pipes[3];
     int rc = corio__child_spawn(argv, o, &p->child, pipes);
     if (rc < 0) {
-        free(p);
+        corio__free(p);
         return rc;
     }
     corio_event_init(&p->turn);
@@ -114,7 +115,7 @@ void corio_process_free(corio_process *p)
     if (p->err) corio_stream_abort(p->err);
     corio__child_free(p->child); /* a live child is reaped later */
     corio_event_destroy(&p->turn);
-    free(p);
+    corio__free(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,7 +159,7 @@ int corio_process_wait(corio_process *p, int *exit_code)
 void corio_buf_free(corio_buf *b)
 {
     if (!b) return;
-    free(b->data);
+    corio__free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -173,7 +174,7 @@ static int buf_reserve(corio_buf *b, size_t more)
         if (cap > SIZE_MAX / 2) return CORIO_ENOMEM;
         cap *= 2;
     }
-    char *d = realloc(b->data, cap);
+    char *d = corio__realloc(b->data, cap);
     if (!d) return CORIO_ENOMEM;
     b->data = d;
     b->cap = cap;

@@ -43,6 +43,7 @@
  *   4. join the last handler, free everything.
  */
 #include "corio.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 
@@ -96,7 +97,7 @@ static void conn_finished(conn *c)
     if (c->next) c->next->prev = c->prev;
     if (srv->last_finished) corio_detach(srv->last_finished);
     srv->last_finished = c->task;
-    free(c);
+    corio__free(c);
     if (srv->limited) corio_sem_release(&srv->slots);
     if (--srv->live == 0) corio_event_set(&srv->idle);
 }
@@ -118,10 +119,10 @@ static void *conn_main(void *arg)
 /* Wrap fd and start its handler; fd is closed on failure. */
 static int start_handler(corio_server *srv, corio_fd fd)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = corio__calloc(1, sizeof *c);
     corio_stream *s = c ? corio_stream_open(fd, &srv->opts.stream) : NULL;
     if (!s) {
-        free(c);
+        corio__free(c);
         corio_fd_close(fd);
         return CORIO_ENOMEM;
     }
@@ -131,7 +132,7 @@ static int start_handler(corio_server *srv, corio_fd fd)
     c->task = corio_spawn(conn_main, c, &topts);
     if (!c->task) {
         corio_stream_abort(s);
-        free(c);
+        corio__free(c);
         return CORIO_ENOMEM;
     }
     live_add(srv, c);
@@ -188,7 +189,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
 {
     if (!h || !out || port < 0 || port > 65535) return CORIO_EINVAL;
     if (!corio_loop_current()) return CORIO_ENOLOOP;
-    corio_server *srv = calloc(1, sizeof *srv);
+    corio_server *srv = corio__calloc(1, sizeof *srv);
     if (!srv) return CORIO_ENOMEM;
     if (o) srv->opts = *o;
     srv->handler = h;
@@ -200,7 +201,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
         rc = corio_tcp_listen(&at, srv->opts.backlog, srv->opts.flags,
                               &srv->listener);
     if (rc < 0) {
-        free(srv);
+        corio__free(srv);
         return rc;
     }
     /* The port the kernel picked (port 0): without it corio_server_port
@@ -210,7 +211,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
     rc = corio_sock_local_addr(srv->listener, &bound);
     if (rc < 0) {
         corio_fd_close(srv->listener);
-        free(srv);
+        corio__free(srv);
         return rc;
     }
     srv->port = corio_addr_port(&bound);
@@ -226,7 +227,7 @@ int corio_start_server(const char *host, int port, corio_conn_handler h,
         corio_fd_close(srv->listener);
         if (srv->limited) corio_sem_destroy(&srv->slots);
         corio_event_destroy(&srv->idle);
-        free(srv);
+        corio__free(srv);
         return CORIO_ENOMEM;
     }
     *out = srv;
@@ -269,7 +270,7 @@ int corio_server_shutdown_until(corio_server *srv, int64_t grace_deadline)
 
     if (srv->limited) corio_sem_destroy(&srv->slots);
     corio_event_destroy(&srv->idle);
-    free(srv);
+    corio__free(srv);
     return cancelled;
 }
 

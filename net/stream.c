@@ -53,6 +53,7 @@
  * half-closes, a pipe end is closed), chosen by s->is_socket.
  */
 #include "corio.h"
+#include "coro/alloc.h"
 #include "os/io.h"
 #include "stream.h"
 
@@ -110,7 +111,7 @@ static void queue_drop(corio_stream *s)
     while (s->whead) {
         wchunk *c = s->whead;
         s->whead = c->next;
-        free(c);
+        corio__free(c);
     }
     s->wtail = NULL;
     s->unsent = 0;
@@ -119,11 +120,11 @@ static void queue_drop(corio_stream *s)
 static void stream_free(corio_stream *s)
 {
     queue_drop(s);
-    free(s->rbuf);
+    corio__free(s->rbuf);
     corio_event_destroy(&s->drained);
     corio_event_destroy(&s->flushed);
     corio_event_destroy(&s->idle);
-    free(s);
+    corio__free(s);
 }
 
 /* A task is done with s; the last one out of a closing stream frees it.
@@ -152,7 +153,7 @@ static void update_events(corio_stream *s)
 static corio_stream *stream_new(corio_fd fd, const corio_stream_opts *o,
                                 bool is_socket)
 {
-    corio_stream *s = calloc(1, sizeof *s);
+    corio_stream *s = corio__calloc(1, sizeof *s);
     if (!s) return NULL;
     s->fd = fd;
     s->is_socket = is_socket;
@@ -266,7 +267,7 @@ static int reserve(corio_stream *s, size_t room)
     size_t need = s->rlen + room;
     size_t cap = s->rcap ? s->rcap : READ_FIRST;
     while (cap < need) cap *= 2;
-    char *p = realloc(s->rbuf, cap);
+    char *p = corio__realloc(s->rbuf, cap);
     if (!p) return CORIO_ENOMEM;
     s->rbuf = p;
     s->rcap = cap;
@@ -306,7 +307,7 @@ static void consume(corio_stream *s, void *dst, size_t n)
     if (s->rlen == 0) {
         s->rstart = 0;
         if (s->rcap > KEEP_READ) { /* a burst is over: give the memory back */
-            free(s->rbuf);
+            corio__free(s->rbuf);
             s->rbuf = NULL;
             s->rcap = 0;
         }
@@ -454,7 +455,7 @@ static int queue_append(corio_stream *s, const char *p, size_t n)
     wchunk *c = NULL;
     if (n > fits) {
         size_t size = n - fits > CHUNK_SIZE ? n - fits : CHUNK_SIZE;
-        c = malloc(sizeof *c + size);
+        c = corio__malloc(sizeof *c + size);
         if (!c) return CORIO_ENOMEM;
         c->next = NULL;
         c->start = c->end = 0;
@@ -484,7 +485,7 @@ static void queue_sent(corio_stream *s, size_t n)
     if (c->start == c->end) {
         s->whead = c->next;
         if (!s->whead) s->wtail = NULL;
-        free(c);
+        corio__free(c);
     }
 }
 

@@ -60,6 +60,7 @@
  * never stays a zombie, even after its loop is closed.
  */
 #include "process.h"
+#include "coro/alloc.h"
 #include "poller/netpoll.h"
 #include "coro/park.h"
 #include "error.h"
@@ -171,7 +172,7 @@ static char **exec_candidates(const char *name, char *const *envp)
 {
     size_t nlen = strlen(name);
     if (strchr(name, '/')) {
-        char **v = malloc(2 * sizeof *v + nlen + 1);
+        char **v = corio__malloc(2 * sizeof *v + nlen + 1);
         if (!v) return NULL;
         v[0] = memcpy((char *)(v + 2), name, nlen + 1);
         v[1] = NULL;
@@ -181,7 +182,7 @@ static char **exec_candidates(const char *name, char *const *envp)
     size_t entries = 1, plen = strlen(path);
     for (const char *s = path; *s; s++) entries += *s == ':';
     /* Each entry: dir + '/' + name + NUL; an empty dir means "." */
-    char **v = malloc((entries + 1) * sizeof *v + plen + entries * (nlen + 3));
+    char **v = corio__malloc((entries + 1) * sizeof *v + plen + entries * (nlen + 3));
     if (!v) return NULL;
     char *out = (char *)(v + entries + 1);
     size_t k = 0;
@@ -320,7 +321,7 @@ static void waiter_unref(waiter *w)
     pthread_mutex_unlock(&w->mu);
     if (last) {
         pthread_mutex_destroy(&w->mu);
-        free(w);
+        corio__free(w);
     }
 }
 
@@ -361,7 +362,7 @@ static void *waiter_main(void *arg)
  * (then notify_fd is closed). */
 static waiter *waiter_start(pid_t pid, int notify_fd, int thread_reaps)
 {
-    waiter *w = calloc(1, sizeof *w);
+    waiter *w = corio__calloc(1, sizeof *w);
     if (!w) {
         if (notify_fd >= 0) close(notify_fd);
         return NULL;
@@ -390,7 +391,7 @@ static waiter *waiter_start(pid_t pid, int notify_fd, int thread_reaps)
     if (rc != 0) {
         if (notify_fd >= 0) close(notify_fd);
         pthread_mutex_destroy(&w->mu);
-        free(w);
+        corio__free(w);
         return NULL;
     }
     return w;
@@ -475,7 +476,7 @@ int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
     *out = NULL;
     if (!argv || !argv[0] || !argv[0][0]) return CORIO_EINVAL;
 
-    corio_child *c = calloc(1, sizeof *c);
+    corio_child *c = corio__calloc(1, sizeof *c);
     if (!c) return CORIO_ENOMEM;
     exec_plan plan;
     memset(&plan, 0, sizeof plan);
@@ -484,7 +485,7 @@ int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
     plan.cwd = o ? o->cwd : NULL;
     plan.candidates = exec_candidates(argv[0], o ? o->env : NULL);
     if (!plan.candidates) {
-        free(c);
+        corio__free(c);
         return CORIO_ENOMEM;
     }
 
@@ -563,8 +564,8 @@ out_fds:
     }
     close_if_open(&devnull);
 out_plan:
-    free(plan.candidates);
-    free(c);
+    corio__free(plan.candidates);
+    corio__free(c);
     return rc;
 }
 
@@ -669,5 +670,5 @@ void corio__child_free(corio_child *c)
         (void)corio__netpoll_detach(c->exit_fd);
         close(c->exit_fd);
     }
-    free(c);
+    corio__free(c);
 }

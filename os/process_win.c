@@ -52,6 +52,7 @@
  * last handle to it is closed.
  */
 #include "process.h"
+#include "coro/alloc.h"
 #include "poller/iocp.h"
 #include "coro/park.h"
 #include "error.h"
@@ -93,7 +94,7 @@ static void wb_put(wbuf *b, const wchar_t *w, size_t n)
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;
-        wchar_t *s = realloc(b->s, cap * sizeof *s);
+        wchar_t *s = corio__realloc(b->s, cap * sizeof *s);
         if (!s) { b->failed = 1; return; }
         b->s = s;
         b->cap = cap;
@@ -113,11 +114,11 @@ static void wb_utf8(wbuf *b, const char *text)
 {
     int n = MultiByteToWideChar(CP_UTF8, 0, text, -1, NULL, 0);
     if (n <= 0) { b->failed = 1; return; }
-    wchar_t *w = malloc((size_t)n * sizeof *w);
+    wchar_t *w = corio__malloc((size_t)n * sizeof *w);
     if (!w) { b->failed = 1; return; }
     MultiByteToWideChar(CP_UTF8, 0, text, -1, w, n);
     wb_put(b, w, (size_t)n - 1);
-    free(w);
+    corio__free(w);
 }
 
 /* A new UTF-16 copy of UTF-8 text, or NULL. */
@@ -125,7 +126,7 @@ static wchar_t *wide(const char *text)
 {
     wbuf b = { 0 };
     wb_utf8(&b, text);
-    if (b.failed) { free(b.s); return NULL; }
+    if (b.failed) { corio__free(b.s); return NULL; }
     if (!b.s) wb_put(&b, L"", 0);
     return b.s;
 }
@@ -146,7 +147,7 @@ static void quote_arg(wbuf *b, const char *arg)
     if (!w) { b->failed = 1; return; }
     if (w[0] && !wcspbrk(w, L" \t\n\v\"")) {
         wb_put(b, w, wcslen(w));
-        free(w);
+        corio__free(w);
         return;
     }
     wb_char(b, L'"', 1);
@@ -163,7 +164,7 @@ static void quote_arg(wbuf *b, const char *arg)
     }
     wb_char(b, L'\\', 2 * slashes); /* ... and before the closing quote */
     wb_char(b, L'"', 1);
-    free(w);
+    corio__free(w);
 }
 
 static wchar_t *command_line(const char *const *argv)
@@ -173,7 +174,7 @@ static wchar_t *command_line(const char *const *argv)
         if (i) wb_char(&b, L' ', 1);
         quote_arg(&b, argv[i]);
     }
-    if (b.failed) { free(b.s); return NULL; }
+    if (b.failed) { corio__free(b.s); return NULL; }
     return b.s;
 }
 
@@ -186,7 +187,7 @@ static wchar_t *environment_block(char *const *env)
         wb_char(&b, L'\0', 1);
     }
     wb_char(&b, L'\0', 1);
-    if (b.failed) { free(b.s); return NULL; }
+    if (b.failed) { corio__free(b.s); return NULL; }
     return b.s;
 }
 
@@ -289,7 +290,7 @@ static BOOL create_process(wchar_t *cmd, wchar_t *env, wchar_t *cwd,
     SIZE_T size = 0;
     LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
     InitializeProcThreadAttributeList(NULL, 1, 0, &size);
-    if (n > 0 && size > 0 && (attrs = malloc(size)) != NULL) {
+    if (n > 0 && size > 0 && (attrs = corio__malloc(size)) != NULL) {
         if (InitializeProcThreadAttributeList(attrs, 1, 0, &size) &&
             UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
                                       list, n * sizeof list[0], NULL, NULL)) {
@@ -303,7 +304,7 @@ static BOOL create_process(wchar_t *cmd, wchar_t *env, wchar_t *cwd,
                              &si.StartupInfo, pi);
     DWORD e = GetLastError();
     if (si.lpAttributeList) DeleteProcThreadAttributeList(attrs);
-    free(attrs);
+    corio__free(attrs);
     SetLastError(e);
     return ok;
 }
@@ -317,7 +318,7 @@ int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
 
     int rc = CORIO_ENOMEM;
     wchar_t *cmd = command_line(argv), *env = NULL, *cwd = NULL;
-    corio_child *c = calloc(1, sizeof *c);
+    corio_child *c = corio__calloc(1, sizeof *c);
     if (!cmd || !c) goto out;
     if (o && o->env && !(env = environment_block(o->env))) goto out;
     if (o && o->cwd && !(cwd = wide(o->cwd))) goto out;
@@ -345,10 +346,10 @@ int corio__child_spawn(const char *const *argv, const corio_process_opts *o,
      * go, or its stdout would never reach end of file for us. */
     for (int k = 0; k < 3; k++) close_handle(&end[k].child);
 out:
-    free(cmd);
-    free(env);
-    free(cwd);
-    free(c);
+    corio__free(cmd);
+    corio__free(env);
+    corio__free(cwd);
+    corio__free(c);
     return rc;
 }
 
@@ -483,5 +484,5 @@ void corio__child_free(corio_child *c)
     /* No zombies on Windows: the process lives on if it is running, and
      * its object goes when its last handle is closed. */
     CloseHandle(c->process);
-    free(c);
+    corio__free(c);
 }

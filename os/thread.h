@@ -34,6 +34,10 @@ void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m);
 void corio__os_cond_signal(corio_os_cond *c);
 void corio__os_cond_broadcast(corio_os_cond *c);
 
+/* The calling thread's id as the OS shows it (gettid on Linux, what
+ * debuggers and top print), for messages. */
+uint64_t corio__os_thread_id(void);
+
 /* Start fn(arg) on a new OS thread. NULL on failure. */
 corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg);
 /* Wait for it to end and free it. */

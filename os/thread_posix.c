@@ -2,10 +2,15 @@
  * thread_posix.c — clock, mutex, condition variable and threads on POSIX.
  */
 #include "thread.h"
+#include "coro/alloc.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +40,7 @@ struct corio_os_thread { pthread_t t; void (*fn)(void *); void *arg; };
 
 corio_os_mutex *corio__os_mutex_new(void)
 {
-    corio_os_mutex *m = malloc(sizeof *m);
+    corio_os_mutex *m = corio__malloc(sizeof *m);
     if (m) pthread_mutex_init(&m->m, NULL);
     return m;
 }
@@ -43,14 +48,14 @@ void corio__os_mutex_free(corio_os_mutex *m)
 {
     if (!m) return;
     pthread_mutex_destroy(&m->m);
-    free(m);
+    corio__free(m);
 }
 void corio__os_mutex_lock(corio_os_mutex *m) { pthread_mutex_lock(&m->m); }
 void corio__os_mutex_unlock(corio_os_mutex *m) { pthread_mutex_unlock(&m->m); }
 
 corio_os_cond *corio__os_cond_new(void)
 {
-    corio_os_cond *c = malloc(sizeof *c);
+    corio_os_cond *c = corio__malloc(sizeof *c);
     if (c) pthread_cond_init(&c->c, NULL);
     return c;
 }
@@ -58,7 +63,7 @@ void corio__os_cond_free(corio_os_cond *c)
 {
     if (!c) return;
     pthread_cond_destroy(&c->c);
-    free(c);
+    corio__free(c);
 }
 void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 {
@@ -66,6 +71,15 @@ void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 }
 void corio__os_cond_signal(corio_os_cond *c) { pthread_cond_signal(&c->c); }
 void corio__os_cond_broadcast(corio_os_cond *c) { pthread_cond_broadcast(&c->c); }
+
+uint64_t corio__os_thread_id(void)
+{
+#ifdef __linux__
+    return (uint64_t)syscall(SYS_gettid);
+#else
+    return (uint64_t)(uintptr_t)pthread_self();
+#endif
+}
 
 static void *thread_main(void *p)
 {
@@ -76,12 +90,12 @@ static void *thread_main(void *p)
 
 corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 {
-    corio_os_thread *t = malloc(sizeof *t);
+    corio_os_thread *t = corio__malloc(sizeof *t);
     if (!t) return NULL;
     t->fn = fn;
     t->arg = arg;
     if (pthread_create(&t->t, NULL, thread_main, t) != 0) {
-        free(t);
+        corio__free(t);
         return NULL;
     }
     return t;
@@ -90,7 +104,7 @@ corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 void corio__os_thread_join(corio_os_thread *t)
 {
     pthread_join(t->t, NULL);
-    free(t);
+    corio__free(t);
 }
 
 /* Give the CPU to another thread (a spinning lock holder's victim). */

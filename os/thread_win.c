@@ -9,6 +9,7 @@
  *   threads    CreateThread
  */
 #include "thread.h"
+#include "coro/alloc.h"
 
 #include <windows.h>
 #include <mmsystem.h> /* timeBeginPeriod (winmm) */
@@ -68,22 +69,22 @@ struct corio_os_cond { CONDITION_VARIABLE c; };
 
 corio_os_mutex *corio__os_mutex_new(void)
 {
-    corio_os_mutex *m = malloc(sizeof *m);
+    corio_os_mutex *m = corio__malloc(sizeof *m);
     if (m) InitializeSRWLock(&m->l);
     return m;
 }
 /* An SRWLOCK holds no kernel object: there is nothing to destroy. */
-void corio__os_mutex_free(corio_os_mutex *m) { free(m); }
+void corio__os_mutex_free(corio_os_mutex *m) { corio__free(m); }
 void corio__os_mutex_lock(corio_os_mutex *m) { AcquireSRWLockExclusive(&m->l); }
 void corio__os_mutex_unlock(corio_os_mutex *m) { ReleaseSRWLockExclusive(&m->l); }
 
 corio_os_cond *corio__os_cond_new(void)
 {
-    corio_os_cond *c = malloc(sizeof *c);
+    corio_os_cond *c = corio__malloc(sizeof *c);
     if (c) InitializeConditionVariable(&c->c);
     return c;
 }
-void corio__os_cond_free(corio_os_cond *c) { free(c); }
+void corio__os_cond_free(corio_os_cond *c) { corio__free(c); }
 void corio__os_cond_wait(corio_os_cond *c, corio_os_mutex *m)
 {
     /* Like pthread_cond_wait, it may wake spuriously: callers loop. */
@@ -103,9 +104,11 @@ static DWORD WINAPI thread_main(LPVOID p)
     return 0;
 }
 
+uint64_t corio__os_thread_id(void) { return GetCurrentThreadId(); }
+
 corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
 {
-    corio_os_thread *t = malloc(sizeof *t);
+    corio_os_thread *t = corio__malloc(sizeof *t);
     if (!t) return NULL;
     t->fn = fn;
     t->arg = arg;
@@ -114,7 +117,7 @@ corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg)
      * plain Win32 call a reader can look up. */
     t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
     if (!t->h) {
-        free(t);
+        corio__free(t);
         return NULL;
     }
     return t;
@@ -124,7 +127,7 @@ void corio__os_thread_join(corio_os_thread *t)
 {
     WaitForSingleObject(t->h, INFINITE);
     CloseHandle(t->h);
-    free(t);
+    corio__free(t);
 }
 
 /* Give the CPU to another thread (a spinning lock holder's victim). */

@@ -16,6 +16,7 @@
  * other descriptor; an atomic flag makes a burst of wakeups cost one write.
  */
 #include "poller.h"
+#include "coro/alloc.h"
 #include "os/error.h"
 
 #include <errno.h>
@@ -46,7 +47,7 @@ struct corio_poller {
 
 int corio__poller_open(corio_poller **out)
 {
-    corio_poller *p = calloc(1, sizeof *p);
+    corio_poller *p = corio__calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
     p->wakefd = -1;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -65,7 +66,7 @@ fail:;
     if (e == ENOSPC) rc = CORIO_ENOMEM; /* the watch limit, as in attach */
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
-    free(p);
+    corio__free(p);
     return rc;
 }
 
@@ -74,8 +75,13 @@ void corio__poller_close(corio_poller *p)
     if (!p) return;
     close(p->epfd);
     close(p->wakefd);
-    free(p);
+    corio__free(p);
 }
+
+/* The epoll fd is readable while its ready list is not empty; the eventfd
+ * of wakeup() is in the set, so a wakeup makes it readable too. */
+int corio__poller_fd(const corio_poller *p) { return p->epfd; }
+int corio__poller_pending(const corio_poller *p) { (void)p; return 0; }
 
 void corio__poller_wakeup(corio_poller *p)
 {

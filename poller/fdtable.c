@@ -2,6 +2,7 @@
  * fdtable.c — the table of per-descriptor slots, grown on demand.
  */
 #include "fdtable.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ corio_fdslot *corio__fdtable_get(corio_fdtable *t, size_t idx)
     if (idx >= t->len) {
         size_t len = t->len ? t->len : 64;
         while (len <= idx) len *= 2;
-        corio_fdslot *v = realloc(t->v, len * sizeof *v);
+        corio_fdslot *v = corio__realloc(t->v, len * sizeof *v);
         if (!v) return NULL;
         memset(v + t->len, 0, (len - t->len) * sizeof *v);
         t->v = v;
@@ -28,7 +29,7 @@ corio_fdslot *corio__fdtable_get(corio_fdtable *t, size_t idx)
 
 void corio__fdtable_free(corio_fdtable *t)
 {
-    free(t->v);
+    corio__free(t->v);
     t->v = NULL;
     t->len = 0;
 }

@@ -28,6 +28,7 @@
  * flag makes a burst of wakeups cost one post.
  */
 #include "iocp.h"
+#include "coro/alloc.h"
 #include "os/error.h"
 
 #include <stddef.h>
@@ -72,17 +73,24 @@ void corio__iocp_wsa_init(void)
 int corio__poller_open(corio_poller **out)
 {
     corio__iocp_wsa_init();
-    corio_poller *p = calloc(1, sizeof *p);
+    corio_poller *p = corio__calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
     /* Concurrency 1: only this loop's thread ever waits on the port. */
     p->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (!p->port) {
-        free(p);
+        corio__free(p);
         return CORIO_ENOMEM;
     }
     *out = p;
     return 0;
 }
+
+/* A completion port cannot be waited on by poll(), select() or
+ * WaitForMultipleObjects: there is nothing for a host to poll. A Windows
+ * host calls the step from its message loop with backend_timeout as the
+ * wait (docs/embedding.md). */
+int corio__poller_fd(const corio_poller *p) { (void)p; return CORIO_ENOTSUP; }
+int corio__poller_pending(const corio_poller *p) { (void)p; return 0; }
 
 /* The record around netpoll.c's part of an operation. */
 static corio_iocp_op *record_of(corio__pollop *base)
@@ -134,7 +142,7 @@ void corio__poller_close(corio_poller *p)
         }
     }
     CloseHandle(p->port);
-    free(p);
+    corio__free(p);
 }
 
 void corio__poller_wakeup(corio_poller *p)

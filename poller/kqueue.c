@@ -39,6 +39,7 @@
  * tests/kqueue_double/, a TEST DOUBLE of kqueue/kevent built on epoll.
  */
 #include "poller.h"
+#include "coro/alloc.h"
 #include "os/error.h"
 
 #include <errno.h>
@@ -117,7 +118,7 @@ static int open_wakeup(corio_poller *p)
 
 int corio__poller_open(corio_poller **out)
 {
-    corio_poller *p = calloc(1, sizeof *p);
+    corio_poller *p = corio__calloc(1, sizeof *p);
     if (!p) return CORIO_ENOMEM;
 #if !WAKE_BY_USER_EVENT
     p->wake_rd = p->wake_wr = -1;
@@ -138,9 +139,17 @@ fail:;
     if (p->wake_rd >= 0) close(p->wake_rd);
     if (p->wake_wr >= 0) close(p->wake_wr);
 #endif
-    free(p);
+    corio__free(p);
     return rc;
 }
+
+/* A kqueue descriptor is readable while events are pending on it
+ * (kqueue(2); select() and kevent(EVFILT_READ) on it work on every BSD
+ * and macOS). The wakeup channel (EVFILT_USER or the self-pipe) is in
+ * the set, so a wakeup makes it readable too. Refused directions never
+ * reach the kernel: pending() tells of them. */
+int corio__poller_fd(const corio_poller *p) { return p->kq; }
+int corio__poller_pending(const corio_poller *p) { return p->nrefused != 0; }
 
 void corio__poller_close(corio_poller *p)
 {
@@ -150,8 +159,8 @@ void corio__poller_close(corio_poller *p)
     close(p->wake_rd);
     close(p->wake_wr);
 #endif
-    free(p->refused);
-    free(p);
+    corio__free(p->refused);
+    corio__free(p);
 }
 
 void corio__poller_wakeup(corio_poller *p)
@@ -298,7 +307,7 @@ static int queue_refused(corio_poller *p, corio_fd fd, uint32_t gen, int rd, int
 {
     if (p->nrefused == p->caprefused) {
         size_t cap = p->caprefused ? 2 * p->caprefused : 8;
-        refused *v = realloc(p->refused, cap * sizeof *v);
+        refused *v = corio__realloc(p->refused, cap * sizeof *v);
         if (!v) return CORIO_ENOMEM;
         p->refused = v;
         p->caprefused = cap;

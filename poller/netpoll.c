@@ -19,6 +19,7 @@
  * still waits for the completion (see corio__netpoll_op_wait).
  */
 #include "netpoll.h"
+#include "coro/alloc.h"
 #include "fdtable.h"
 #include "coro/park.h"
 #include "os/fd.h"
@@ -61,11 +62,11 @@ static corio__netpoll *here(void)
 
 int corio__netpoll_open(corio__netpoll **out)
 {
-    corio__netpoll *np = calloc(1, sizeof *np);
+    corio__netpoll *np = corio__calloc(1, sizeof *np);
     if (!np) return CORIO_ENOMEM;
     int rc = corio__poller_open(&np->backend);
     if (rc) {
-        free(np);
+        corio__free(np);
         return rc;
     }
     *out = np;
@@ -77,7 +78,7 @@ void corio__netpoll_close(corio__netpoll *np)
     if (!np) return;
     corio__poller_close(np->backend);
     corio__fdtable_free(&np->fds);
-    free(np);
+    corio__free(np);
 }
 
 int corio__netpoll_poll(corio__netpoll *np, int64_t timeout_ns)
@@ -88,6 +89,16 @@ int corio__netpoll_poll(corio__netpoll *np, int64_t timeout_ns)
 void corio__netpoll_wakeup(corio__netpoll *np)
 {
     corio__poller_wakeup(np->backend);
+}
+
+int corio__netpoll_backend_fd(const corio__netpoll *np)
+{
+    return corio__poller_fd(np->backend);
+}
+
+int corio__netpoll_pending(const corio__netpoll *np)
+{
+    return corio__poller_pending(np->backend);
 }
 
 /* ---------- slots ---------- */

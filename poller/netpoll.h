@@ -28,6 +28,9 @@ void corio__netpoll_close(corio__netpoll *np);
 int  corio__netpoll_poll(corio__netpoll *np, int64_t timeout_ns);
 /* From any thread: end the loop's current or next poll. */
 void corio__netpoll_wakeup(corio__netpoll *np);
+/* For a host loop (poller.h: fd, pending). */
+int  corio__netpoll_backend_fd(const corio__netpoll *np);
+int  corio__netpoll_pending(const corio__netpoll *np);
 
 /* ---- descriptors (every backend) ---- */
 

@@ -44,6 +44,19 @@
  *                       one kernel write (an atomic flag).
  *   corio__poller_name  "epoll", "kqueue", "iocp".
  *
+ * ---- for a host loop that embeds corio (docs/embedding.md) ----
+ *
+ *   fd(p)               the descriptor a host can poll() for POLLIN: it is
+ *                       readable whenever wait(p, 0, ...) would report
+ *                       something from the kernel, a wakeup() included
+ *                       (the epoll fd, the kqueue fd). CORIO_ENOTSUP when
+ *                       there is none (IOCP: a port is not pollable).
+ *   pending(p)          nonzero when wait(p, 0, ...) has something to
+ *                       report that the kernel does not know of, so that
+ *                       fd(p) may not be readable (kqueue: the refused
+ *                       directions attach queued). The host must then not
+ *                       wait.
+ *
  * ---- completion backends only (IOCP; io_uring next) ----
  *
  * The OS room starts an operation itself (WSARecv, AcceptEx, ...) with
@@ -81,6 +94,8 @@ void corio__poller_detach(corio_poller *p, corio_fd fd);
 int  corio__poller_wait(corio_poller *p, int64_t timeout_ns, corio__netpoll *np);
 void corio__poller_wakeup(corio_poller *p);
 extern const char corio__poller_name[];
+int  corio__poller_fd(const corio_poller *p);
+int  corio__poller_pending(const corio_poller *p);
 
 /* ---- completion backends only ---- */
 /* Which kind this build's backend is (the Makefile defines

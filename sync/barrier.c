@@ -44,10 +44,12 @@ int corio_barrier_init(corio_barrier *b, unsigned parties)
     if (parties == 0 || parties > INT_MAX) return CORIO_EINVAL;
     b->parties = parties;
     b->broken = false;
-    b->waiters = (corio_waitq){ NULL, NULL, 0 };
-    b->draining = (corio_waitq){ NULL, NULL, 0 };
-    b->blocked = (corio_waitq){ NULL, NULL, 0 };
+    b->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    b->draining = (corio_waitq){ NULL, NULL, 0, NULL };
+    b->blocked = (corio_waitq){ NULL, NULL, 0, NULL };
     b->entering = 0;
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&b->waiters, __func__, "barrier", b);
     return 0;
 }
 
@@ -144,6 +146,7 @@ static int park_in(corio_barrier *b, corio_waitq *q, int64_t deadline)
 
 int corio_barrier_wait_until(corio_barrier *b, int64_t deadline)
 {
+    corio__debug_owner(&b->waiters, __func__, "barrier", b);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     bool woken = false; /* back from behind a drain: ahead of newcomers */
@@ -175,12 +178,14 @@ int corio_barrier_wait(corio_barrier *b)
 
 void corio_barrier_abort(corio_barrier *b)
 {
+    corio__debug_owner(&b->waiters, __func__, "barrier", b);
     b->broken = true;
     break_all(b, true);
 }
 
 void corio_barrier_reset(corio_barrier *b)
 {
+    corio__debug_owner(&b->waiters, __func__, "barrier", b);
     /* Resetting: whoever waits or has not left yet is broken; the tasks
      * blocked behind them join the next group once they have left. */
     break_all(b, false);

@@ -28,7 +28,9 @@ void corio_cond_init(corio_cond *c, corio_lock *lock)
 {
     corio_lock_init(&c->own_lock);
     c->lock = lock ? lock : &c->own_lock;
-    c->waiters = (corio_waitq){ NULL, NULL, 0 };
+    c->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&c->waiters, __func__, "condition", c);
 }
 
 void corio_cond_destroy(corio_cond *c)
@@ -55,6 +57,7 @@ static bool held_by_caller(const corio_cond *c, const corio_task *self)
 
 int corio_cond_wait_until(corio_cond *c, int64_t deadline)
 {
+    corio__debug_owner(&c->waiters, __func__, "condition", c);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (!held_by_caller(c, self)) return CORIO_EPERM;
@@ -85,6 +88,7 @@ int corio_cond_wait(corio_cond *c)
 int corio_cond_wait_for_until(corio_cond *c, corio_predicate pred, void *arg,
                               int64_t deadline)
 {
+    corio__debug_owner(&c->waiters, __func__, "condition", c);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     /* The predicate first, as asyncio does (test_wait_for_unacquired): a
@@ -107,6 +111,7 @@ int corio_cond_wait_for(corio_cond *c, corio_predicate pred, void *arg)
 
 int corio_cond_notify(corio_cond *c, size_t n)
 {
+    corio__debug_owner(&c->waiters, __func__, "condition", c);
     if (!held_by_caller(c, corio__self())) return CORIO_EPERM;
     int woken = 0;
     corio_waiter *w;

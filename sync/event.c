@@ -10,7 +10,9 @@
 void corio_event_init(corio_event *e)
 {
     e->is_set = false;
-    e->waiters = (corio_waitq){ NULL, NULL, 0 };
+    e->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&e->waiters, __func__, "event", e);
 }
 
 void corio_event_destroy(corio_event *e)
@@ -18,20 +20,39 @@ void corio_event_destroy(corio_event *e)
     corio__sync_wake_all(&e->waiters, CORIO_ECLOSED);
 }
 
-void corio_event_set(corio_event *e)
+static __attribute__((noinline)) void set(corio_event *e)
 {
     if (e->is_set) return;
     e->is_set = true;
     corio__sync_wake_all(&e->waiters, 0);
 }
 
-void corio_event_clear(corio_event *e) { e->is_set = false; }
+/* Debug mode's twin (coro/park.h says why it is apart). */
+static __attribute__((noinline, cold)) void set_checked(corio_event *e)
+{
+    corio__debug_owner_slow(&e->waiters, NULL, "corio_event_set", "event", e);
+    set(e);
+}
+
+void corio_event_set(corio_event *e)
+{
+    if (corio__debug_on()) set_checked(e);
+    else set(e);
+}
+
+void corio_event_clear(corio_event *e)
+{
+    corio__debug_owner(&e->waiters, __func__, "event", e);
+    e->is_set = false;
+}
 
 bool corio_event_is_set(const corio_event *e) { return e->is_set; }
 
 int corio_event_wait_until(corio_event *e, int64_t deadline)
 {
     if (e->is_set) return 0;
+    /* Checked on the way to parking only, where a frame is set up anyway. */
+    corio__debug_owner(&e->waiters, __func__, "event", e);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     corio_waiter w = { .task = self };

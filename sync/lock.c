@@ -16,7 +16,9 @@
 void corio_lock_init(corio_lock *l)
 {
     l->owner = NULL;
-    l->waiters = (corio_waitq){ NULL, NULL, 0 };
+    l->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
 }
 
 void corio_lock_destroy(corio_lock *l)
@@ -25,7 +27,7 @@ void corio_lock_destroy(corio_lock *l)
     l->owner = NULL;
 }
 
-int corio_lock_acquire_until(corio_lock *l, int64_t deadline)
+static __attribute__((noinline)) int acquire(corio_lock *l, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
@@ -39,6 +41,21 @@ int corio_lock_acquire_until(corio_lock *l, int64_t deadline)
     return corio__sync_wait(&l->waiters, &w, deadline, "lock");
 }
 
+/* Debug mode's twins: check the caller's thread, then the same body
+ * (coro/park.h says why they are apart). */
+static __attribute__((noinline, cold)) int acquire_checked(corio_lock *l,
+                                                           int64_t deadline)
+{
+    corio__debug_owner_slow(&l->waiters, NULL, "corio_lock_acquire", "lock", l);
+    return acquire(l, deadline);
+}
+
+int corio_lock_acquire_until(corio_lock *l, int64_t deadline)
+{
+    if (corio__debug_on()) return acquire_checked(l, deadline);
+    return acquire(l, deadline);
+}
+
 int corio_lock_acquire(corio_lock *l)
 {
     return corio_lock_acquire_until(l, CORIO_NEVER);
@@ -46,6 +63,7 @@ int corio_lock_acquire(corio_lock *l)
 
 int corio_lock_try_acquire(corio_lock *l)
 {
+    corio__debug_owner(&l->waiters, __func__, "lock", l);
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     if (l->owner != NULL) return CORIO_EAGAIN;
@@ -53,7 +71,7 @@ int corio_lock_try_acquire(corio_lock *l)
     return 0;
 }
 
-int corio_lock_release(corio_lock *l)
+static __attribute__((noinline)) int release(corio_lock *l)
 {
     if (l->owner == NULL || l->owner != corio__self()) return CORIO_EPERM;
     corio_waiter *w = corio__sync_pop_live(&l->waiters);
@@ -64,6 +82,18 @@ int corio_lock_release(corio_lock *l)
     l->owner = w->task; /* the hand-off: it holds the lock from now on */
     corio__unpark(w->task, 0);
     return 0;
+}
+
+static __attribute__((noinline, cold)) int release_checked(corio_lock *l)
+{
+    corio__debug_owner_slow(&l->waiters, NULL, "corio_lock_release", "lock", l);
+    return release(l);
+}
+
+int corio_lock_release(corio_lock *l)
+{
+    if (corio__debug_on()) return release_checked(l);
+    return release(l);
 }
 
 bool corio_lock_locked(const corio_lock *l)

@@ -57,7 +57,10 @@ int corio_queue_init(corio_queue *q, corio_queue_kind kind, size_t maxsize)
     q->seq = 0;
     q->unfinished = 0;
     q->is_shutdown = false;
-    q->getters = q->putters = q->joiners = (corio_waitq){ NULL, NULL, 0 };
+    q->getters = q->putters = q->joiners = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. The
+     * queue's loop is kept in its getters' wait queue. */
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     return corio__queue_buf_init(q);
 }
 
@@ -117,11 +120,26 @@ static __attribute__((noinline)) int put_wait(corio_queue *q, void *item,
 
 /* Every case of a blocking put but the commonest (corio__queue_try_put,
  * inline in corio_inline.h). Also what the inline corio_queue_put calls. */
-__attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
-                                                  int64_t prio, int64_t deadline)
+static __attribute__((noinline)) int put_slow(corio_queue *q, void *item, int64_t prio,
+                                                int64_t deadline)
 {
     int rc = put_now(q, item, prio);
     return rc == CORIO_EFULL ? put_wait(q, item, prio, deadline) : rc;
+}
+
+/* Debug mode's twin (coro/park.h says why it is apart). */
+static __attribute__((noinline, cold)) int put_checked(corio_queue *q, void *item,
+                                                       int64_t prio, int64_t deadline)
+{
+    corio__debug_owner_slow(&q->getters, NULL, "corio_queue_put", "queue", q);
+    return put_slow(q, item, prio, deadline);
+}
+
+__attribute__((noinline)) int corio__queue_put_slow(corio_queue *q, void *item,
+                                                  int64_t prio, int64_t deadline)
+{
+    if (corio__debug_on()) return put_checked(q, item, prio, deadline);
+    return put_slow(q, item, prio, deadline);
 }
 
 /* Every blocking put comes through here or through the inline
@@ -145,11 +163,13 @@ int corio_queue_put_until(corio_queue *q, void *item, int64_t deadline)
 
 int corio_queue_put_prio_nowait(corio_queue *q, void *item, int64_t prio)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     return put_now(q, item, prio);
 }
 
 int corio_queue_put_nowait(corio_queue *q, void *item)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     return put_now(q, item, 0);
 }
 
@@ -195,11 +215,25 @@ static __attribute__((noinline)) int get_wait(corio_queue *q, void **item,
 
 /* Every case of a blocking get but the commonest (corio__queue_try_get,
  * inline in corio_inline.h). Also what the inline corio_queue_get calls. */
-__attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
-                                                  int64_t deadline)
+static __attribute__((noinline)) int get_slow(corio_queue *q, void **item, int64_t deadline)
 {
     int rc = get_now(q, item);
     return rc == CORIO_EEMPTY ? get_wait(q, item, deadline) : rc;
+}
+
+/* Debug mode's twin (coro/park.h says why it is apart). */
+static __attribute__((noinline, cold)) int get_checked(corio_queue *q, void **item,
+                                                       int64_t deadline)
+{
+    corio__debug_owner_slow(&q->getters, NULL, "corio_queue_get", "queue", q);
+    return get_slow(q, item, deadline);
+}
+
+__attribute__((noinline)) int corio__queue_get_slow(corio_queue *q, void **item,
+                                                  int64_t deadline)
+{
+    if (corio__debug_on()) return get_checked(q, item, deadline);
+    return get_slow(q, item, deadline);
 }
 
 int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
@@ -210,6 +244,7 @@ int corio_queue_get_until(corio_queue *q, void **item, int64_t deadline)
 
 int corio_queue_get_nowait(corio_queue *q, void **item)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     return get_now(q, item);
 }
 
@@ -217,6 +252,7 @@ int corio_queue_get_nowait(corio_queue *q, void **item)
 
 int corio_queue_task_done(corio_queue *q)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     if (q->unfinished == 0) return CORIO_EINVAL;
     if (--q->unfinished == 0) corio__sync_wake_all(&q->joiners, 0);
     return 0;
@@ -224,6 +260,7 @@ int corio_queue_task_done(corio_queue *q)
 
 int corio_queue_join_until(corio_queue *q, int64_t deadline)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     if (q->unfinished == 0) return 0;
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
@@ -240,6 +277,7 @@ int corio_queue_join(corio_queue *q)
 
 void corio_queue_shutdown(corio_queue *q, bool immediate)
 {
+    corio__debug_owner(&q->getters, __func__, "queue", q);
     q->is_shutdown = true;
     if (immediate) {
         while (q->len > 0) {

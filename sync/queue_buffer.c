@@ -5,6 +5,7 @@
  * heap are here.
  */
 #include "queue_buffer.h"
+#include "coro/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ int corio__queue_buf_init(corio_queue *q)
 {
     size_t cap = q->maxsize == 0 ? FIRST_CAP_UNBOUNDED
                : q->maxsize < FIRST_CAP_MAX ? q->maxsize : FIRST_CAP_MAX;
-    q->buf = malloc(cap * elem_size(q));
+    q->buf = corio__malloc(cap * elem_size(q));
     if (!q->buf) return CORIO_ENOMEM;
     q->cap = cap;
     q->head = q->len = 0;
@@ -33,7 +34,7 @@ int corio__queue_buf_init(corio_queue *q)
 
 void corio__queue_buf_free(corio_queue *q)
 {
-    free(q->buf);
+    corio__free(q->buf);
     q->buf = NULL;
     q->cap = q->head = q->len = 0;
 }
@@ -46,7 +47,7 @@ static int grow(corio_queue *q)
     size_t cap = q->cap * 2;
     if (q->maxsize && cap > q->maxsize) cap = q->maxsize;
     if (cap <= q->cap || cap > SIZE_MAX / es) return CORIO_ENOMEM;
-    char *nb = malloc(cap * es);
+    char *nb = corio__malloc(cap * es);
     if (!nb) return CORIO_ENOMEM;
     char *ob = q->buf;
     size_t first = q->cap - q->head; /* items from head to the end */
@@ -56,7 +57,7 @@ static int grow(corio_queue *q)
     } else {
         memcpy(nb, ob + q->head * es, q->len * es);
     }
-    free(ob);
+    corio__free(ob);
     q->buf = nb;
     q->cap = cap;
     q->head = 0;
@@ -106,6 +107,13 @@ static void *heap_pop(corio_queue *q)
 
 int corio__queue_buf_push_slow(corio_queue *q, void *item, int64_t prio)
 {
+    if (!q->buf) {
+        /* A queue made with CORIO_QUEUE_INIT has no buffer until its
+         * first push. Only this slow path gets here with cap 0: the
+         * inline fast paths see len == cap and step aside. */
+        int rc = corio__queue_buf_init(q);
+        if (rc != 0) return rc;
+    }
     if (q->len == q->cap) {
         int rc = grow(q);
         if (rc != 0) return rc;

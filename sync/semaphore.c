@@ -29,7 +29,9 @@ static void sem_init(corio_sem *s, size_t value, bool bounded)
     s->bound = value;
     s->bounded = bounded;
     s->handed = 0;
-    s->waiters = (corio_waitq){ NULL, NULL, 0 };
+    s->waiters = (corio_waitq){ NULL, NULL, 0, NULL };
+    /* Made inside a loop (debug mode): it is that loop's from now on. */
+    corio__debug_owner(&s->waiters, "corio_sem_init", "semaphore", s);
 }
 
 void corio_sem_init(corio_sem *s, size_t value) { sem_init(s, value, false); }
@@ -51,7 +53,7 @@ static bool hand_to_waiter(corio_sem *s)
     return true;
 }
 
-int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
+static __attribute__((noinline)) int acquire(corio_sem *s, int64_t deadline)
 {
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
@@ -73,6 +75,20 @@ int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
     return rc;
 }
 
+/* Debug mode's twins (coro/park.h says why they are apart). */
+static __attribute__((noinline, cold)) int acquire_checked(corio_sem *s,
+                                                           int64_t deadline)
+{
+    corio__debug_owner_slow(&s->waiters, NULL, "corio_sem_acquire", "semaphore", s);
+    return acquire(s, deadline);
+}
+
+int corio_sem_acquire_until(corio_sem *s, int64_t deadline)
+{
+    if (corio__debug_on()) return acquire_checked(s, deadline);
+    return acquire(s, deadline);
+}
+
 int corio_sem_acquire(corio_sem *s)
 {
     return corio_sem_acquire_until(s, CORIO_NEVER);
@@ -80,12 +96,13 @@ int corio_sem_acquire(corio_sem *s)
 
 int corio_sem_try_acquire(corio_sem *s)
 {
+    corio__debug_owner(&s->waiters, __func__, "semaphore", s);
     if (s->value == 0 || s->handed != 0) return CORIO_EAGAIN;
     s->value--;
     return 0;
 }
 
-int corio_sem_release(corio_sem *s)
+static __attribute__((noinline)) int release(corio_sem *s)
 {
     /* A live waiter means no unit was free for it (value == 0, or a woken
      * waiter was pending): the unit goes to it. */
@@ -93,6 +110,18 @@ int corio_sem_release(corio_sem *s)
     if (s->bounded && s->value >= s->bound) return CORIO_EOVERFLOW;
     s->value++;
     return 0;
+}
+
+static __attribute__((noinline, cold)) int release_checked(corio_sem *s)
+{
+    corio__debug_owner_slow(&s->waiters, NULL, "corio_sem_release", "semaphore", s);
+    return release(s);
+}
+
+int corio_sem_release(corio_sem *s)
+{
+    if (corio__debug_on()) return release_checked(s);
+    return release(s);
 }
 
 size_t corio_sem_value(const corio_sem *s) { return s->value; }

@@ -61,6 +61,28 @@
 #include <time.h>
 #endif
 
+/* ThreadSanitizer (make test-tsan runs this harness natively, since
+ * Criterion cannot start under TSan: Snaipe/Criterion#274) must hear of
+ * each switch between the test thread's stack and a phase's, as corio's
+ * scheduler tells it of each task switch (coro/sched.h). */
+#if defined(__SANITIZE_THREAD__)
+#define HARNESS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HARNESS_TSAN 1
+#endif
+#endif
+#ifdef HARNESS_TSAN
+#include <sanitizer/tsan_interface.h>
+#define TSAN_SWITCH(fiber) __tsan_switch_to_fiber((fiber), 0)
+/* phase_entry returns after switching back: its own function exit must
+ * not be counted on the test thread's shadow stack. */
+#define NO_TSAN __attribute__((no_sanitize_thread))
+#else
+#define TSAN_SWITCH(fiber) ((void)(fiber))
+#define NO_TSAN
+#endif
+
 /* Each phase's stack: as large as a usual main thread's. The memory is
  * only touched as deep as the test goes. */
 #define PHASE_STACK_SIZE ((size_t)8 << 20)
@@ -100,6 +122,7 @@ struct phase {                     /* init, the test body, or fini */
     corio_ctx self;                /* the phase's own context */
     corio_ctx back;                /* the test thread, waiting for it */
     enum outcome outcome;
+    void *fiber, *back_fiber;      /* TSan's names for self and back */
 };
 
 /* The run the main thread is waiting for. Checks made on threads the
@@ -222,6 +245,7 @@ static _Noreturn void end_phase(enum outcome outcome) {
         finish();
     }
     ph->outcome = outcome;
+    TSAN_SWITCH(ph->back_fiber);
     corio__ctx_swap(&ph->self, &ph->back);   /* never resumed */
     abort();
 }
@@ -247,10 +271,11 @@ _Noreturn void cr_harness_skip(const char *file, int line, const char *fmt,
 
 /* ---------- running phases on their own contexts ---------- */
 
-static corio_ctx *phase_entry(void *arg) {
+NO_TSAN static corio_ctx *phase_entry(void *arg) {
     struct phase *ph = arg;
     ph->fn();
     ph->outcome = PHASE_DONE;
+    TSAN_SWITCH(ph->back_fiber);
     return &ph->back;                       /* back to run_phase, for good */
 }
 
@@ -263,8 +288,16 @@ static enum outcome run_phase(void (*fn)(void)) {
     }
     corio__ctx_make(&ph.self, stack, PHASE_STACK_SIZE, phase_entry, &ph);
     this_phase = &ph;
+#ifdef HARNESS_TSAN
+    ph.back_fiber = __tsan_get_current_fiber();
+    ph.fiber = __tsan_create_fiber(0);
+#endif
+    TSAN_SWITCH(ph.fiber);
     corio__ctx_swap(&ph.back, &ph.self);     /* returns when it ends */
     this_phase = NULL;
+#ifdef HARNESS_TSAN
+    __tsan_destroy_fiber(ph.fiber);          /* we are off it, done or not */
+#endif
     if (ph.outcome == PHASE_DONE)
         free(stack);            /* an abandoned stack is kept: see the top */
     return ph.outcome;
