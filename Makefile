@@ -221,7 +221,7 @@ test-sanitize:
 
 # ThreadSanitizer over the library and the suites whose code crosses
 # threads: the pool (to_thread), call_soon_threadsafe, signals, DNS,
-# several loops on several threads. Criterion cannot start under TSan
+# several loops on several threads, channels and select across loops. Criterion cannot start under TSan
 # (its arena mmap fails: Snaipe/Criterion#274), so these suites run on the
 # in-process harness (tests/harness), which tells TSan of its own stack
 # switches. halt_on_error makes the first report fail the run;
@@ -229,7 +229,7 @@ test-sanitize:
 # process is here for its exit-watch thread. Not the whole suite: TSan
 # counts each task's fiber as a thread (at most 8128 at once, about half
 # a MiB each), and some suites run 10,000 tasks at once.
-TSAN_SUITES ?= pool loop signal dns threads process
+TSAN_SUITES ?= pool loop signal dns threads process chan select
 TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
 test-tsan:
 	@.ci/ensure-packages libtsan2
