@@ -2,9 +2,11 @@
  * chan_impl.h — what chan.c and select.c share: the channel, its waiters
  * and the select state every wait goes through.
  *
- * Every blocking channel operation is a select of one case: the task puts
- * one chan_waiter per case in the channels' queues, all pointing at ONE
- * chan_sel on its stack, and parks. Whoever completes a case with it (a
+ * A select puts one chan_waiter per case in the channels' queues, all
+ * pointing at ONE chan_sel on its stack, and parks. (A plain send or
+ * receive is the one-case special: its waiter is `single`, it sits in one
+ * queue only, so the channel's lock alone decides who has it and no CAS
+ * is needed: chan.c, op1.) Whoever completes a case with it (a
  * peer on any thread, holding that channel's lock) first CLAIMS the select
  * with a CAS of sel->state from SEL_WAITING to the case index; the task
  * itself, woken by its deadline, a cancel or a future, tries the same CAS
