@@ -220,7 +220,11 @@ Test(chan, cancel_and_timeout_race_a_hand_off)
 
 /* ---------- across loops on threads ---------- */
 
-#define STREAM_N 200000
+/* Each element of an unbuffered stream is a cross-thread hand-off; when
+ * the threads cannot both be on a core (qemu on a loaded 2-core machine)
+ * each costs a poller wakeup, up to a millisecond there: 2 x 20,000 keeps
+ * the worst case under a minute. */
+#define STREAM_N 20000
 
 typedef struct stream {
     corio_chan *c;
@@ -278,7 +282,7 @@ Test(chan, cross_loop_stream_unbuffered) { stream_run(0); }
  * its send returns 0); the consumer loop receives with tiny deadlines and
  * through child tasks it cancels at varying points. Every value whose
  * send returned 0 must be received exactly once, and no other. */
-#define XRACE_N 20000
+#define XRACE_N 10000
 
 typedef struct xrace {
     corio_chan *c;
