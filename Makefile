@@ -103,7 +103,7 @@ $(B)/obj/tests/test_stack.c.o: CFLAGS += $(if $(STACK_CLASH),-fno-stack-clash-pr
 # Portable files are every .c in a room; files ending in _posix.c / _win.c
 # belong to one OS (most of them live in os/); backends and switches are
 # picked by name.
-ROOMS := coro flow poller os sync net
+ROOMS := coro flow poller os sync net chan
 ALL_C := $(foreach r,$(ROOMS),$(wildcard $(r)/*.c))
 OTHER_OS := $(if $(filter win,$(OS)),posix,win)
 PORTABLE := $(filter-out %_$(OTHER_OS).c coro/switch_% poller/epoll.c poller/kqueue.c poller/iocp.c,$(ALL_C))
@@ -237,7 +237,7 @@ test-sanitize:
 
 # ThreadSanitizer over the library and the suites whose code crosses
 # threads: the pool (to_thread), call_soon_threadsafe, signals, DNS,
-# several loops on several threads. Criterion cannot start under TSan
+# several loops on several threads, channels and select across loops. Criterion cannot start under TSan
 # (its arena mmap fails: Snaipe/Criterion#274), so these suites run on the
 # in-process harness (tests/harness), which tells TSan of its own stack
 # switches. halt_on_error makes the first report fail the run;
@@ -245,7 +245,7 @@ test-sanitize:
 # process is here for its exit-watch thread. Not the whole suite: TSan
 # counts each task's fiber as a thread (at most 8128 at once, about half
 # a MiB each), and some suites run 10,000 tasks at once.
-TSAN_SUITES ?= pool loop signal dns threads process loops server_cores
+TSAN_SUITES ?= pool loop signal dns threads process loops server_cores chan select
 TSAN_B := build/native-$(SWITCH)-$(POLLER)-tsan
 test-tsan:
 	@.ci/ensure-packages libtsan2

@@ -127,3 +127,6 @@ corio_task *corio_future_task(corio_future *f, const corio_task_opts *opts)
     corio_task_opts o = { .name = "future" };
     return corio_spawn(future_task_main, f, opts ? opts : &o);
 }
+
+/* For corio_select (chan/select.c): the wait queue a select case joins. */
+corio_waitq *corio__future_waiters(corio_future *f) { return &f->waiters; }

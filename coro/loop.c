@@ -189,6 +189,104 @@ static int run_callbacks(corio_loop *l)
 
 /* ---------- the turn of the loop ---------- */
 
+/* ---------- the cross-thread inbox ----------
+ *
+ *   thread X (any)                       the loop's thread
+ *   --------------                       -----------------
+ *   p->next = head                       top of every turn:
+ *   CAS(inbox: head -> p)  [seq_cst]       list = XCHG(inbox, NULL) [acq]
+ *   if LOAD(sleeping)      [seq_cst]       reverse it, run each p->fn(p)
+ *       poller wakeup (coalesced)        before blocking in the poller:
+ *                                          spin a little if posts came lately
+ *                                          STORE(sleeping, 1)       [seq_cst]
+ *                                          if LOAD(inbox) != NULL: don't block
+ *                                          poll; STORE(sleeping, 0)
+ *
+ * Why no post is ever stranded: the poster does "store inbox, load
+ * sleeping", the loop does "store sleeping, load inbox", all seq_cst, so in
+ * the single total order of those four either the poster's CAS comes
+ * before the loop's load (the loop sees the post and polls with timeout 0)
+ * or the loop's store comes before the poster's load (the poster sees
+ * sleeping == 1 and wakes the poller). It is Dekker's handshake; with
+ * weaker orders (release/acquire only) both loads could read the old
+ * values on a weakly ordered CPU (AArch64) and the loop would sleep on a
+ * post. The poller's own flag (poller/ backends) makes a burst of wakeups cost
+ * one write, and a wakeup that finds the loop already awake only makes one
+ * later poll return early.
+ *
+ * The exchange takes the whole list, so the CAS loop of the posters has no
+ * ABA problem (a node is never popped alone). p->next is a plain field:
+ * it is written before the poster's CAS (release) and read after the
+ * loop's exchange (acquire). After its CAS the poster must not touch p:
+ * the loop may already have run p->fn, and p's owner freed it.
+ */
+
+void corio__loop_post(corio_loop *l, corio__post *p)
+{
+    corio__post *head = atomic_load_explicit(&l->inbox, memory_order_relaxed);
+    do p->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&l->inbox, &head, p,
+                                                  memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    if (atomic_load_explicit(&l->sleeping, memory_order_seq_cst))
+        corio__netpoll_wakeup(l->netpoll);
+}
+
+/* Run every post so far, oldest first. Returns how many. */
+static int run_posts(corio_loop *l)
+{
+    if (!atomic_load_explicit(&l->inbox, memory_order_relaxed)) return 0;
+    corio__post *p = atomic_exchange_explicit(&l->inbox, NULL, memory_order_acquire);
+    corio__post *fifo = NULL;
+    while (p) { /* the stack is newest first */
+        corio__post *next = p->next;
+        p->next = fifo;
+        fifo = p;
+        p = next;
+    }
+    int n = 0;
+    while (fifo) {
+        corio__post *next = fifo->next; /* fn may end p's life */
+        fifo->fn(fifo);
+        fifo = next;
+        n++;
+    }
+    return n;
+}
+
+/* How long an idle loop that got posts lately spins on its inbox before it
+ * blocks in the poller: a peer loop answering a channel hand-off within
+ * this time costs no system call on either side. A loop with no recent
+ * cross-thread traffic blocks at once. The spin must outlast a peer's
+ * wakeup from its poller (tens of us on a VM), or two loops that fell
+ * asleep in turn never get back to the spinning steady state; it cannot
+ * help when the peer thread has no CPU at all (a machine with more
+ * runnable threads than cores), and then only burns: hence the bound. */
+#define POST_SPIN_NS 50000
+#define POST_RECENT_NS 2000000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Nothing to run: before blocking for up to `timeout` ns, spin a little
+ * if the inbox was busy lately. Returns 1 if a post arrived meanwhile. */
+static int spin_for_posts(corio_loop *l, int64_t now, int64_t timeout)
+{
+    if (now - l->post_seen > POST_RECENT_NS || timeout < POST_SPIN_NS) return 0;
+    int64_t end = now + POST_SPIN_NS;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&l->inbox, memory_order_relaxed)) return 1;
+        cpu_relax();
+        if ((i & 63) == 0 && corio__os_now_ns() >= end) return 0;
+    }
+}
+
 /*
  * One turn: steps 3 to 6 of the header comment. may_block says whether
  * the poller may wait for the next timer when nothing is runnable: the
@@ -210,6 +308,7 @@ static void loop_turn(corio_loop *l, int may_block)
      * good: tests/test_loop.c, busy_spawning_does_not_starve_timers.) */
     run_callbacks(l);
     int64_t now = corio__os_now_ns();
+    if (run_posts(l)) l->post_seen = now;
     corio__timer_heap_run(&l->timers, now);
 
     int busy = l->runq_head || l->cb_head ||
@@ -221,9 +320,27 @@ static void loop_turn(corio_loop *l, int may_block)
             timeout = next ? next->deadline - now : CORIO_NEVER;
             if (timeout < 0) timeout = 0;
         }
+        /* Before blocking: the inbox handshake (see above). A post found
+         * by spinning skips the poll (the busy-poll interval still lets
+         * I/O in). */
+        int spun = timeout && spin_for_posts(l, now, timeout);
+        if (spun && now - l->last_poll < BUSY_POLL_INTERVAL_NS) {
+            if (run_posts(l)) l->post_seen = now;
+            corio_task *t = corio__runq_pop(l);
+            if (t) corio__loop_enter_task(l, t);
+            corio__reap(l);
+            return;
+        }
+        if (spun) timeout = 0;
+        if (timeout) {
+            atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&l->inbox, memory_order_seq_cst)) timeout = 0;
+        }
         corio__netpoll_poll(l->netpoll, timeout);
+        if (timeout) atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
         l->last_poll = now = corio__os_now_ns();
         if (timeout) corio__timer_heap_run(&l->timers, now);
+        if (run_posts(l)) l->post_seen = now;
     }
     corio_task *t = corio__runq_pop(l);
     if (t) corio__loop_enter_task(l, t);
@@ -280,6 +397,7 @@ static int runnable(corio_loop *l)
 {
     return l->runq_head || l->cb_head || l->zombie ||
            atomic_load_explicit(&l->ts_pending, memory_order_relaxed) ||
+           atomic_load_explicit(&l->inbox, memory_order_seq_cst) ||
            corio__netpoll_pending(l->netpoll);
 }
 
@@ -294,6 +412,10 @@ int corio_loop_run_nowait(corio_loop *l)
     corio__reap(l);
     loop_turn(l, 0);
     l->in_turn = 0;
+    /* Between steps the host may block in its own poll on our descriptor:
+     * for the inbox that is sleeping, so posts from now on wake the
+     * poller (the handshake's store; runnable() below is its load). */
+    atomic_store_explicit(&l->sleeping, 1, memory_order_seq_cst);
     /* Queued callbacks count as alive, so that a host which stops at 0
      * never drops one; pending call_later timers do not, as for
      * corio_loop_run. */

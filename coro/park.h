@@ -224,6 +224,11 @@ static inline int64_t corio__task_park_limit(const corio_task *t) {
 
 /* ---------- what other rooms may know of a loop ---------- */
 
+/* Has l a task ready to run besides the current one? (A primitive that
+ * would spin before parking must not, or it holds that task up.) */
+static inline int corio__loop_has_ready(const corio_loop *l) {
+    return l->runq_head != NULL;
+}
 /* The loop's poller, generic side (poller/netpoll.h). */
 static inline corio__netpoll *corio__loop_netpoll(const corio_loop *l) {
     return l->netpoll;
@@ -233,5 +238,20 @@ static inline corio__netpoll *corio__loop_netpoll(const corio_loop *l) {
 static inline void **corio__loop_pool_slot(corio_loop *l) {
     return &l->pool_state;
 }
+
+/* A future's waiters (future.c): corio_select waits there beside other
+ * cases. Woken with corio__unpark_if_waiting, so a waiter whose task is
+ * not parked is only unlinked. */
+corio_waitq *corio__future_waiters(corio_future *f);
+
+/* ---------- the cross-thread inbox (loop.c) ---------- */
+
+/* From ANY thread: have p->fn(p) run on l's thread at the top of its next
+ * turn (or before it next sleeps). Costs one CAS while l is running or
+ * spinning; only when l sleeps in its poller does it add the poller's
+ * wakeup, and a burst of posts to a sleeping loop wakes it once. Lock-free,
+ * never allocates, never fails: p belongs to the caller until fn runs, and
+ * must not be posted again before that. l must outlive the call. */
+void corio__loop_post(corio_loop *l, corio__post *p);
 
 #endif

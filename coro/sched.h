@@ -106,6 +106,14 @@ struct corio_task {
 
 typedef struct corio__netpoll corio__netpoll;
 
+/* A message to a loop from any thread (corio__loop_post, park.h): fn(p)
+ * runs on the loop's thread at the top of its next turn. Intrusive: it
+ * lives in whatever it wakes (a channel waiter, a pool mailbox, a task). */
+typedef struct corio__post {
+    struct corio__post *next;  /* written by the poster before its CAS */
+    void (*fn)(struct corio__post *p);
+} corio__post;
+
 typedef struct corio_cb_node {
     corio_callback cb;
     void *arg;
@@ -142,6 +150,11 @@ struct corio_loop {
     void *debug_state;            /* coro/debug.c */
     void *debug_tag;              /* coro/debug.c: what its objects name */
     void *pool_state;             /* flow/pool.c (thread pool hook) */
+    /* The cross-thread inbox (loop.c, corio__loop_post): a lock-free
+     * LIFO pushed by any thread, taken whole by the loop's thread. */
+    _Atomic(corio__post *) inbox;
+    atomic_int sleeping;          /* 1 while the loop may block in the poller */
+    int64_t post_seen;            /* when the inbox last had something */
 #ifdef CORIO_TSAN
     void *tsan_fiber;             /* the thread's own fiber (sched.c) */
 #endif

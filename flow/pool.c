@@ -10,7 +10,7 @@
  *   park                          result = fn(arg)
  *                                 put job in the loop's
  *                                 MAILBOX, and if it was
- *                                 empty call_soon_threadsafe ──> box_drain:
+ *                                 empty post it to the loop ─────> box_drain:
  *                                 (one wakeup for a burst)      job->done = 1
  *   park returns 0 <────────────────────────────────────────── unpark(task)
  *   *result = job->result; corio__free(job)
@@ -37,7 +37,15 @@
 #include "coro/alloc.h"
 #include "os/thread.h"
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
+
+/* How long a worker that just finished a job looks for the next one
+ * before it sleeps on the condition variable: a task calling to_thread in
+ * a loop submits its next call within a few microseconds, and a worker
+ * found awake costs the submitter no futex wake. */
+#define WORKER_SPIN_NS 20000
 
 typedef struct mailbox mailbox;
 typedef struct pool_job pool_job;
@@ -68,6 +76,7 @@ struct mailbox {
     int closed;            /* the loop is closing or gone */
     unsigned refs;         /* the loop's + one per job in flight */
     pool_job *delivered;   /* loop thread only: done, not yet taken */
+    corio__post post;      /* the drain, posted to the loop's inbox */
 };
 
 struct corio_pool {
@@ -75,6 +84,7 @@ struct corio_pool {
     corio_os_cond *work;   /* a job was queued, or shutdown */
     pool_job *head, *tail;
     size_t queued;
+    atomic_int has_work;   /* a hint for spinning workers: queued or shutdown */
     unsigned max, started, idle;
     corio_os_thread **threads;
     int shutdown;
@@ -123,9 +133,9 @@ static void job_discard(pool_job *j)
 
 /* On the loop's thread: every result the workers delivered since the
  * last drain. */
-static void box_drain(void *arg)
+static void box_drain(corio__post *post)
 {
-    mailbox *b = arg;
+    mailbox *b = (mailbox *)((char *)post - offsetof(mailbox, post));
     corio__os_mutex_lock(b->lock);
     pool_job *j = b->head;
     b->head = b->tail = NULL;
@@ -170,13 +180,17 @@ static void deliver(pool_job *j)
     j->next = NULL;
     if (b->tail) b->tail->next = j; else b->head = j;
     b->tail = j;
-    /* One wakeup per burst: later results ride along with the first. The
+    /* One post per burst: later results ride along with the first. The
      * loop cannot be freed while we hold the lock with closed == 0 (its
-     * close marks the box closed under this lock first). If the callback
-     * cannot be queued (no memory), the next delivery tries again, and
-     * loop close frees what is left. */
-    if (!b->posted)
-        b->posted = corio_call_soon_threadsafe(b->loop, box_drain, b) == 0;
+     * close marks the box closed under this lock first), so the post
+     * reaches a live loop. The post never allocates: it is a CAS on the
+     * loop's inbox, plus the poller's wakeup only if that loop sleeps
+     * (coro/loop.c). b->post is reused only after box_drain ran. */
+    if (!b->posted) {
+        b->posted = 1;
+        b->post.fn = box_drain;
+        corio__loop_post(b->loop, &b->post);
+    }
     corio__os_mutex_unlock(b->lock);
 }
 
@@ -188,6 +202,13 @@ static void worker_main(void *arg)
     corio__os_mutex_lock(p->lock);
     for (;;) {
         p->idle++;
+        if (!p->head && !p->shutdown) { /* spin a little, unlocked */
+            corio__os_mutex_unlock(p->lock);
+            int64_t end = corio__os_now_ns() + WORKER_SPIN_NS;
+            for (unsigned i = 1; !atomic_load_explicit(&p->has_work, memory_order_relaxed); i++)
+                if ((i & 31) == 0 && corio__os_now_ns() >= end) break;
+            corio__os_mutex_lock(p->lock);
+        }
         while (!p->head && !p->shutdown) corio__os_cond_wait(p->work, p->lock);
         p->idle--;
         pool_job *j = p->head;
@@ -195,6 +216,7 @@ static void worker_main(void *arg)
         p->head = j->next;
         if (!p->head) p->tail = NULL;
         p->queued--;
+        atomic_store_explicit(&p->has_work, p->queued != 0, memory_order_relaxed);
         j->queued = 0;
         corio__os_mutex_unlock(p->lock);
 
@@ -227,6 +249,7 @@ static int pool_submit(corio_pool *p, pool_job *j)
     if (p->tail) p->tail->next = j; else p->head = j;
     p->tail = j;
     p->queued++;
+    atomic_store_explicit(&p->has_work, 1, memory_order_relaxed);
     if (p->queued > p->idle && p->started < p->max) {
         corio_os_thread *t = corio__os_thread_start(worker_main, p);
         if (t) {
@@ -302,6 +325,7 @@ void corio_pool_free(corio_pool *p)
     if (!p) return;
     corio__os_mutex_lock(p->lock);
     p->shutdown = 1;
+    atomic_store_explicit(&p->has_work, 1, memory_order_relaxed);
     unsigned started = p->started;
     corio__os_cond_broadcast(p->work);
     corio__os_mutex_unlock(p->lock);

@@ -1606,6 +1606,76 @@ typedef void *(*corio_calloc_func)(size_t count, size_t size);
 typedef void (*corio_free_func)(void *ptr);
 int corio_replace_allocator(corio_malloc_func malloc_fn, corio_realloc_func realloc_fn,
                             corio_calloc_func calloc_fn, corio_free_func free_fn);
+/* Channels and select (chan/, docs/chan.md)                           */
+/* ------------------------------------------------------------------ */
+/*
+ * A channel carries fixed-size elements (elem_size bytes, copied in and
+ * out) between tasks of one loop, of different loops on different threads,
+ * and plain threads (the try forms). capacity 0 is unbuffered: a send
+ * waits until a receiver takes the element (rendezvous). Go's channels.
+ *
+ *   - A parked peer gets the element directly (no buffer round trip).
+ *   - close: sends fail with CORIO_ECLOSED from then on (a sender parked
+ *     at close wakes with CORIO_ECLOSED, its element NOT sent); receivers
+ *     get every element still buffered, then CORIO_ECLOSED.
+ *   - A send or receive that returns CORIO_ETIMEDOUT or CORIO_ECANCELED
+ *     moved nothing; one that returns 0 moved exactly one element, even if
+ *     a cancel arrived during the hand-off (delivered at the next wait).
+ *   - The try forms never wait: CORIO_EFULL / CORIO_EEMPTY when they would.
+ *   - Blocking forms from outside a task return CORIO_ENOLOOP when they
+ *     would have to wait.
+ * Free a channel only when no task or thread uses it any more.
+ */
+typedef struct corio_chan corio_chan;
+
+/* NULL on bad arguments (elem_size > 65536) or out of memory. */
+corio_chan *corio_chan_new(size_t elem_size, size_t capacity);
+void corio_chan_free(corio_chan *c);
+int corio_chan_send(corio_chan *c, const void *elem);
+int corio_chan_send_until(corio_chan *c, const void *elem, int64_t deadline);
+int corio_chan_try_send(corio_chan *c, const void *elem);
+/* out may be NULL (the element is dropped). */
+int corio_chan_recv(corio_chan *c, void *out);
+int corio_chan_recv_until(corio_chan *c, void *out, int64_t deadline);
+int corio_chan_try_recv(corio_chan *c, void *out);
+/* CORIO_EALREADY if it was closed already. */
+int corio_chan_close(corio_chan *c);
+bool corio_chan_closed(corio_chan *c);
+/* Elements buffered now (a snapshot when other threads use c). */
+size_t corio_chan_len(corio_chan *c);
+size_t corio_chan_cap(const corio_chan *c);
+
+/*
+ * corio_select: wait until exactly one of n cases can proceed, do it, and
+ * return its index (cases[i].status holds its outcome). No other case
+ * consumes or sends anything. Among cases ready at once, the one chosen is
+ * uniformly random (Go's select, libdill's choose).
+ *   SEND   obj = corio_chan *, elem = the element; status 0, or
+ *          CORIO_ECLOSED (the channel is closed: fires, nothing sent)
+ *   RECV   obj = corio_chan *, elem = where to copy (or NULL); status 0,
+ *          or CORIO_ECLOSED once the channel is closed and drained
+ *   FUTURE obj = corio_future * of this loop, elem = void ** for its
+ *          value (or NULL); status = its error; never consumes
+ *   TASK   obj = corio_task * of this loop: fires when it is done; status
+ *          = its final status; does not join it
+ * Returns a case index, or CORIO_ETIMEDOUT / CORIO_ECANCELED (nothing
+ * happened), CORIO_EINVAL (n == 0 or > CORIO_SELECT_MAX, a NULL object),
+ * CORIO_ENOLOOP outside a task. corio_select_try never waits:
+ * CORIO_EAGAIN if no case is ready (Go's default case).
+ */
+#define CORIO_SELECT_MAX 64
+typedef enum corio_case_kind {
+    CORIO_CASE_SEND, CORIO_CASE_RECV, CORIO_CASE_FUTURE, CORIO_CASE_TASK
+} corio_case_kind;
+typedef struct corio_case {
+    corio_case_kind kind;
+    void *obj;
+    void *elem;
+    int status;   /* out: the outcome of the case that fired */
+} corio_case;
+int corio_select(corio_case *cases, size_t n);
+int corio_select_until(corio_case *cases, size_t n, int64_t deadline);
+int corio_select_try(corio_case *cases, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Not API: the layouts and inline fast paths the compiler needs      */

@@ -46,5 +46,7 @@ uint64_t corio__os_thread_id(void);
 corio_os_thread *corio__os_thread_start(void (*fn)(void *), void *arg);
 /* Wait for it to end and free it. */
 void corio__os_thread_join(corio_os_thread *t);
+/* Let another runnable thread have the CPU (sched_yield, SwitchToThread). */
+void corio__os_thread_yield(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include "coro/alloc.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #ifdef __linux__
@@ -122,3 +123,6 @@ void corio__os_thread_join(corio_os_thread *t)
     pthread_join(t->t, NULL);
     corio__free(t);
 }
+
+/* Give the CPU to another thread (a spinning lock holder's victim). */
+void corio__os_thread_yield(void) { sched_yield(); }

@@ -135,3 +135,6 @@ void corio__os_thread_join(corio_os_thread *t)
     CloseHandle(t->h);
     corio__free(t);
 }
+
+/* Give the CPU to another thread (a spinning lock holder's victim). */
+void corio__os_thread_yield(void) { SwitchToThread(); }
