@@ -373,7 +373,7 @@ $(B)/bench/%$(EXE): bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-$(B)/examples/%$(EXE): examples/%.c $(LIB)
+$(B)/examples/%$(EXE): examples/%.c $(wildcard examples/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 

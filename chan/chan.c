@@ -21,27 +21,19 @@
  * machines this runs on often have more threads than cores).
  */
 #include "chan_impl.h"
+#include "coro/cpu_relax.h"
 #include "coro/alloc.h"
 
 #include <stdlib.h>
 
 #define CHAN_MAX_ELEM 65536
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 void corio__chan_lock(corio_chan *c)
 {
     for (unsigned spins = 0;;) {
         if (!atomic_flag_test_and_set_explicit(&c->lock, memory_order_acquire))
             return;
-        if (++spins < 100) cpu_relax();
+        if (++spins < 100) corio__cpu_relax();
         else { corio__os_thread_yield(); spins = 0; }
     }
 }
@@ -215,7 +207,7 @@ static int spin_try(corio_chan *c, int send, void *elem)
     if (!l || corio__loop_has_ready(l)) return CORIO_EAGAIN;
     int64_t end = corio__os_now_ns() + CHAN_SPIN_NS;
     for (;;) {
-        for (int i = 0; i < 32; i++) cpu_relax();
+        for (int i = 0; i < 32; i++) corio__cpu_relax();
         int rc = try1(c, send, elem);
         corio__chan_unlock(c);
         if (rc != CORIO_EFULL && rc != CORIO_EEMPTY) return rc;

@@ -19,6 +19,7 @@
  * the poller.
  */
 #include "park.h"
+#include "cpu_relax.h"
 #include "alloc.h"
 #include "os/thread.h"
 #include "poller/netpoll.h"
@@ -265,15 +266,6 @@ static int run_posts(corio_loop *l)
 #define POST_SPIN_NS 50000
 #define POST_RECENT_NS 2000000
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Nothing to run: before blocking for up to `timeout` ns, spin a little
  * if the inbox was busy lately. Returns 1 if a post arrived meanwhile. */
 static int spin_for_posts(corio_loop *l, int64_t now, int64_t timeout)
@@ -282,7 +274,7 @@ static int spin_for_posts(corio_loop *l, int64_t now, int64_t timeout)
     int64_t end = now + POST_SPIN_NS;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&l->inbox, memory_order_relaxed)) return 1;
-        cpu_relax();
+        corio__cpu_relax();
         if ((i & 63) == 0 && corio__os_now_ns() >= end) return 0;
     }
 }
