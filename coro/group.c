@@ -266,14 +266,21 @@ int corio__remote_cancel(corio_task *t, const char *msg)
     return rc;
 }
 
-int corio__remote_detach(corio_task *t)
+/* Take the handle's one join-or-detach: CORIO_EALREADY if someone has. */
+static int claim_handle(struct corio__remote *r)
 {
-    struct corio__remote *r = t->remote;
     corio__os_mutex_lock(r->lock);
     int spent = r->spent;
     r->spent = 1;
     corio__os_mutex_unlock(r->lock);
-    if (spent) return CORIO_EALREADY;
+    return spent ? CORIO_EALREADY : 0;
+}
+
+int corio__remote_detach(corio_task *t)
+{
+    struct corio__remote *r = t->remote;
+    int claimed = claim_handle(r);
+    if (claimed != 0) return claimed;
     return corio_call_soon_threadsafe(t->loop, detach_cb, t);
 }
 
@@ -282,11 +289,8 @@ int corio__remote_join_until(corio_task *t, void **result, int64_t deadline)
     corio_task *self = corio__self();
     if (!self) return CORIO_ENOLOOP;
     struct corio__remote *r = t->remote;
-    corio__os_mutex_lock(r->lock);
-    int spent = r->spent;
-    r->spent = 1;
-    corio__os_mutex_unlock(r->lock);
-    if (spent) return CORIO_EALREADY;
+    int claimed = claim_handle(r);
+    if (claimed != 0) return claimed;
 
     int rc = remote_wait(r, self, deadline);
     if (rc == CORIO_ETIMEDOUT && deadline != CORIO_NEVER &&
