@@ -294,7 +294,7 @@ int corio__remote_join_until(corio_task *t, void **result, int64_t deadline)
 
     int rc = remote_wait(r, self, deadline);
     if (rc == CORIO_ETIMEDOUT && deadline != CORIO_NEVER &&
-        deadline <= (self->shield ? CORIO_NEVER : self->scope_deadline)) {
+        corio__task_deadline_is_own(self, deadline)) {
         /* Our own deadline, as in task.c: stop waiting, leave t be. */
         corio__os_mutex_lock(r->lock);
         r->spent = 0;

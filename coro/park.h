@@ -221,6 +221,14 @@ static inline int64_t corio__task_park_limit(const corio_task *t) {
         return s->deadline < s->bound ? s->deadline : s->bound;
     return CORIO_NEVER;
 }
+/* A park of t that took `deadline` returned CORIO_ETIMEDOUT: did it end on
+ * that deadline itself, rather than on a timeout scope's? A tie counts as
+ * the call's own, as corio_timeout_end sees it. join, wait and the
+ * cross-loop join all ask this one question. */
+static inline int corio__task_deadline_is_own(const corio_task *t,
+                                              int64_t deadline) {
+    return deadline <= corio__task_park_limit(t);
+}
 
 /* ---------- what other rooms may know of a loop ---------- */
 

@@ -284,15 +284,6 @@ static int join_wait(corio_task *self, corio_task *t, int64_t deadline)
     return 0;
 }
 
-/* Did a park of self that returned CORIO_ETIMEDOUT end on `deadline`
- * itself rather than on an enclosing timeout scope's (a tie counts as the
- * call's own, as corio_timeout_end sees it)? */
-static int own_deadline_passed(const corio_task *self, int64_t deadline)
-{
-    int64_t scope = self->shield ? CORIO_NEVER : self->scope_deadline;
-    return deadline <= scope;
-}
-
 /* Both joins share this body; always_inline keeps the plain corio_join
  * (spawn + join is the benchmark's hot path) free of an extra call. */
 static inline __attribute__((always_inline)) int
@@ -314,7 +305,7 @@ join_until(corio_task *t, void **result, int64_t deadline)
         /* Without a deadline of its own (corio_join) the test folds away:
          * a timeout can then only be a scope's. */
         if (rc == CORIO_ETIMEDOUT && deadline != CORIO_NEVER &&
-            own_deadline_passed(self, deadline)) {
+            corio__task_deadline_is_own(self, deadline)) {
             /* The caller's own deadline: stop waiting, not the task. t
              * keeps running and its handle can be joined again. */
             t->joined = 0;

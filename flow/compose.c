@@ -151,14 +151,6 @@ static int check_futures(corio_future *const *fs, size_t n)
     return 0;
 }
 
-/* The deadline a park of self would really use, to tell "my own deadline
- * passed" (not an error for wait) from "a timeout scope passed". */
-static int own_deadline_expired(const corio_task *self, int64_t deadline)
-{
-    int64_t scope = corio__task_park_limit(self);
-    return deadline <= scope;
-}
-
 /* ---------- gather ---------- */
 
 /* Join tasks[i] (it is done, or we are shielded and will wait for it),
@@ -411,7 +403,7 @@ static int wait_set(const set *s, corio_wait_mode mode, bool *done,
                 rc = corio__park_on(deadline, "wait");
                 if (rc == 0) continue; /* something finished: look again */
                 if (rc == CORIO_ETIMEDOUT &&
-                    own_deadline_expired(self, deadline))
+                    corio__task_deadline_is_own(self, deadline))
                     rc = 0; /* our own deadline: report the sets, no error */
                 break;
             }

@@ -379,3 +379,40 @@ Test(task, unwinding_stops_cleanly_at_the_task_entry)
 #endif
 }
 #endif
+
+/* Inside a shield, a timeout scope opened in it bounds what is inside
+ * (issue 11). A join_until whose park ends on that scope, not on its own
+ * later deadline, must treat it as the scope's timeout: cancel the task
+ * and wait for it, as outside a shield, not leave it running. (join used
+ * to ask "shielded? then no scope counts", older than that rule.) */
+static void *sleeps_long(void *arg)
+{
+    (void)arg;
+    corio_sleep(CORIO_SEC(60));
+    return NULL;
+}
+
+static void *join_under_inner_scope(void *arg)
+{
+    (void)arg;
+    corio_task *t = corio_spawn(sleeps_long, NULL, NULL);
+    corio_shield_begin();
+    corio_timeout s;
+    corio_timeout_begin(&s, corio_deadline_in(CORIO_MS(20)));
+    int rc = corio_join_until(t, NULL, corio_deadline_in(CORIO_SEC(30)));
+    int end = corio_timeout_end(&s);
+    corio_shield_end();
+    cr_expect_eq(end, CORIO_ETIMEDOUT, "the scope, not the join, expired");
+    /* As outside a shield (join_until_under_an_earlier_scope_cancels_the_
+     * task): the child was cancelled and waited for, so the join returns
+     * its status. CORIO_ETIMEDOUT would mean it was taken for the join's
+     * own deadline and the child left running (its 60 s sleep). */
+    cr_expect_eq(rc, CORIO_ECANCELED, "the join left the task running: %s",
+                 corio_strerror(rc));
+    return NULL;
+}
+
+Test(task, join_until_ended_by_a_scope_inside_a_shield_cancels_the_task)
+{
+    cr_assert_eq(corio_run(join_under_inner_scope, NULL, NULL), 0);
+}
