@@ -104,20 +104,9 @@ int main(int argc, char **argv)
     char *text = make_text(mb << 20, &len);
     if (!text) return 1;
 
-    /* One thread: the reference (best of 3 runs, to smooth the noise of a
-     * shared machine). */
-    int64_t single = INT64_MAX;
-    table *reference = NULL;
-    for (int run = 0; run < 3; run++) {
-        chunk all = { text, len, NULL };
-        int64_t t0 = corio_now();
-        table *t = map_chunk(&all);
-        int64_t dt = corio_now() - t0;
-        if (!t) return 1;
-        if (dt < single) single = dt;
-        table_free(reference);
-        reference = t;
-    }
+    int64_t single;
+    table *reference = count_on_one_thread(text, len, &single);
+    if (!reference) return 1;
 
     /* The pool: one worker per core, several chunks per worker so that a
      * slow worker does not hold everybody up. */
